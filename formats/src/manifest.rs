@@ -1,0 +1,210 @@
+//! The manifest: the one object that says which segments and tombstone files make up a
+//! database version.
+//!
+//! ```text
+//! 0   magic "STRVMANI"
+//! 8   format_version u32
+//! 12  payload_len u32
+//! 16  payload_crc32c u32
+//! 20  reserved u32 (0)
+//! 24  payload: postcard encoding of [`Manifest`]
+//! ```
+//! Manifests are published as create-only objects `MANIFEST-{version:020}.bin`, so two
+//! writers cannot both publish the same version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{checksum, read_u32, segment::SegmentKind, FormatError, Metric};
+
+/// Magic at offset 0 of every manifest.
+pub const MAGIC: &[u8; 8] = b"STRVMANI";
+/// Manifest format version written and read by this crate.
+pub const FORMAT_VERSION: u32 = 1;
+/// Reader features this crate understands (none are defined yet); a manifest that requires
+/// any other bit is refused with [`FormatError::UnsupportedFeatures`].
+pub const KNOWN_READER_FEATURES: u64 = 0;
+const HEADER_LEN: usize = 24;
+/// Largest manifest payload accepted, in bytes (64 MiB).
+pub const MAX_PAYLOAD: u32 = 64 << 20;
+
+/// One immutable segment of a database version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// Segment id, unique within the database.
+    pub id: u64,
+    /// Index kind.
+    pub kind: SegmentKind,
+    /// Object name relative to the database root, e.g. `segments/00000000000000000001.seg`.
+    pub file: String,
+    /// Rows in the segment (including rows deleted later).
+    pub rows: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Smallest user key in the segment (0 when empty).
+    pub min_id: u64,
+    /// Largest user key in the segment (0 when empty).
+    pub max_id: u64,
+}
+
+/// One tombstone file (rows of earlier segments deleted by a commit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TombstoneFileMeta {
+    /// Object name relative to the database root.
+    pub file: String,
+    /// Number of tombstones in the file.
+    pub count: u64,
+}
+
+/// A database version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Version number; version `v` is stored as `MANIFEST-{v:020}.bin`.
+    pub version: u64,
+    /// Writer epoch: incremented by every writer that opens the database.
+    pub epoch: u64,
+    /// Vector dimension.
+    pub dim: u32,
+    /// Metric.
+    pub metric: Metric,
+    /// Features a reader must understand to read this version.
+    pub reader_features: u64,
+    /// Features a writer must understand to write the next version.
+    pub writer_features: u64,
+    /// Live segments, oldest first.
+    pub segments: Vec<SegmentMeta>,
+    /// Tombstone files, oldest first.
+    pub tombstone_files: Vec<TombstoneFileMeta>,
+    /// Next unused segment id.
+    pub next_segment_id: u64,
+}
+
+impl Manifest {
+    /// Encodes the manifest with its header and checksum.
+    pub fn encode(&self) -> Vec<u8> {
+        let payload = postcard::to_allocvec(self).expect("manifest serialization cannot fail");
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&checksum(&payload).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Decodes and validates a manifest.
+    ///
+    /// # Errors
+    /// `Truncated`, `BadMagic`, `UnsupportedVersion`, `Checksum`, `UnsupportedFeatures`, or
+    /// `Invalid` (payload does not decode, trailing bytes, zero dimension).
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::truncated(HEADER_LEN, bytes.len()));
+        }
+        if &bytes[0..8] != MAGIC {
+            return Err(FormatError::BadMagic { expected: "STRVMANI" });
+        }
+        let version = read_u32(bytes, 8).unwrap_or(0);
+        if version != FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        if read_u32(bytes, 20) != Some(0) {
+            return Err(FormatError::invalid("manifest reserved header field is not zero"));
+        }
+        let len = read_u32(bytes, 12).unwrap_or(0);
+        if len > MAX_PAYLOAD {
+            return Err(FormatError::invalid(format!("manifest payload length {len}")));
+        }
+        let payload = &bytes[HEADER_LEN..];
+        if payload.len() != len as usize {
+            return Err(FormatError::truncated(HEADER_LEN as u64 + len as u64, bytes.len()));
+        }
+        let stored = read_u32(bytes, 16).unwrap_or(0);
+        let computed = checksum(payload);
+        if stored != computed {
+            return Err(FormatError::Checksum { what: "manifest".into(), stored, computed });
+        }
+        let (m, rest): (Manifest, _) =
+            postcard::take_from_bytes(payload).map_err(|e| FormatError::invalid(format!("manifest payload: {e}")))?;
+        if !rest.is_empty() {
+            return Err(FormatError::invalid("manifest payload has trailing bytes"));
+        }
+        if m.reader_features & !KNOWN_READER_FEATURES != 0 {
+            return Err(FormatError::UnsupportedFeatures(m.reader_features & !KNOWN_READER_FEATURES));
+        }
+        if m.dim == 0 {
+            return Err(FormatError::invalid("manifest dimension 0"));
+        }
+        Ok(m)
+    }
+}
+
+/// Object name of manifest `version`: `MANIFEST-{version:020}.bin`.
+pub fn manifest_name(version: u64) -> String {
+    format!("MANIFEST-{version:020}.bin")
+}
+
+/// Parses a manifest object name back into its version.
+pub fn parse_manifest_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("MANIFEST-")?.strip_suffix(".bin")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_manifest() -> impl Strategy<Value = Manifest> {
+        let seg = (any::<u64>(), any::<bool>(), "[a-z/0-9.]{1,30}", any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>())
+            .prop_map(|(id, hnsw, file, rows, bytes, min_id, max_id)| SegmentMeta {
+                id,
+                kind: if hnsw { SegmentKind::Hnsw } else { SegmentKind::Flat },
+                file,
+                rows,
+                bytes,
+                min_id,
+                max_id,
+            });
+        let tomb = ("[a-z/0-9.]{1,30}", any::<u64>()).prop_map(|(file, count)| TombstoneFileMeta { file, count });
+        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>())
+            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id)| Manifest {
+                version,
+                epoch,
+                dim,
+                metric: [Metric::L2, Metric::InnerProduct, Metric::Cosine][metric as usize],
+                reader_features: 0,
+                writer_features: 0,
+                segments,
+                tombstone_files,
+                next_segment_id,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(m in arb_manifest()) {
+            prop_assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+        }
+
+        #[test]
+        fn any_single_bit_flip_is_detected(m in arb_manifest(), bit in any::<usize>()) {
+            let mut bytes = m.encode();
+            let bit = bit % (bytes.len() * 8);
+            bytes[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(Manifest::decode(&bytes).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Manifest::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(manifest_name(42), "MANIFEST-00000000000000000042.bin");
+        assert_eq!(parse_manifest_name(&manifest_name(42)), Some(42));
+        assert_eq!(parse_manifest_name("MANIFEST-12.bin"), None);
+    }
+}

@@ -1,0 +1,471 @@
+//! The segment container: one immutable file per segment.
+//!
+//! ```text
+//! offset 0   header, 64 bytes (magic "STRVSEG\0", version, kind, metric, dim, rows, CRC32C)
+//! offset 64  section 0 (64-byte aligned, zero padding between sections)
+//! ...        section n-1
+//!            footer: section_count u32, reserved u32, then per section 24 bytes:
+//!                    kind u32, crc32c u32, offset u64, length u64
+//! end - 16   trailer: footer_len u32, footer_crc32c u32, magic "STRVSEGF"
+//! ```
+//! A reader fetches the last [`TRAILER_LEN`] bytes, then the footer, then only the sections
+//! it needs. Section payloads are described in `docs/FORMAT.md`.
+
+use crate::{checksum, read_u32, read_u64, FormatError, Metric, SECTION_ALIGN};
+
+/// Magic at offset 0 of every segment.
+pub const HEADER_MAGIC: &[u8; 8] = b"STRVSEG\0";
+/// Magic in the last 8 bytes of every segment.
+pub const TRAILER_MAGIC: &[u8; 8] = b"STRVSEGF";
+/// Segment format version written by this crate (and the only one it reads).
+pub const FORMAT_VERSION: u32 = 1;
+/// Length of the fixed header in bytes.
+pub const HEADER_LEN: usize = 64;
+/// Length of the trailer in bytes.
+pub const TRAILER_LEN: usize = 16;
+/// Length of one section-table entry in the footer, in bytes.
+pub const SECTION_ENTRY_LEN: usize = 24;
+/// Upper bound on sections per segment (guards allocation when parsing hostile input).
+pub const MAX_SECTIONS: u32 = 1024;
+
+/// Which index a segment carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SegmentKind {
+    /// Exact search over the vectors section.
+    Flat,
+    /// HNSW graph (section [`SectionKind::HNSW_GRAPH`]) over the vectors section.
+    Hnsw,
+}
+
+impl SegmentKind {
+    /// One-byte code in the header.
+    pub fn code(self) -> u8 {
+        match self {
+            SegmentKind::Flat => 1,
+            SegmentKind::Hnsw => 2,
+        }
+    }
+    /// Decodes [`SegmentKind::code`].
+    ///
+    /// # Errors
+    /// [`FormatError::Invalid`] for an unknown code.
+    pub fn from_code(code: u8) -> Result<Self, FormatError> {
+        match code {
+            1 => Ok(SegmentKind::Flat),
+            2 => Ok(SegmentKind::Hnsw),
+            other => Err(FormatError::invalid(format!("segment kind code {other}"))),
+        }
+    }
+    /// Lower-case name (`flat`, `hnsw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SegmentKind::Flat => "flat",
+            SegmentKind::Hnsw => "hnsw",
+        }
+    }
+}
+
+/// Identifies what a section holds. Unknown kinds are skipped by readers, so new optional
+/// sections do not need a format version bump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SectionKind(pub u32);
+
+impl SectionKind {
+    /// `rows × dim` f32 little-endian, row-major.
+    pub const VECTORS: SectionKind = SectionKind(1);
+    /// `rows` u64 little-endian: the user key of each row.
+    pub const IDS: SectionKind = SectionKind(2);
+    /// HNSW graph, see [`crate::segment::GraphLayout`].
+    pub const HNSW_GRAPH: SectionKind = SectionKind(3);
+    /// SQ8 parameters: `dim` f32 minimums then `dim` f32 scales.
+    pub const SQ8_PARAMS: SectionKind = SectionKind(4);
+    /// SQ8 codes: `rows × dim` u8.
+    pub const SQ8_CODES: SectionKind = SectionKind(5);
+
+    /// Human-readable name for tools.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "vectors",
+            2 => "ids",
+            3 => "hnsw_graph",
+            4 => "sq8_params",
+            5 => "sq8_codes",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The fixed 64-byte header of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Index kind.
+    pub kind: SegmentKind,
+    /// Metric the vectors were prepared for (cosine vectors are stored normalised).
+    pub metric: Metric,
+    /// Vector dimension (>= 1).
+    pub dim: u32,
+    /// Number of rows.
+    pub rows: u64,
+}
+
+impl SegmentHeader {
+    /// Encodes the 64-byte header.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(HEADER_MAGIC);
+        h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        h[12] = self.kind.code();
+        h[13] = self.metric.code();
+        h[16..20].copy_from_slice(&self.dim.to_le_bytes());
+        h[24..32].copy_from_slice(&self.rows.to_le_bytes());
+        // 32..40: required reader features, none defined in version 1.
+        let crc = checksum(&h[0..60]);
+        h[60..64].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// Decodes and validates a header from the first 64 bytes of `bytes`.
+    ///
+    /// # Errors
+    /// `Truncated`, `BadMagic`, `UnsupportedVersion`, `UnsupportedFeatures`, `Checksum` or
+    /// `Invalid` (unknown kind/metric, zero dimension).
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let h = bytes.get(..HEADER_LEN).ok_or_else(|| FormatError::truncated(HEADER_LEN, bytes.len()))?;
+        if &h[0..8] != HEADER_MAGIC {
+            return Err(FormatError::BadMagic { expected: "STRVSEG" });
+        }
+        let version = read_u32(h, 8).unwrap_or(0);
+        if version != FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        let stored = read_u32(h, 60).unwrap_or(0);
+        let computed = checksum(&h[0..60]);
+        if stored != computed {
+            return Err(FormatError::Checksum { what: "segment header".into(), stored, computed });
+        }
+        let features = read_u64(h, 32).unwrap_or(0);
+        if features != 0 {
+            return Err(FormatError::UnsupportedFeatures(features));
+        }
+        let dim = read_u32(h, 16).unwrap_or(0);
+        if dim == 0 {
+            return Err(FormatError::invalid("segment dimension 0"));
+        }
+        Ok(SegmentHeader {
+            kind: SegmentKind::from_code(h[12])?,
+            metric: Metric::from_code(h[13])?,
+            dim,
+            rows: read_u64(h, 24).unwrap_or(0),
+        })
+    }
+}
+
+/// One entry of the footer's section table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionEntry {
+    /// What the section holds.
+    pub kind: SectionKind,
+    /// CRC32C of the section's bytes.
+    pub crc32c: u32,
+    /// Byte offset from the start of the file (a multiple of 64).
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Builds a segment file in memory: header, then sections appended in order, then footer.
+#[derive(Debug)]
+pub struct SegmentWriter {
+    buf: Vec<u8>,
+    sections: Vec<SectionEntry>,
+}
+
+impl SegmentWriter {
+    /// Starts a segment with `header`. `capacity` is a hint of the final size in bytes.
+    pub fn new(header: &SegmentHeader, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(HEADER_LEN + 256));
+        buf.extend_from_slice(&header.encode());
+        SegmentWriter { buf, sections: Vec::new() }
+    }
+
+    /// Appends a section at the next 64-byte boundary.
+    pub fn add_section(&mut self, kind: SectionKind, bytes: &[u8]) {
+        self.pad_to_alignment();
+        self.sections.push(SectionEntry {
+            kind,
+            crc32c: checksum(bytes),
+            offset: self.buf.len() as u64,
+            len: bytes.len() as u64,
+        });
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn pad_to_alignment(&mut self) {
+        let pad = (SECTION_ALIGN - self.buf.len() % SECTION_ALIGN) % SECTION_ALIGN;
+        self.buf.resize(self.buf.len() + pad, 0);
+    }
+
+    /// Writes the footer and trailer and returns the complete file.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.pad_to_alignment();
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&0u32.to_le_bytes());
+        for s in &self.sections {
+            self.buf.extend_from_slice(&s.kind.0.to_le_bytes());
+            self.buf.extend_from_slice(&s.crc32c.to_le_bytes());
+            self.buf.extend_from_slice(&s.offset.to_le_bytes());
+            self.buf.extend_from_slice(&s.len.to_le_bytes());
+        }
+        let footer_len = (self.buf.len() - start) as u32;
+        let footer_crc = checksum(&self.buf[start..]);
+        self.buf.extend_from_slice(&footer_len.to_le_bytes());
+        self.buf.extend_from_slice(&footer_crc.to_le_bytes());
+        self.buf.extend_from_slice(TRAILER_MAGIC);
+        self.buf
+    }
+}
+
+/// Parsed trailer: where the footer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    /// Footer length in bytes.
+    pub footer_len: u32,
+    /// CRC32C of the footer bytes.
+    pub footer_crc32c: u32,
+}
+
+impl Trailer {
+    /// Parses the last [`TRAILER_LEN`] bytes of a segment (`tail` may be longer; its last 16
+    /// bytes are used).
+    ///
+    /// # Errors
+    /// `Truncated` or `BadMagic`.
+    pub fn decode(tail: &[u8]) -> Result<Self, FormatError> {
+        if tail.len() < TRAILER_LEN {
+            return Err(FormatError::truncated(TRAILER_LEN, tail.len()));
+        }
+        let t = &tail[tail.len() - TRAILER_LEN..];
+        if &t[8..16] != TRAILER_MAGIC {
+            return Err(FormatError::BadMagic { expected: "STRVSEGF" });
+        }
+        Ok(Trailer { footer_len: read_u32(t, 0).unwrap_or(0), footer_crc32c: read_u32(t, 4).unwrap_or(0) })
+    }
+}
+
+/// Parses a footer (exactly `trailer.footer_len` bytes) of a file of `file_len` bytes.
+///
+/// # Errors
+/// `Checksum` when the footer was altered, `Invalid` when a section lies outside the file,
+/// overlaps the header or footer, or is misaligned, `Truncated` for a short footer.
+pub fn decode_footer(footer: &[u8], trailer: &Trailer, file_len: u64) -> Result<Vec<SectionEntry>, FormatError> {
+    if footer.len() != trailer.footer_len as usize {
+        return Err(FormatError::truncated(trailer.footer_len, footer.len()));
+    }
+    let computed = checksum(footer);
+    if computed != trailer.footer_crc32c {
+        return Err(FormatError::Checksum { what: "segment footer".into(), stored: trailer.footer_crc32c, computed });
+    }
+    let count = read_u32(footer, 0).ok_or_else(|| FormatError::truncated(8, footer.len()))?;
+    if count > MAX_SECTIONS {
+        return Err(FormatError::invalid(format!("section count {count}")));
+    }
+    let needed = 8 + count as usize * SECTION_ENTRY_LEN;
+    if footer.len() != needed {
+        return Err(FormatError::invalid(format!("footer length {} for {count} sections", footer.len())));
+    }
+    let footer_start = file_len
+        .checked_sub(TRAILER_LEN as u64 + footer.len() as u64)
+        .ok_or_else(|| FormatError::truncated(TRAILER_LEN + footer.len(), file_len as usize))?;
+    let mut sections = Vec::with_capacity(count as usize);
+    for i in 0..count as usize {
+        let at = 8 + i * SECTION_ENTRY_LEN;
+        let entry = SectionEntry {
+            kind: SectionKind(read_u32(footer, at).unwrap_or(0)),
+            crc32c: read_u32(footer, at + 4).unwrap_or(0),
+            offset: read_u64(footer, at + 8).unwrap_or(0),
+            len: read_u64(footer, at + 16).unwrap_or(0),
+        };
+        let end = entry.offset.checked_add(entry.len);
+        let in_bounds = entry.offset >= HEADER_LEN as u64 && matches!(end, Some(e) if e <= footer_start);
+        if !in_bounds || entry.offset % SECTION_ALIGN as u64 != 0 {
+            return Err(FormatError::invalid(format!(
+                "section {} at {}+{} outside the data area (header..{footer_start}) or misaligned",
+                entry.kind.name(),
+                entry.offset,
+                entry.len
+            )));
+        }
+        if sections.iter().any(|s: &SectionEntry| s.kind == entry.kind) {
+            return Err(FormatError::invalid(format!("duplicate section {}", entry.kind.name())));
+        }
+        sections.push(entry);
+    }
+    Ok(sections)
+}
+
+/// A parsed segment: header and section table, validated against the file length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentLayout {
+    /// The header.
+    pub header: SegmentHeader,
+    /// The section table, in file order.
+    pub sections: Vec<SectionEntry>,
+    /// Total file length in bytes.
+    pub file_len: u64,
+}
+
+impl SegmentLayout {
+    /// Parses the header, trailer and footer of a whole segment file held in memory.
+    /// Section checksums are not checked here; see [`SegmentLayout::section`] and
+    /// [`SegmentLayout::verify`].
+    ///
+    /// # Errors
+    /// Any [`FormatError`] describing the first problem found.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        let header = SegmentHeader::decode(bytes)?;
+        let trailer = Trailer::decode(bytes)?;
+        let footer_end = bytes.len() - TRAILER_LEN;
+        let footer_start = footer_end
+            .checked_sub(trailer.footer_len as usize)
+            .filter(|s| *s >= HEADER_LEN)
+            .ok_or_else(|| FormatError::truncated(HEADER_LEN + TRAILER_LEN + trailer.footer_len as usize, bytes.len()))?;
+        let sections = decode_footer(&bytes[footer_start..footer_end], &trailer, bytes.len() as u64)?;
+        Ok(SegmentLayout { header, sections, file_len: bytes.len() as u64 })
+    }
+
+    /// The table entry of section `kind`, if present.
+    pub fn entry(&self, kind: SectionKind) -> Option<&SectionEntry> {
+        self.sections.iter().find(|s| s.kind == kind)
+    }
+
+    /// The bytes of section `kind` within `file` (the same bytes given to `parse`), with its
+    /// CRC32C checked when `verify` is true.
+    ///
+    /// # Errors
+    /// `Invalid` if the section is missing, `Checksum` if it does not match.
+    pub fn section<'a>(&self, file: &'a [u8], kind: SectionKind, verify: bool) -> Result<&'a [u8], FormatError> {
+        let e = self.entry(kind).ok_or_else(|| FormatError::invalid(format!("missing section {}", kind.name())))?;
+        let bytes = file
+            .get(e.offset as usize..(e.offset + e.len) as usize)
+            .ok_or_else(|| FormatError::truncated(e.offset + e.len, file.len()))?;
+        if verify {
+            let computed = checksum(bytes);
+            if computed != e.crc32c {
+                return Err(FormatError::Checksum {
+                    what: format!("section {}", kind.name()),
+                    stored: e.crc32c,
+                    computed,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Checks the CRC32C of every section.
+    ///
+    /// # Errors
+    /// `Checksum` naming the first section that does not match.
+    pub fn verify(&self, file: &[u8]) -> Result<(), FormatError> {
+        for e in &self.sections {
+            self.section(file, e.kind, true)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the common sections have the sizes the header implies: vectors
+    /// `rows × dim × 4` bytes and ids `rows × 8` bytes.
+    ///
+    /// # Errors
+    /// `Invalid` naming the section whose length is wrong, or a missing section.
+    pub fn check_common_sections(&self) -> Result<(), FormatError> {
+        let rows = self.header.rows;
+        let want = [
+            (SectionKind::VECTORS, rows.checked_mul(self.header.dim as u64 * 4)),
+            (SectionKind::IDS, rows.checked_mul(8)),
+        ];
+        for (kind, len) in want {
+            let e = self.entry(kind).ok_or_else(|| FormatError::invalid(format!("missing section {}", kind.name())))?;
+            if Some(e.len) != len {
+                return Err(FormatError::invalid(format!(
+                    "section {} has {} bytes, header implies {:?}",
+                    kind.name(),
+                    e.len,
+                    len
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header() -> SegmentHeader {
+        SegmentHeader { kind: SegmentKind::Flat, metric: Metric::Cosine, dim: 3, rows: 2 }
+    }
+
+    #[test]
+    fn round_trip_and_alignment() {
+        let mut w = SegmentWriter::new(&header(), 0);
+        w.add_section(SectionKind::VECTORS, &[1u8; 24]);
+        w.add_section(SectionKind::IDS, &[2u8; 16]);
+        let file = w.finish();
+        let layout = SegmentLayout::parse(&file).unwrap();
+        assert_eq!(layout.header, header());
+        assert!(layout.sections.iter().all(|s| s.offset % 64 == 0));
+        assert_eq!(layout.section(&file, SectionKind::IDS, true).unwrap(), &[2u8; 16]);
+        layout.check_common_sections().unwrap();
+        layout.verify(&file).unwrap();
+    }
+
+    #[test]
+    fn bit_flip_in_section_is_a_checksum_error() {
+        let mut w = SegmentWriter::new(&header(), 0);
+        w.add_section(SectionKind::VECTORS, &[1u8; 24]);
+        let mut file = w.finish();
+        file[64] ^= 0x10;
+        let layout = SegmentLayout::parse(&file).unwrap();
+        assert!(matches!(layout.verify(&file), Err(FormatError::Checksum { .. })));
+    }
+
+    #[test]
+    fn unknown_version_is_reported() {
+        let mut file = SegmentWriter::new(&header(), 0).finish();
+        file[8] = 9;
+        assert!(matches!(SegmentLayout::parse(&file), Err(FormatError::UnsupportedVersion { found: 9, .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn sections_round_trip(secs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6)) {
+            let mut w = SegmentWriter::new(&header(), 0);
+            for (i, s) in secs.iter().enumerate() {
+                w.add_section(SectionKind(100 + i as u32), s);
+            }
+            let file = w.finish();
+            let layout = SegmentLayout::parse(&file).unwrap();
+            for (i, s) in secs.iter().enumerate() {
+                prop_assert_eq!(layout.section(&file, SectionKind(100 + i as u32), true).unwrap(), &s[..]);
+            }
+        }
+
+        #[test]
+        fn every_truncation_is_an_error(cut in 1usize..200) {
+            let mut w = SegmentWriter::new(&header(), 0);
+            w.add_section(SectionKind::VECTORS, &[7u8; 24]);
+            w.add_section(SectionKind::IDS, &[8u8; 16]);
+            let file = w.finish();
+            let cut = cut.min(file.len());
+            prop_assert!(SegmentLayout::parse(&file[..file.len() - cut]).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(l) = SegmentLayout::parse(&bytes) { let _ = l.verify(&bytes); }
+        }
+    }
+}
