@@ -1,1 +1,33 @@
-//! placeholder
+//! Search math of stratovec: distance kernels, quantizers and indexes.
+//!
+//! * [`kernel`]: the [`DistanceKernel`] trait, scalar / AVX2+FMA / AVX-512F implementations,
+//!   and the process-wide table chosen once at startup ([`kernels`]).
+//! * [`quantizer`]: the [`Quantizer`] trait and [`Sq8`] (per-dimension scalar quantization).
+//! * [`Index`]: exact [`FlatIndex`] and graph-based [`HnswIndex`] over segment bytes, plus
+//!   [`HnswGraph`], the concurrently-built HNSW graph of the memtable.
+//!
+//! All indexes rank by a distance where smaller is closer (see [`Metric`]).
+#![deny(missing_docs)]
+
+mod candidates;
+mod error;
+mod flat;
+mod graph_search;
+mod hnsw_build;
+mod hnsw_index;
+mod index;
+pub mod kernel;
+mod pod;
+pub mod quantizer;
+
+pub use candidates::{Candidate, TopK};
+pub use error::IndexError;
+pub use flat::FlatIndex;
+pub use graph_search::{GraphView, Visited};
+pub use hnsw_build::{HnswGraph, HnswParams};
+pub use hnsw_index::HnswIndex;
+pub use index::{Index, OpenIndex, RowFilter, SearchParams};
+pub use kernel::{kernels, DistanceKernel, KernelTable, Scorer};
+pub use pod::PodSlice;
+pub use quantizer::{Quantizer, Sq8};
+pub use stratovec_formats::{Metric, segment::SegmentKind};

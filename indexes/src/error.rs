@@ -1,0 +1,21 @@
+use stratovec_formats::FormatError;
+use thiserror::Error;
+
+/// Errors of index construction and opening.
+#[derive(Debug, Error)]
+pub enum IndexError {
+    /// A vector or query has the wrong number of components.
+    #[error("dimension mismatch: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// Dimension of the index.
+        expected: usize,
+        /// Dimension given.
+        got: usize,
+    },
+    /// An argument is out of range (e.g. `M` < 2, empty training sample).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Segment bytes are not a valid index.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}

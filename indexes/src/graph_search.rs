@@ -1,0 +1,196 @@
+//! Graph search shared by every graph index (the memtable's [`crate::HnswGraph`] and
+//! segments' [`crate::HnswIndex`]): greedy descent through the upper levels and beam search
+//! with width `ef` on a level (Malkov & Yashunin, arXiv:1603.09320, Algorithms 2 and 5).
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::kernel::prefetch;
+use crate::{Candidate, RowFilter, Scorer};
+
+/// Read access to a layered proximity graph and its vectors.
+pub trait GraphView: Sync {
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// All vectors, row-major (`rows × dim`).
+    fn vectors(&self) -> &[f32];
+    /// Entry point and its level, `None` when the graph is empty.
+    fn entry_point(&self) -> Option<(u32, usize)>;
+    /// Replaces `out` with the neighbours of `node` on `level` (empty if the node does not
+    /// reach that level).
+    fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>);
+
+    /// The vector of `node`.
+    #[inline(always)]
+    fn vector_of(&self, node: u32) -> &[f32] {
+        let d = self.dim();
+        &self.vectors()[node as usize * d..(node as usize + 1) * d]
+    }
+}
+
+/// A visited set for graph search: one stamp per node, cleared in O(1) by bumping the epoch.
+#[derive(Debug, Default)]
+pub struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    /// Starts a new search over a graph of `nodes` nodes.
+    pub fn reset(&mut self, nodes: usize) {
+        if self.marks.len() < nodes {
+            self.marks.resize(nodes, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `node`; returns `true` if it was not visited before in this search.
+    #[inline(always)]
+    pub fn insert(&mut self, node: u32) -> bool {
+        let m = &mut self.marks[node as usize];
+        if *m == self.epoch {
+            false
+        } else {
+            *m = self.epoch;
+            true
+        }
+    }
+}
+
+/// Scratch space of one search, reused across searches on the same thread.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub visited: Visited,
+    pub neighbors: Vec<u32>,
+    pub candidates: BinaryHeap<Reverse<Candidate>>,
+    pub results: BinaryHeap<Candidate>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch space.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        // Re-entrant use (a filter that searches): fall back to fresh scratch space.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Greedy walk on `level` from `start`: moves to the closest neighbour until none is closer.
+pub(crate) fn greedy_closest<G: GraphView + ?Sized>(
+    g: &G,
+    scorer: &Scorer,
+    query: &[f32],
+    mut best: Candidate,
+    level: usize,
+    buf: &mut Vec<u32>,
+) -> Candidate {
+    loop {
+        let mut changed = false;
+        g.neighbors_into(best.row, level, buf);
+        for &n in buf.iter() {
+            let d = scorer.distance(query, g.vector_of(n));
+            if d < best.distance {
+                best = Candidate { distance: d, row: n };
+                changed = true;
+            }
+        }
+        if !changed {
+            return best;
+        }
+    }
+}
+
+/// Beam search on `level` from `entries`, keeping the `ef` closest nodes that pass `filter`
+/// (non-accepted nodes are still traversed). Returns them closest first.
+pub(crate) fn search_layer<G: GraphView + ?Sized>(
+    g: &G,
+    scorer: &Scorer,
+    query: &[f32],
+    entries: &[Candidate],
+    ef: usize,
+    level: usize,
+    filter: Option<&dyn RowFilter>,
+    s: &mut Scratch,
+) -> Vec<Candidate> {
+    let Scratch { visited, neighbors, candidates, results } = s;
+    visited.reset(g.vectors().len() / g.dim().max(1));
+    candidates.clear();
+    results.clear();
+    for &e in entries {
+        if visited.insert(e.row) {
+            candidates.push(Reverse(e));
+            if filter.is_none_or(|f| f.accept(e.row)) {
+                results.push(e);
+            }
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+    let mut bound = if results.len() >= ef { results.peek().map_or(f32::INFINITY, |c| c.distance) } else { f32::INFINITY };
+    while let Some(Reverse(c)) = candidates.pop() {
+        if c.distance > bound {
+            break;
+        }
+        g.neighbors_into(c.row, level, neighbors);
+        for &n in neighbors.iter() {
+            prefetch(g.vector_of(n));
+        }
+        for &n in neighbors.iter() {
+            if !visited.insert(n) {
+                continue;
+            }
+            let d = scorer.distance(query, g.vector_of(n));
+            if d < bound || results.len() < ef {
+                let cand = Candidate { distance: d, row: n };
+                candidates.push(Reverse(cand));
+                if filter.is_none_or(|f| f.accept(n)) {
+                    results.push(cand);
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                    if results.len() >= ef {
+                        bound = results.peek().map_or(f32::INFINITY, |c| c.distance);
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<Candidate> = results.drain().collect();
+    out.sort_unstable();
+    out
+}
+
+/// Full HNSW k-NN search: greedy descent to level 1, then beam search with
+/// `ef = max(ef_search, k)` on level 0. Returns up to `k` candidates, closest first.
+pub(crate) fn knn_search<G: GraphView + ?Sized>(
+    g: &G,
+    scorer: &Scorer,
+    query: &[f32],
+    k: usize,
+    ef_search: usize,
+    filter: Option<&dyn RowFilter>,
+) -> Vec<Candidate> {
+    let Some((ep, top)) = g.entry_point() else { return Vec::new() };
+    if k == 0 {
+        return Vec::new();
+    }
+    with_scratch(|s| {
+        let mut best = Candidate { distance: scorer.distance(query, g.vector_of(ep)), row: ep };
+        for level in (1..=top).rev() {
+            best = greedy_closest(g, scorer, query, best, level, &mut s.neighbors);
+        }
+        let mut found = search_layer(g, scorer, query, &[best], ef_search.max(k), 0, filter, s);
+        found.truncate(k);
+        found
+    })
+}

@@ -1,0 +1,115 @@
+use bytes::Bytes;
+use stratovec_formats::graph::GraphLayout;
+use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::FormatError;
+
+use crate::flat::{open_vectors, write_vectors};
+use crate::graph_search::{knn_search, GraphView};
+use crate::index::{check_dim, section_bytes};
+use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, Scorer, SearchParams};
+
+/// An HNSW index read from a segment: vectors and adjacency are zero-copy views of the
+/// segment bytes (e.g. an mmap), so opening costs one validation pass and no rebuild.
+#[derive(Debug, Clone)]
+pub struct HnswIndex {
+    dim: usize,
+    metric: Metric,
+    m: usize,
+    m0: usize,
+    entry: Option<(u32, usize)>,
+    vectors: PodSlice<f32>,
+    graph: Bytes,
+    levels: Bytes,
+    level0: PodSlice<u32>,
+    upper_offsets: PodSlice<u32>,
+    upper: PodSlice<u32>,
+}
+
+fn words(graph: &Bytes, r: std::ops::Range<usize>) -> Result<PodSlice<u32>, IndexError> {
+    PodSlice::from_le_bytes(graph.slice(r)).ok_or_else(|| FormatError::Invalid("graph array length".into()).into())
+}
+
+impl OpenIndex for HnswIndex {
+    fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError> {
+        let vectors = open_vectors(file, layout, verify)?;
+        let graph = section_bytes(file, layout, SectionKind::HNSW_GRAPH, verify)?;
+        let g = GraphLayout::parse(&graph, layout.header.rows)?;
+        Ok(HnswIndex {
+            dim: layout.header.dim as usize,
+            metric: layout.header.metric,
+            m: g.m as usize,
+            m0: g.m0 as usize,
+            entry: g.entry_point.map(|e| (e, g.max_level as usize)),
+            vectors,
+            levels: graph.slice(g.levels.clone()),
+            level0: words(&graph, g.level0.clone())?,
+            upper_offsets: words(&graph, g.upper_offsets.clone())?,
+            upper: words(&graph, g.upper.clone())?,
+            graph,
+        })
+    }
+}
+
+impl GraphView for HnswIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn vectors(&self) -> &[f32] {
+        self.vectors.as_slice()
+    }
+    fn entry_point(&self) -> Option<(u32, usize)> {
+        self.entry
+    }
+    #[inline]
+    fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let n = node as usize;
+        let list = if level == 0 {
+            let s = self.m0 + 1;
+            &self.level0.as_slice()[n * s..(n + 1) * s]
+        } else {
+            if (self.levels[n] as usize) < level {
+                return;
+            }
+            let s = self.m + 1;
+            let start = self.upper_offsets.as_slice()[n] as usize + (level - 1) * s;
+            &self.upper.as_slice()[start..start + s]
+        };
+        // Counts were validated against the capacity when the segment was opened.
+        let count = list[0] as usize;
+        out.extend_from_slice(&list[1..1 + count]);
+    }
+}
+
+impl Index for HnswIndex {
+    fn kind(&self) -> SegmentKind {
+        SegmentKind::Hnsw
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn rows(&self) -> usize {
+        self.levels.len()
+    }
+    fn vector(&self, row: u32) -> Option<&[f32]> {
+        let s = row as usize * self.dim;
+        self.vectors.as_slice().get(s..s + self.dim)
+    }
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn RowFilter>,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        check_dim(self.dim, query.len())?;
+        Ok(knn_search(self, &Scorer::new(self.metric), query, k, params.ef_search, filter))
+    }
+    fn write_sections(&self, writer: &mut SegmentWriter) {
+        write_vectors(writer, self.vectors.as_slice());
+        writer.add_section(SectionKind::HNSW_GRAPH, &self.graph);
+    }
+}

@@ -1,0 +1,91 @@
+use bytes::Bytes;
+use stratovec_formats::segment::{SegmentKind, SegmentLayout, SegmentWriter};
+
+use crate::{Candidate, IndexError, Metric};
+
+/// Per-query search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchParams {
+    /// HNSW beam width on level 0 (`ef_search`); raised to `k` when smaller. Ignored by Flat.
+    pub ef_search: usize,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams { ef_search: 64 }
+    }
+}
+
+/// Decides which rows of an index may be returned (e.g. rows that are not tombstoned).
+pub trait RowFilter: Sync {
+    /// `true` if `row` may appear in the results.
+    fn accept(&self, row: u32) -> bool;
+}
+
+impl<F: Fn(u32) -> bool + Sync> RowFilter for F {
+    fn accept(&self, row: u32) -> bool {
+        self(row)
+    }
+}
+
+/// A searchable index over the rows of one segment (or of the memtable).
+///
+/// Rows are numbered `0..rows()`; the engine maps them to user keys. Implementations:
+/// [`crate::FlatIndex`] (exact), [`crate::HnswIndex`] (HNSW over segment bytes) and
+/// [`crate::HnswGraph`] (the growable HNSW of the memtable).
+pub trait Index: Send + Sync {
+    /// Which segment kind this index writes.
+    fn kind(&self) -> SegmentKind;
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// Metric (cosine vectors are expected to be normalised already).
+    fn metric(&self) -> Metric;
+    /// Number of rows.
+    fn rows(&self) -> usize;
+    /// The stored vector of `row` (`dim` values), `None` if out of range.
+    fn vector(&self, row: u32) -> Option<&[f32]>;
+    /// Up to `k` rows closest to `query` (length `dim`, normalised for cosine) that pass
+    /// `filter`, closest first.
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] when `query.len() != dim`.
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn RowFilter>,
+    ) -> Result<Vec<Candidate>, IndexError>;
+    /// Appends this index's sections (vectors and any index structure) to a segment.
+    fn write_sections(&self, writer: &mut SegmentWriter);
+}
+
+/// An index that can be opened from the bytes of a segment it wrote.
+pub trait OpenIndex: Index + Sized {
+    /// Opens the index over `file` (the whole segment, e.g. an mmap) whose parsed layout is
+    /// `layout`. Sections are viewed zero-copy when aligned; nothing is rebuilt.
+    ///
+    /// # Errors
+    /// [`IndexError::Format`] when a section is missing, has the wrong size or fails its CRC32C
+    /// (checked when `verify` is true).
+    fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError>;
+}
+
+pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(IndexError::DimensionMismatch { expected, got })
+    }
+}
+
+/// Returns the bytes of section `kind` as a zero-copy slice of `file`.
+pub(crate) fn section_bytes(
+    file: &Bytes,
+    layout: &SegmentLayout,
+    kind: stratovec_formats::segment::SectionKind,
+    verify: bool,
+) -> Result<Bytes, IndexError> {
+    let s = layout.section(file, kind, verify)?;
+    Ok(file.slice_ref(s))
+}

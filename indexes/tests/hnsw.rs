@@ -1,0 +1,85 @@
+use bytes::Bytes;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use stratovec_formats::segment::{SegmentHeader, SegmentLayout, SegmentWriter};
+use stratovec_indexes::*;
+
+fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut v: Vec<f32> = (0..n * dim).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    for row in v.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+fn recall(index: &dyn Index, exact: &FlatIndex, queries: &[f32], dim: usize, k: usize, ef: usize) -> f64 {
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let truth: Vec<u32> = exact.search(q, k, &SearchParams::default(), None).unwrap().iter().map(|c| c.row).collect();
+        let got = index.search(q, k, &SearchParams { ef_search: ef }, None).unwrap();
+        hits += got.iter().filter(|c| truth.contains(&c.row)).count();
+    }
+    hits as f64 / (queries.len() / dim * k) as f64
+}
+
+fn segment_bytes(index: &dyn Index) -> Bytes {
+    let header = SegmentHeader { kind: index.kind(), metric: index.metric(), dim: index.dim() as u32, rows: index.rows() as u64 };
+    let mut w = SegmentWriter::new(&header, 0);
+    index.write_sections(&mut w);
+    w.add_section(stratovec_formats::segment::SectionKind::IDS, &vec![0u8; index.rows() * 8]);
+    Bytes::from(w.finish())
+}
+
+#[test]
+fn hnsw_recall_and_frozen_segment_match() {
+    let (n, dim, k) = (5000, 24, 10);
+    let data = random_unit_vectors(n, dim, 1);
+    let queries = random_unit_vectors(100, dim, 2);
+    for metric in [Metric::Cosine, Metric::L2] {
+        let mut g = HnswGraph::new(dim, metric, HnswParams { m: 16, ef_construction: 100, seed: 7 }).unwrap();
+        // Two batches: the second links into an existing graph.
+        g.insert_batch(&data[..dim * 2000]).unwrap();
+        g.insert_batch(&data[dim * 2000..]).unwrap();
+        let exact = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap();
+        let r = recall(&g, &exact, &queries, dim, k, 128);
+        assert!(r >= 0.95, "{metric:?}: recall@10 at ef 128 = {r}");
+
+        let file = segment_bytes(&g);
+        let layout = SegmentLayout::parse(&file).unwrap();
+        let frozen = HnswIndex::open(&file, &layout, true).unwrap();
+        for q in queries.chunks_exact(dim).take(20) {
+            let a = g.search(q, k, &SearchParams { ef_search: 64 }, None).unwrap();
+            let b = frozen.search(q, k, &SearchParams { ef_search: 64 }, None).unwrap();
+            assert_eq!(a, b, "frozen graph must search exactly like the live one");
+        }
+    }
+}
+
+#[test]
+fn filter_excludes_rows_and_flat_is_exact() {
+    let dim = 8;
+    let data = random_unit_vectors(500, dim, 3);
+    let mut g = HnswGraph::new(dim, Metric::InnerProduct, HnswParams::default()).unwrap();
+    g.insert_batch(&data).unwrap();
+    let even = |row: u32| row % 2 == 0;
+    let got = g.search(&data[..dim], 10, &SearchParams { ef_search: 100 }, Some(&even)).unwrap();
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|c| c.row % 2 == 0));
+    let flat = FlatIndex::from_vectors(data.clone(), dim, Metric::InnerProduct).unwrap();
+    let top = flat.search(&data[dim * 3..dim * 4], 1, &SearchParams::default(), None).unwrap();
+    assert_eq!(top[0].row, 3);
+    assert!(matches!(flat.search(&data[..3], 1, &SearchParams::default(), None), Err(IndexError::DimensionMismatch { .. })));
+}
+
+#[test]
+fn empty_and_single_node_graphs() {
+    let mut g = HnswGraph::new(4, Metric::L2, HnswParams::default()).unwrap();
+    assert!(g.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap().is_empty());
+    g.insert_batch(&[1.0, 0.0, 0.0, 0.0]).unwrap();
+    let r = g.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap();
+    assert_eq!(r.len(), 1);
+    let file = segment_bytes(&g);
+    let frozen = HnswIndex::open(&file, &SegmentLayout::parse(&file).unwrap(), true).unwrap();
+    assert_eq!(frozen.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap(), r);
+}
