@@ -1,1 +1,33 @@
-//! placeholder
+//! Storage of stratovec: where bytes live ([`BlobStore`]) and how a new database version is
+//! published atomically ([`CommitStore`]).
+//!
+//! * [`LocalStore`] (feature `local`): a directory; atomic writes by temp file + fsync +
+//!   rename + directory fsync, race-free create-only writes by `link(2)`, zero-copy reads by
+//!   mmap, and an advisory lock so one writer process owns a directory.
+//! * [`MemoryStore`]: a map in memory, for tests and ephemeral databases.
+//! * [`BlobCommitStore`]: publishes manifest `v` as the create-only object
+//!   `MANIFEST-{v:020}.bin` on any [`BlobStore`], so two writers racing for the same version
+//!   cannot both win.
+//! * `conformance` (feature `test-util`): suites a custom backend can run against itself.
+//!
+//! # Writing a backend
+//! Implement [`BlobStore`] with `#[async_trait]`; see `MemoryStore` in `src/memory.rs` for a
+//! complete ~100-line example, and run `conformance::blob_store_suite` in your tests.
+#![deny(missing_docs)]
+
+mod blob;
+mod commit;
+#[cfg(feature = "test-util")]
+pub mod conformance;
+mod error;
+#[cfg(feature = "local")]
+mod local;
+mod memory;
+
+pub use async_trait::async_trait;
+pub use blob::{validate_path, BlobStore, ObjectMeta};
+pub use commit::{BlobCommitStore, CommitError, CommitStore};
+pub use error::StoreError;
+#[cfg(feature = "local")]
+pub use local::LocalStore;
+pub use memory::MemoryStore;
