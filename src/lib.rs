@@ -1,1 +1,42 @@
-//! placeholder
+//! stratovec: an embedded vector storage engine.
+//!
+//! Writes land in an in-memory memtable with an HNSW graph; [`Db::commit`] writes it as an
+//! immutable segment (Flat when small, HNSW keeping the graph when large) and publishes a new
+//! manifest atomically through a [`CommitStore`]. Storage is any [`BlobStore`]: a local
+//! directory ([`LocalStore`], zero-copy mmap reads), memory ([`MemoryStore`]), or your own.
+//!
+//! ```text
+//! stratovec (engine: Db, memtable, commit, search fan-out, PK index, tombstones)
+//!   ├── stratovec-indexes  (DistanceKernel, Quantizer, Index: Flat, HNSW)
+//!   └── stratovec-backends (BlobStore, CommitStore: LocalStore, MemoryStore)
+//!         both ── stratovec-formats (segment, manifest, tombstones: bytes <-> structures)
+//! ```
+//! The traits a custom backend or index needs are re-exported here, so depending on
+//! `stratovec` alone is enough.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod commit;
+mod db;
+mod error;
+pub mod fvecs;
+mod memtable;
+mod options;
+mod search;
+mod segment;
+mod state;
+mod vector;
+
+pub use db::{Db, Stats};
+pub use error::{Error, ErrorKind, Result};
+pub use options::{DbOptions, SearchParams};
+pub use search::Hit;
+
+pub use stratovec_backends as backends;
+pub use stratovec_formats as formats;
+pub use stratovec_indexes as indexes;
+
+pub use stratovec_backends::{async_trait, BlobCommitStore, BlobStore, CommitError, CommitStore, MemoryStore, ObjectMeta, StoreError};
+#[cfg(feature = "local")]
+pub use stratovec_backends::LocalStore;
+pub use stratovec_indexes::{DistanceKernel, HnswParams, Index, Metric, Quantizer, Sq8};

@@ -33,7 +33,7 @@ impl<F: Fn(u32) -> bool + Sync> RowFilter for F {
 /// Rows are numbered `0..rows()`; the engine maps them to user keys. Implementations:
 /// [`crate::FlatIndex`] (exact), [`crate::HnswIndex`] (HNSW over segment bytes) and
 /// [`crate::HnswGraph`] (the growable HNSW of the memtable).
-pub trait Index: Send + Sync {
+pub trait Index: Send + Sync + std::fmt::Debug {
     /// Which segment kind this index writes.
     fn kind(&self) -> SegmentKind;
     /// Vector dimension.

@@ -1,0 +1,88 @@
+//! `Db::commit`: freeze the memtable, write its segment and the tombstones, publish the next
+//! manifest.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
+use stratovec_formats::tombstones;
+
+use crate::db::{segment_name, tombstone_name};
+use crate::memtable::Memtable;
+use crate::segment::Segment;
+use crate::state::Frozen;
+use crate::{Db, Error, Result};
+
+impl Db {
+    /// Makes every write so far durable and visible to new readers, and returns the new
+    /// version (the current one if there was nothing to commit).
+    ///
+    /// Steps: freeze the memtable (searches keep seeing it), write it as one segment (Flat
+    /// below `flat_threshold` rows, otherwise HNSW with the graph already built), write a
+    /// tombstone file for deletions, then publish manifest `v + 1` through the
+    /// [`stratovec_backends::CommitStore`]. Inserts may continue during the I/O. If any step
+    /// fails, the previous version stays the committed one, the frozen rows stay searchable,
+    /// and the next `commit()` retries them.
+    ///
+    /// # Errors
+    /// `ReadOnly`; `Conflict` if another writer published first (reopen); `Unavailable` or
+    /// `Locked` from the store.
+    pub async fn commit(&self) -> Result<u64> {
+        self.writable()?;
+        let _one_commit_at_a_time = self.commit_lock.lock().await;
+        let (base, frozen, pending) = {
+            let mut s = self.state.write();
+            let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
+            s.freeze(fresh);
+            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone())
+        };
+        if frozen.is_empty() && pending.is_empty() {
+            return Ok(base.version);
+        }
+        let next_segment_id = self.state.read().next_segment_id;
+        let mut manifest = Manifest { version: base.version + 1, epoch: self.epoch, next_segment_id, ..base.clone() };
+        let mut opened = Vec::with_capacity(frozen.len());
+        for f in &frozen {
+            let seg = self.write_segment(f).await?;
+            manifest.segments.push(seg.meta.clone());
+            opened.push(Arc::new(seg));
+        }
+        if !pending.is_empty() {
+            let file = tombstone_name(manifest.version);
+            self.put(&file, tombstones::encode(&pending)).await?;
+            manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
+        }
+        let version =
+            self.commits.try_commit(base.version, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
+        let mut s = self.state.write();
+        s.version = version;
+        s.manifest = manifest;
+        s.frozen.drain(..frozen.len());
+        s.segments.extend(opened);
+        s.pending_tombstones.drain(..pending.len());
+        Ok(version)
+    }
+
+    async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(file, Bytes::from(bytes)).await.map_err(|e| Error::store(file, e))
+    }
+
+    /// Writes the segment of a frozen memtable and opens it back from the store (so searches
+    /// run over the stored bytes, e.g. an mmap, and a bad write is caught before publishing).
+    async fn write_segment(&self, f: &Frozen) -> Result<Segment> {
+        let (kind, bytes) = f.memtable.encode_segment(self.options.flat_threshold);
+        let ids = &f.memtable.ids;
+        let meta = SegmentMeta {
+            id: f.segment_id,
+            kind,
+            file: segment_name(f.segment_id),
+            rows: ids.len() as u64,
+            bytes: bytes.len() as u64,
+            min_id: ids.iter().copied().min().unwrap_or(0),
+            max_id: ids.iter().copied().max().unwrap_or(0),
+        };
+        self.put(&meta.file, bytes).await?;
+        let stored = self.store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?;
+        Segment::open(meta, stored, self.dim, self.metric, self.options.verify_on_open)
+    }
+}

@@ -1,0 +1,393 @@
+//! [`Db`]: create, open, write and inspect a database.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use roaring::RoaringBitmap;
+use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore};
+use stratovec_formats::manifest::{manifest_name, Manifest};
+use stratovec_formats::tombstones;
+use stratovec_indexes::{kernels, Metric};
+
+use crate::memtable::Memtable;
+use crate::segment::Segment;
+use crate::state::{Loc, State};
+use crate::vector::{prepare, prepare_in_place};
+use crate::{DbOptions, Error, ErrorKind, Result};
+
+/// An embedded vector database over a [`BlobStore`].
+///
+/// Writes ([`Db::insert`], [`Db::upsert`], [`Db::delete`]) go to an in-memory memtable with
+/// an HNSW graph and are durable exactly when [`Db::commit`] returns. Searches see the
+/// committed segments and the memtable. All methods take `&self`; share a `Db` between
+/// threads with `Arc`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use stratovec::{Db, DbOptions, Metric, MemoryStore, SearchParams};
+/// # pollster::block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let db = Db::create(store.clone(), 3, Metric::L2, DbOptions::default()).await?;
+/// db.insert(7, &[1.0, 0.0, 0.0])?;
+/// db.insert(8, &[0.0, 1.0, 0.0])?;
+/// db.commit().await?;
+/// drop(db);
+/// let db = Db::open(store, DbOptions::default()).await?;
+/// let hits = db.search(&[0.9, 0.1, 0.0], 1, &SearchParams::default())?;
+/// assert_eq!(hits[0].id, 7);
+/// # Ok::<(), stratovec::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Db {
+    pub(crate) store: Arc<dyn BlobStore>,
+    pub(crate) commits: Arc<dyn CommitStore>,
+    pub(crate) dim: usize,
+    pub(crate) metric: Metric,
+    pub(crate) options: DbOptions,
+    pub(crate) read_only: bool,
+    pub(crate) epoch: u64,
+    pub(crate) state: RwLock<State>,
+    pub(crate) commit_lock: async_lock::Mutex<()>,
+}
+
+/// Counts and sizes of a database, from [`Db::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Manifest version the database is at.
+    pub version: u64,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Metric.
+    pub metric: Metric,
+    /// Rows stored, including deleted ones not yet compacted away.
+    pub rows: u64,
+    /// Live keys.
+    pub live_rows: u64,
+    /// Committed segments.
+    pub segments: usize,
+    /// Bytes of committed segment files.
+    pub segment_bytes: u64,
+    /// Rows in memory not yet committed (memtable and a commit in progress).
+    pub memtable_rows: usize,
+    /// Bytes held by those rows (vectors, graph, keys).
+    pub memtable_bytes: usize,
+    /// Distance kernel in use (`scalar`, `avx2`, `avx512`).
+    pub kernel: &'static str,
+}
+
+pub(crate) fn segment_name(id: u64) -> String {
+    format!("segments/{id:020}.seg")
+}
+
+pub(crate) fn tombstone_name(version: u64) -> String {
+    format!("tombstones/{version:020}.tomb")
+}
+
+impl Db {
+    /// Creates a new, empty database of `dim`-dimensional vectors in `store` and commits
+    /// version 1.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `dim == 0` or bad options; `AlreadyExists` if the store already
+    /// holds a database; `Unavailable`/`Locked` from the store.
+    pub async fn create(store: Arc<dyn BlobStore>, dim: usize, metric: Metric, options: DbOptions) -> Result<Db> {
+        if dim == 0 || dim > u32::MAX as usize {
+            return Err(Error::invalid(format!("dimension {dim}")));
+        }
+        options.hnsw.validate().map_err(|e| Error::invalid(e.to_string()))?;
+        let commits = commit_store(&store, &options);
+        if commits.latest().await.map_err(Error::commit)?.is_some() {
+            return Err(Error::new(ErrorKind::AlreadyExists, "the store already holds a database; use Db::open"));
+        }
+        let manifest = Manifest {
+            version: 1,
+            epoch: 1,
+            dim: dim as u32,
+            metric,
+            reader_features: 0,
+            writer_features: 0,
+            segments: Vec::new(),
+            tombstone_files: Vec::new(),
+            next_segment_id: 1,
+        };
+        let v = commits.try_commit(0, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
+        debug_assert_eq!(v, 1);
+        Self::from_manifest(store, commits, manifest, options, false).await
+    }
+
+    /// Opens the newest version of the database in `store` for reading and writing.
+    ///
+    /// Nothing is rebuilt: segments are opened from their bytes (mmap for local stores), with
+    /// their checksums verified when `options.verify_on_open` is set.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no database; `Corrupt` naming the damaged file; `Incompatible`
+    /// for an unknown format version; `Unavailable`/`Locked` from the store.
+    pub async fn open(store: Arc<dyn BlobStore>, options: DbOptions) -> Result<Db> {
+        Self::open_with(store, options, false).await
+    }
+
+    /// Opens the newest version read-only: writes return `ReadOnly`, and nothing is ever
+    /// written to the store.
+    ///
+    /// # Errors
+    /// As [`Db::open`].
+    pub async fn open_read_only(store: Arc<dyn BlobStore>, options: DbOptions) -> Result<Db> {
+        Self::open_with(store, options, true).await
+    }
+
+    async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
+        let commits = commit_store(&store, &options);
+        let (version, bytes) = commits
+            .latest()
+            .await
+            .map_err(Error::commit)?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
+        let manifest = Manifest::decode(&bytes).map_err(|e| Error::format(&manifest_name(version), e))?;
+        if manifest.version != version {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("{} says it is version {}", manifest_name(version), manifest.version),
+            ));
+        }
+        Self::from_manifest(store, commits, manifest, options, read_only).await
+    }
+
+    async fn from_manifest(
+        store: Arc<dyn BlobStore>,
+        commits: Arc<dyn CommitStore>,
+        manifest: Manifest,
+        options: DbOptions,
+        read_only: bool,
+    ) -> Result<Db> {
+        let (dim, metric) = (manifest.dim as usize, manifest.metric);
+        let mut files = Vec::with_capacity(manifest.segments.len());
+        for meta in &manifest.segments {
+            files.push((meta.clone(), store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?));
+        }
+        let verify = options.verify_on_open;
+        let segments: Vec<Arc<Segment>> = {
+            use rayon::prelude::*;
+            files
+                .into_par_iter()
+                .map(|(meta, bytes)| Segment::open(meta, bytes, dim, metric, verify).map(Arc::new))
+                .collect::<Result<_>>()?
+        };
+        let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
+        let pk = build_pk(&segments, &tombstones);
+        let state = State {
+            version: manifest.version,
+            next_segment_id: manifest.next_segment_id,
+            memtable: Memtable::new(dim, metric, options.hnsw)?,
+            frozen: Vec::new(),
+            segments,
+            tombstones,
+            pending_tombstones: Vec::new(),
+            pk,
+            manifest,
+        };
+        let epoch = state.manifest.epoch + u64::from(!read_only);
+        Ok(Db {
+            store,
+            commits,
+            dim,
+            metric,
+            options,
+            read_only,
+            epoch,
+            state: RwLock::new(state),
+            commit_lock: async_lock::Mutex::new(()),
+        })
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The store this database lives in.
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
+    }
+
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::new(ErrorKind::ReadOnly, "the database was opened read-only"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Inserts one vector (`dim` values) under key `id`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (dimension, NaN/Inf, zero vector with cosine), `AlreadyExists` if
+    /// `id` is live, `ReadOnly`.
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.insert_batch(&[id], vector)
+    }
+
+    /// Inserts `ids.len()` vectors (`vectors` holds `ids.len() × dim` values, row-major),
+    /// linking them into the memtable graph in parallel. All or nothing: on error nothing is
+    /// inserted.
+    ///
+    /// # Errors
+    /// As [`Db::insert`]; also `InvalidArgument` for duplicate keys within the batch.
+    pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.writable()?;
+        let prepared = self.prepare_batch(ids, vectors)?;
+        let mut s = self.state.write();
+        if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
+            return Err(Error::new(ErrorKind::AlreadyExists, format!("key {id} already exists; use upsert to replace it")));
+        }
+        Self::append(&mut s, ids, &prepared)
+    }
+
+    /// Inserts or replaces the vector of `id` (the old row, if any, is tombstoned).
+    ///
+    /// # Errors
+    /// As [`Db::insert`], except that an existing key is replaced.
+    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.writable()?;
+        let prepared = self.prepare_batch(&[id], vector)?;
+        let mut s = self.state.write();
+        if let Some(loc) = s.pk.remove(&id) {
+            s.kill(loc);
+        }
+        Self::append(&mut s, &[id], &prepared)
+    }
+
+    /// Deletes `id`; returns whether it was live.
+    ///
+    /// # Errors
+    /// `ReadOnly`.
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        self.writable()?;
+        let mut s = self.state.write();
+        match s.pk.remove(&id) {
+            Some(loc) => {
+                s.kill(loc);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The stored vector of `id` (normalised if the metric is cosine), `None` if not live.
+    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+        let s = self.state.read();
+        let loc = *s.pk.get(&id)?;
+        let row = match loc {
+            Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
+        };
+        s.index_of(loc)?.vector(row).map(<[f32]>::to_vec)
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        self.state.read().pk.contains_key(&id)
+    }
+
+    fn prepare_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<Vec<f32>> {
+        if vectors.len() != ids.len() * self.dim {
+            return Err(Error::invalid(format!(
+                "{} keys need {} values (dimension {}), got {}",
+                ids.len(),
+                ids.len() * self.dim,
+                self.dim,
+                vectors.len()
+            )));
+        }
+        if ids.len() > 1 {
+            let mut seen = HashSet::with_capacity(ids.len());
+            if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+                return Err(Error::invalid(format!("key {id} appears twice in the batch")));
+            }
+        }
+        if ids.len() == 1 {
+            return prepare(vectors, self.dim, self.metric, &format!("vector of key {}", ids[0]));
+        }
+        let mut out = vectors.to_vec();
+        for (id, v) in ids.iter().zip(out.chunks_exact_mut(self.dim)) {
+            prepare_in_place(v, self.dim, self.metric, &format!("vector of key {id}"))?;
+        }
+        Ok(out)
+    }
+
+    fn append(s: &mut State, ids: &[u64], prepared: &[f32]) -> Result<()> {
+        let first = s.memtable.append(ids, prepared)?;
+        for (i, id) in ids.iter().enumerate() {
+            s.pk.insert(*id, Loc::Memtable(first + i as u32));
+        }
+        Ok(())
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> Stats {
+        let s = self.state.read();
+        let seg_rows: u64 = s.segments.iter().map(|x| x.meta.rows).sum();
+        let frozen_rows: usize = s.frozen.iter().map(|f| f.memtable.rows()).sum();
+        Stats {
+            version: s.version,
+            dim: self.dim,
+            metric: self.metric,
+            rows: seg_rows + (frozen_rows + s.memtable.rows()) as u64,
+            live_rows: s.pk.len() as u64,
+            segments: s.segments.len(),
+            segment_bytes: s.segments.iter().map(|x| x.meta.bytes).sum(),
+            memtable_rows: frozen_rows + s.memtable.rows(),
+            memtable_bytes: s.memtable.memory_bytes() + s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>(),
+            kernel: kernels().name,
+        }
+    }
+
+    /// The manifest of the current version.
+    pub fn manifest(&self) -> Manifest {
+        self.state.read().manifest.clone()
+    }
+
+    /// Closes the database, discarding uncommitted writes; returns how many uncommitted rows
+    /// and deletions were discarded (0 after a successful `commit()`). Dropping a `Db` does
+    /// the same silently; a `LocalStore`'s writer lock is released when its last `Arc` drops.
+    pub fn close(self) -> usize {
+        let s = self.state.read();
+        s.memtable.rows() + s.frozen.iter().map(|f| f.memtable.rows()).sum::<usize>() + s.pending_tombstones.len()
+    }
+}
+
+fn commit_store(store: &Arc<dyn BlobStore>, options: &DbOptions) -> Arc<dyn CommitStore> {
+    options.commit_store.clone().unwrap_or_else(|| Arc::new(BlobCommitStore::new(store.clone())))
+}
+
+async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) -> Result<HashMap<u64, Arc<RoaringBitmap>>> {
+    let mut map: HashMap<u64, RoaringBitmap> = HashMap::new();
+    for t in &manifest.tombstone_files {
+        let bytes = store.get(&t.file).await.map_err(|e| Error::store(&t.file, e))?;
+        for ts in tombstones::decode(&bytes).map_err(|e| Error::format(&t.file, e))? {
+            map.entry(ts.segment_id).or_default().insert(ts.row);
+        }
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+}
+
+fn build_pk(segments: &[Arc<Segment>], tombstones: &HashMap<u64, Arc<RoaringBitmap>>) -> HashMap<u64, Loc> {
+    let live: usize = segments.iter().map(|s| s.meta.rows as usize).sum();
+    let mut pk = HashMap::with_capacity(live);
+    for seg in segments {
+        let dead = tombstones.get(&seg.meta.id);
+        for (row, id) in seg.ids.as_slice().iter().enumerate() {
+            if dead.is_none_or(|d| !d.contains(row as u32)) {
+                pk.insert(*id, Loc::Segment { id: seg.meta.id, row: row as u32 });
+            }
+        }
+    }
+    pk
+}

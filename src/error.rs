@@ -1,0 +1,116 @@
+//! The public error type: an [`ErrorKind`] that says what the caller should do, a message,
+//! and the underlying cause.
+
+use stratovec_backends::{CommitError, StoreError};
+use stratovec_formats::FormatError;
+use stratovec_indexes::IndexError;
+
+/// What went wrong, as far as the caller's next step is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Fix the input: wrong dimension, NaN/Inf, zero vector with cosine, `k = 0`, bad option.
+    InvalidArgument,
+    /// The database (or object) does not exist.
+    NotFound,
+    /// The key (or database) already exists.
+    AlreadyExists,
+    /// The database was opened read-only.
+    ReadOnly,
+    /// Another writer published first; reopen and retry.
+    Conflict,
+    /// Another writer process holds the database directory.
+    Locked,
+    /// A transient storage failure; retrying may succeed. Committed data is unaffected.
+    Unavailable,
+    /// A file failed its checksum or does not parse; the message names the file.
+    Corrupt,
+    /// The files were written by an incompatible format version or with unknown features.
+    Incompatible,
+}
+
+/// An error of the stratovec engine.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Result alias of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error without an underlying cause.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), source: None }
+    }
+
+    /// What the caller should do about it.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message (without the kind).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    fn with_source(kind: ErrorKind, message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error { kind, message, source: Some(Box::new(source)) }
+    }
+
+    /// A format error in `file`: `Incompatible` for versions/features, otherwise `Corrupt`.
+    pub(crate) fn format(file: &str, e: FormatError) -> Self {
+        let kind = match e {
+            FormatError::UnsupportedVersion { .. } | FormatError::UnsupportedFeatures(_) => ErrorKind::Incompatible,
+            _ => ErrorKind::Corrupt,
+        };
+        Error::with_source(kind, format!("{file}: {e}"), e)
+    }
+
+    /// An index error while opening `file`.
+    pub(crate) fn index(file: &str, e: IndexError) -> Self {
+        match e {
+            IndexError::Format(f) => Error::format(file, f),
+            IndexError::DimensionMismatch { .. } | IndexError::InvalidArgument(_) => {
+                Error::with_source(ErrorKind::InvalidArgument, format!("{file}: {e}"), e)
+            }
+        }
+    }
+
+    /// A store error on `what` (an object name or operation).
+    pub(crate) fn store(what: &str, e: StoreError) -> Self {
+        let kind = match &e {
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            StoreError::Locked(_) => ErrorKind::Locked,
+            StoreError::ReadOnly => ErrorKind::ReadOnly,
+            StoreError::InvalidPath(_) | StoreError::InvalidRange { .. } => ErrorKind::InvalidArgument,
+            StoreError::Io { .. } | StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        };
+        Error::with_source(kind, format!("{what}: {e}"), e)
+    }
+
+    pub(crate) fn commit(e: CommitError) -> Self {
+        match e {
+            CommitError::Conflict { version } => Error::with_source(
+                ErrorKind::Conflict,
+                format!("version {version} was published by another writer; reopen the database"),
+                e,
+            ),
+            CommitError::Unavailable(s) => Error::store("publishing the manifest", s),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::store("store", e)
+    }
+}

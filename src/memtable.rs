@@ -1,0 +1,64 @@
+//! The memtable: rows inserted since the last commit, with their HNSW graph.
+
+use roaring::RoaringBitmap;
+use stratovec_formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentWriter};
+use stratovec_indexes::{FlatIndex, GraphView, HnswGraph, HnswParams, Index, Metric};
+
+use crate::Result;
+
+/// Rows not yet committed: user keys, vectors (in the graph) and rows deleted since insert.
+#[derive(Debug)]
+pub(crate) struct Memtable {
+    pub graph: HnswGraph,
+    pub ids: Vec<u64>,
+    pub deleted: RoaringBitmap,
+}
+
+impl Memtable {
+    pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
+        let graph = HnswGraph::new(dim, metric, params).map_err(|e| crate::Error::invalid(e.to_string()))?;
+        Ok(Memtable { graph, ids: Vec::new(), deleted: RoaringBitmap::new() })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Appends prepared vectors (`ids.len() × dim` values) and links them into the graph.
+    /// Returns the first new row.
+    pub fn append(&mut self, ids: &[u64], vectors: &[f32]) -> Result<u32> {
+        let first = self.graph.insert_batch(vectors).map_err(|e| crate::Error::invalid(e.to_string()))?;
+        self.ids.extend_from_slice(ids);
+        Ok(first)
+    }
+
+    /// Bytes held (vectors, graph, keys).
+    pub fn memory_bytes(&self) -> usize {
+        self.graph.memory_bytes() + self.ids.capacity() * 8 + self.deleted.serialized_size()
+    }
+
+    /// Encodes the memtable as a segment: Flat below `flat_threshold` rows, else HNSW with the
+    /// graph already built.
+    pub fn encode_segment(&self, flat_threshold: usize) -> (SegmentKind, Vec<u8>) {
+        let kind = if self.rows() < flat_threshold { SegmentKind::Flat } else { SegmentKind::Hnsw };
+        let header = SegmentHeader {
+            kind,
+            metric: self.graph.metric(),
+            dim: Index::dim(&self.graph) as u32,
+            rows: self.rows() as u64,
+        };
+        let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8) + 4096;
+        let mut w = SegmentWriter::new(&header, estimate);
+        match kind {
+            SegmentKind::Flat => {
+                let flat = FlatIndex::from_vectors(self.graph.vectors().to_vec(), Index::dim(&self.graph), self.graph.metric())
+                    .expect("memtable vectors are a whole number of rows");
+                flat.write_sections(&mut w);
+            }
+            SegmentKind::Hnsw => self.graph.write_sections(&mut w),
+        }
+        let ids: Vec<u8> = self.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+        w.add_section(SectionKind::IDS, &ids);
+        (kind, w.finish())
+    }
+}

@@ -1,0 +1,52 @@
+//! `Db::search`: fan out over segments and memtables, drop deleted rows, merge the top k.
+
+use rayon::prelude::*;
+use stratovec_indexes::{Candidate, RowFilter};
+
+use crate::state::Source;
+use crate::vector::prepare;
+use crate::{Db, Error, Result, SearchParams};
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The user key.
+    pub id: u64,
+    /// Distance to the query, smaller is closer: squared L2 for `L2`, `1 - dot` for
+    /// `InnerProduct`, `1 - cosine` for `Cosine`.
+    pub distance: f32,
+}
+
+impl Db {
+    /// The `k` live vectors closest to `query` (`dim` values), closest first.
+    ///
+    /// Searches every committed segment, any commit in progress and the memtable (in
+    /// parallel on the rayon pool when there are several), skipping deleted rows.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `k == 0`, a wrong dimension, NaN/Inf, or a zero query with cosine.
+    pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Hit>> {
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        let q = prepare(query, self.dim, self.metric, "query")?;
+        let iparams = stratovec_indexes::SearchParams { ef_search: params.ef_search.max(k) };
+        let s = self.state.read();
+        let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
+        let search_one = |src: &Source<'_>| -> Result<Vec<Hit>> {
+            let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
+            let filter = dead.as_ref().map(|f| f as &dyn RowFilter);
+            let found = src.index.search(&q, k, &iparams, filter).map_err(|e| Error::invalid(e.to_string()))?;
+            Ok(found.into_iter().map(|c: Candidate| Hit { id: src.ids[c.row as usize], distance: c.distance }).collect())
+        };
+        let mut hits: Vec<Hit> = if sources.len() == 1 {
+            search_one(&sources[0])?
+        } else {
+            let parts: Vec<Vec<Hit>> = sources.par_iter().map(search_one).collect::<Result<_>>()?;
+            parts.into_iter().flatten().collect()
+        };
+        hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+}

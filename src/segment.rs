@@ -1,0 +1,44 @@
+//! An opened, immutable segment: its index and the user key of each row.
+
+use bytes::Bytes;
+use stratovec_formats::manifest::SegmentMeta;
+use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout};
+use stratovec_formats::FormatError;
+use stratovec_indexes::{FlatIndex, HnswIndex, Index, Metric, OpenIndex, PodSlice};
+
+use crate::{Error, Result};
+
+/// A segment opened from its bytes (zero-copy over an mmap for local stores).
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub meta: SegmentMeta,
+    pub index: Box<dyn Index>,
+    pub ids: PodSlice<u64>,
+}
+
+impl Segment {
+    /// Opens `file` (the bytes of `meta.file`), checking it against the manifest entry and
+    /// the database's dimension and metric.
+    pub fn open(meta: SegmentMeta, file: Bytes, dim: usize, metric: Metric, verify: bool) -> Result<Self> {
+        let name = meta.file.clone();
+        let layout = SegmentLayout::parse(&file).map_err(|e| Error::format(&name, e))?;
+        let h = layout.header;
+        if h.dim as usize != dim || h.metric != metric || h.rows != meta.rows || h.kind != meta.kind {
+            return Err(Error::format(
+                &name,
+                FormatError::Invalid(format!(
+                    "header ({:?}, dim {}, {}, {} rows) disagrees with the manifest ({:?}, dim {dim}, {metric}, {} rows)",
+                    h.kind, h.dim, h.metric, h.rows, meta.kind, meta.rows
+                )),
+            ));
+        }
+        let index: Box<dyn Index> = match h.kind {
+            SegmentKind::Flat => Box::new(FlatIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
+            SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
+        };
+        let ids = layout.section(&file, SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
+        let ids = PodSlice::from_le_bytes(file.slice_ref(ids))
+            .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
+        Ok(Segment { meta, index, ids })
+    }
+}

@@ -1,0 +1,119 @@
+//! The in-memory state of an open database: the current version's segments, the memtable,
+//! memtables frozen by a commit in progress, tombstones and the primary-key index.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use stratovec_formats::manifest::Manifest;
+use stratovec_formats::tombstones::Tombstone;
+use stratovec_indexes::Index;
+
+use crate::memtable::Memtable;
+use crate::segment::Segment;
+
+/// Where a live key's row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// Row of the active memtable.
+    Memtable(u32),
+    /// Row of a segment (committed, or frozen by a commit in progress).
+    Segment { id: u64, row: u32 },
+}
+
+/// A memtable frozen by `commit()`: it has its segment id and is searchable until the
+/// segment is published (or forever, if the commit fails, until a later commit succeeds).
+#[derive(Debug)]
+pub(crate) struct Frozen {
+    pub segment_id: u64,
+    pub memtable: Memtable,
+}
+
+/// Something search can scan: an index, the key of each row, and its deleted rows.
+pub(crate) struct Source<'a> {
+    pub index: &'a dyn Index,
+    pub ids: &'a [u64],
+    pub dead: Option<&'a RoaringBitmap>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub version: u64,
+    pub manifest: Manifest,
+    pub next_segment_id: u64,
+    pub memtable: Memtable,
+    pub frozen: Vec<Arc<Frozen>>,
+    pub segments: Vec<Arc<Segment>>,
+    pub tombstones: HashMap<u64, Arc<RoaringBitmap>>,
+    pub pending_tombstones: Vec<Tombstone>,
+    pub pk: HashMap<u64, Loc>,
+}
+
+impl State {
+    /// Every searchable source: segments (oldest first), frozen memtables, the memtable.
+    pub fn sources(&self) -> Vec<Source<'_>> {
+        let dead = |id: u64| self.tombstones.get(&id).map(|b| b.as_ref()).filter(|b| !b.is_empty());
+        let mut out: Vec<Source<'_>> = self
+            .segments
+            .iter()
+            .map(|s| Source { index: s.index.as_ref(), ids: s.ids.as_slice(), dead: dead(s.meta.id) })
+            .collect();
+        out.extend(self.frozen.iter().map(|f| Source {
+            index: &f.memtable.graph,
+            ids: &f.memtable.ids,
+            dead: dead(f.segment_id),
+        }));
+        let m = &self.memtable;
+        out.push(Source { index: &m.graph, ids: &m.ids, dead: Some(&m.deleted).filter(|b| !b.is_empty()) });
+        out
+    }
+
+    /// The index holding `loc`.
+    pub fn index_of(&self, loc: Loc) -> Option<&dyn Index> {
+        match loc {
+            Loc::Memtable(_) => Some(&self.memtable.graph),
+            Loc::Segment { id, .. } => self
+                .segments
+                .iter()
+                .find(|s| s.meta.id == id)
+                .map(|s| s.index.as_ref())
+                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.graph as &dyn Index)),
+        }
+    }
+
+    /// Marks the row at `loc` deleted.
+    pub fn kill(&mut self, loc: Loc) {
+        match loc {
+            Loc::Memtable(row) => {
+                self.memtable.deleted.insert(row);
+            }
+            Loc::Segment { id, row } => {
+                Arc::make_mut(self.tombstones.entry(id).or_default()).insert(row);
+                self.pending_tombstones.push(Tombstone { segment_id: id, row });
+            }
+        }
+    }
+
+    /// Freezes the memtable (if it has rows) under a new segment id, replacing it with
+    /// `fresh`; moves its keys in the PK index and its deleted rows to tombstones.
+    pub fn freeze(&mut self, fresh: Memtable) {
+        if self.memtable.rows() == 0 {
+            return;
+        }
+        let id = self.next_segment_id;
+        self.next_segment_id += 1;
+        let memtable = std::mem::replace(&mut self.memtable, fresh);
+        for (row, key) in memtable.ids.iter().enumerate() {
+            if let Some(loc) = self.pk.get_mut(key) {
+                if *loc == Loc::Memtable(row as u32) {
+                    *loc = Loc::Segment { id, row: row as u32 };
+                }
+            }
+        }
+        for row in memtable.deleted.iter() {
+            Arc::make_mut(self.tombstones.entry(id).or_default()).insert(row);
+            self.pending_tombstones.push(Tombstone { segment_id: id, row });
+        }
+        self.frozen.push(Arc::new(Frozen { segment_id: id, memtable }));
+    }
+}
