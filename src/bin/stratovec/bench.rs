@@ -1,0 +1,300 @@
+//! `stratovec bench`: the main job. Build a database from fvecs data, commit it, optionally
+//! reopen it, then measure recall@k, QPS (1 search thread, 1 query per call) and latency
+//! for each ef_search, and print a table or JSON lines.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+use stratovec::fvecs::{read_fvecs, read_ivecs, Matrix};
+use stratovec::indexes::{FlatIndex, Index};
+use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, Metric, SearchParams};
+
+use crate::progress;
+
+/// Options of `stratovec bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Base vectors (.fvecs).
+    #[arg(long)]
+    base: PathBuf,
+    /// Query vectors (.fvecs).
+    #[arg(long)]
+    queries: PathBuf,
+    /// Ground truth (.ivecs, 0-based base rows, best first). Computed by brute force when
+    /// absent or when --limit cuts the base.
+    #[arg(long)]
+    gt: Option<PathBuf>,
+    /// Use only the first N base vectors.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Number of queries to run.
+    #[arg(long, default_value_t = 1000)]
+    nq: usize,
+    /// Metric: cosine, l2 or ip.
+    #[arg(long, default_value = "cosine")]
+    metric: Metric,
+    /// Neighbours per query (recall@k).
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// ef_search values, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+    ef: Vec<usize>,
+    /// HNSW M.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW ef_construction.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Build threads (default: all cores). Searches always use 1 thread.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Database directory (must not hold a database); default: a temporary directory that
+    /// is removed afterwards.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Close and reopen the database after commit, then search the reopened one.
+    #[arg(long)]
+    reopen: bool,
+    /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan).
+    #[arg(long, value_delimiter = ',', default_value = "hnsw")]
+    index: Vec<String>,
+    /// Print one JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Common {
+    n: usize,
+    dim: usize,
+    threads: usize,
+}
+
+struct Timings {
+    build_s: f64,
+    commit_s: Option<f64>,
+    open_s: Option<f64>,
+    bytes_per_vector: Option<f64>,
+}
+
+pub fn run(a: BenchArgs) -> Result<(), Error> {
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    let load = progress::spinner("loading");
+    let base = read_fvecs(&a.base, a.limit)?;
+    let mut queries = read_fvecs(&a.queries, Some(a.nq))?;
+    load.finish_and_clear();
+    if queries.dim != base.dim {
+        return Err(Error::new(stratovec::ErrorKind::InvalidArgument, format!("queries have dimension {}, base {}", queries.dim, base.dim)));
+    }
+    let gt = ground_truth(&a, &base, &queries)?;
+    if a.metric == Metric::Cosine {
+        normalise(&mut queries);
+    }
+    let c = Common { n: base.rows(), dim: base.dim, threads };
+    if !a.json {
+        println!(
+            "# n={} dim={} queries={} k={} metric={} M={} ef_construction={} build_threads={} kernel={}",
+            c.n,
+            c.dim,
+            queries.rows(),
+            a.k,
+            a.metric,
+            a.m,
+            a.ef_construction,
+            threads,
+            stratovec::indexes::kernels().name
+        );
+        println!("{:<6} {:>5} {:>8} {:>9} {:>9} {:>9}", "index", "ef", "recall", "qps", "p50_us", "p99_us");
+    }
+    for index in &a.index {
+        match index.as_str() {
+            "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt)?,
+            "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt)?,
+            other => return Err(Error::new(stratovec::ErrorKind::InvalidArgument, format!("unknown index {other:?} (hnsw, flat)"))),
+        }
+    }
+    Ok(())
+}
+
+fn normalise(m: &mut Matrix<f32>) {
+    let dim = m.dim;
+    for v in m.data.chunks_exact_mut(dim) {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if n > 0.0 {
+            v.iter_mut().for_each(|x| *x /= n);
+        }
+    }
+}
+
+/// Ground truth: the given file when it describes this base, otherwise brute force.
+fn ground_truth(a: &BenchArgs, base: &Matrix<f32>, queries: &Matrix<f32>) -> Result<Vec<Vec<u64>>, Error> {
+    let full_base = a.limit.is_none_or(|l| l >= base.rows()) && base.rows() == full_rows(&a.base)?;
+    if let (Some(path), true) = (&a.gt, full_base) {
+        let gt = read_ivecs(path, Some(queries.rows()))?;
+        if gt.rows() >= queries.rows() && gt.dim >= a.k {
+            return Ok((0..queries.rows()).map(|i| gt.row(i)[..a.k].iter().map(|&r| r as u64).collect()).collect());
+        }
+    }
+    let pb = progress::bar(queries.rows() as u64, "exact gt");
+    let mut b = base.clone();
+    let mut q = queries.clone();
+    if a.metric == Metric::Cosine {
+        normalise(&mut b);
+        normalise(&mut q);
+    }
+    let flat = FlatIndex::from_vectors(b.data, b.dim, a.metric).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
+    let gt = (0..q.rows())
+        .into_par_iter()
+        .map(|i| {
+            pb.inc(1);
+            let found = flat.search(q.row(i), a.k, &Default::default(), None).expect("dimension checked");
+            found.iter().map(|c| c.row as u64).collect()
+        })
+        .collect();
+    pb.finish_and_clear();
+    Ok(gt)
+}
+
+fn full_rows(path: &Path) -> Result<usize, Error> {
+    Ok(read_fvecs(path, Some(1)).map(|m| {
+        let rec = 4 + 4 * m.dim as u64;
+        std::fs::metadata(path).map_or(0, |md| (md.len() / rec) as usize)
+    })?)
+}
+
+fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
+    match &a.db {
+        Some(d) => Ok((d.clone(), false)),
+        None => {
+            let d = std::env::temp_dir().join(format!("stratovec-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            Ok((d, true))
+        }
+    }
+}
+
+fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
+    Ok(Arc::new(LocalStore::open(dir)?))
+}
+
+fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
+    let (dir, temporary) = bench_dir(a)?;
+    let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+    let db = Db::create(open_store(&dir)?, c.dim, a.metric, options.clone());
+    let db = pollster::block_on(db)?;
+    let pb = progress::bar(c.n as u64, "build");
+    let t = Instant::now();
+    let chunk = 20_000;
+    for start in (0..c.n).step_by(chunk) {
+        let end = (start + chunk).min(c.n);
+        let ids: Vec<u64> = (start as u64..end as u64).collect();
+        db.insert_batch(&ids, &base.data[start * c.dim..end * c.dim])?;
+        pb.set_position(end as u64);
+    }
+    let build_s = t.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let sp = progress::spinner("commit");
+    let t = Instant::now();
+    pollster::block_on(db.commit())?;
+    let commit_s = t.elapsed().as_secs_f64();
+    sp.finish_and_clear();
+    let bytes = db.stats().segment_bytes;
+    let (db, open_s) = if a.reopen {
+        drop(db);
+        let t = Instant::now();
+        let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
+        (db, Some(t.elapsed().as_secs_f64()))
+    } else {
+        (db, None)
+    };
+    let timings = Timings { build_s, commit_s: Some(commit_s), open_s, bytes_per_vector: Some(bytes as f64 / c.n as f64) };
+    for &ef in &a.ef {
+        let params = SearchParams { ef_search: ef };
+        let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
+        report(a, c, "hnsw", ef, &r, &timings);
+    }
+    drop(db);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
+    if a.metric == Metric::Cosine {
+        normalise(&mut base);
+    }
+    let t = Instant::now();
+    let flat = FlatIndex::from_vectors(base.data, c.dim, a.metric).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
+    let timings = Timings { build_s: t.elapsed().as_secs_f64(), commit_s: None, open_s: None, bytes_per_vector: Some(c.dim as f64 * 4.0) };
+    let r = measure(queries, gt, a.k, |q| {
+        let found = flat.search(q, a.k, &Default::default(), None).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
+        Ok(found.iter().map(|c| c.row as u64).collect())
+    })?;
+    report(a, c, "flat", 0, &r, &timings);
+    Ok(())
+}
+
+struct Measured {
+    recall: f64,
+    qps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Runs every query once untimed (warm-up), then once timed, one query per call on this
+/// thread.
+fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>) -> Result<Measured, Error> {
+    let nq = queries.rows();
+    for i in 0..nq.min(200) {
+        search(queries.row(i))?;
+    }
+    let mut lat = Vec::with_capacity(nq);
+    let mut hits = 0usize;
+    let total = Instant::now();
+    for i in 0..nq {
+        let t = Instant::now();
+        let ids = search(queries.row(i))?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        hits += ids.iter().filter(|id| gt[i].contains(id)).count();
+    }
+    let secs = total.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    Ok(Measured { recall: hits as f64 / (nq * k) as f64, qps: nq as f64 / secs, p50_us: pct(0.5), p99_us: pct(0.99) })
+}
+
+fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+fn report(a: &BenchArgs, c: &Common, index: &str, ef: usize, r: &Measured, t: &Timings) {
+    if a.json {
+        let line = json!({
+            "engine": "stratovec", "index": index, "ef": ef, "recall": r.recall, "qps": r.qps,
+            "p50_us": r.p50_us, "p99_us": r.p99_us, "build_s": t.build_s, "commit_s": t.commit_s,
+            "open_s": t.open_s, "threads": c.threads, "n": c.n, "dim": c.dim,
+            "bytes_per_vector": t.bytes_per_vector, "rss_bytes": rss_bytes(),
+            "kernel": stratovec::indexes::kernels().name,
+        });
+        println!("{line}");
+    } else {
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        println!(
+            "{index:<6} {ef:>5} {:>8.4} {:>9.0} {:>9.1} {:>9.1}   build_s={:.1} commit_s={} open_s={} bytes/vec={}",
+            r.recall,
+            r.qps,
+            r.p50_us,
+            r.p99_us,
+            t.build_s,
+            opt(t.commit_s),
+            opt(t.open_s),
+            t.bytes_per_vector.map_or("-".into(), |b| format!("{b:.0}"))
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! `import`, `search`, `stats`, `inspect`, `verify`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use stratovec::formats::manifest::{manifest_name, Manifest};
+use stratovec::formats::segment::SegmentLayout;
+use stratovec::formats::tombstones;
+use stratovec::fvecs::{parse_npy_f32, read_fvecs, Matrix};
+use stratovec::{BlobCommitStore, BlobStore, Db, DbOptions, Error, ErrorKind, LocalStore, Metric, SearchParams};
+
+use crate::progress;
+
+/// A database directory.
+#[derive(clap::Args)]
+pub struct DbArgs {
+    /// Database directory.
+    #[arg(long)]
+    db: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `stratovec import`.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Database directory (created with --metric if it holds no database).
+    #[arg(long)]
+    db: PathBuf,
+    /// Vectors to import: .fvecs, or a 2-D float32 .npy.
+    #[arg(long)]
+    input: PathBuf,
+    /// Metric of a new database: cosine, l2 or ip.
+    #[arg(long, default_value = "cosine")]
+    metric: Metric,
+    /// Import only the first N vectors.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Key of the first vector; vector i gets key start_id + i.
+    #[arg(long, default_value_t = 0)]
+    start_id: u64,
+    /// HNSW M of a new database's memtable.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW ef_construction.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+}
+
+/// Options of `stratovec search`.
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// Database directory.
+    #[arg(long)]
+    db: PathBuf,
+    /// Query vector as comma-separated numbers.
+    #[arg(long, conflicts_with = "query_file")]
+    vector: Option<String>,
+    /// .fvecs file of queries.
+    #[arg(long)]
+    query_file: Option<PathBuf>,
+    /// Rows of --query-file to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    rows: Vec<usize>,
+    /// Neighbours to return.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// ef_search.
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
+}
+
+fn read_only(dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, Error> {
+    Ok(Arc::new(LocalStore::open_read_only(dir)?))
+}
+
+fn load_input(path: &std::path::Path, limit: Option<usize>) -> Result<Matrix<f32>, Error> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::NotFound, format!("{}: {e}", path.display())))?;
+        let mut m = parse_npy_f32(&bytes)?;
+        if let Some(l) = limit {
+            m.data.truncate(l * m.dim);
+        }
+        Ok(m)
+    } else {
+        read_fvecs(path, limit)
+    }
+}
+
+pub fn import(a: ImportArgs) -> Result<(), Error> {
+    let input = load_input(&a.input, a.limit)?;
+    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+    let db = match pollster::block_on(Db::open(store.clone(), options.clone())) {
+        Ok(db) => db,
+        Err(e) if e.kind() == ErrorKind::NotFound => pollster::block_on(Db::create(store, input.dim, a.metric, options))?,
+        Err(e) => return Err(e),
+    };
+    let pb = progress::bar(input.rows() as u64, "import");
+    for start in (0..input.rows()).step_by(10_000) {
+        let end = (start + 10_000).min(input.rows());
+        let ids: Vec<u64> = (start..end).map(|i| a.start_id + i as u64).collect();
+        db.insert_batch(&ids, &input.data[start * input.dim..end * input.dim])?;
+        pb.set_position(end as u64);
+    }
+    pb.finish_and_clear();
+    let sp = progress::spinner("commit");
+    let version = pollster::block_on(db.commit())?;
+    sp.finish_and_clear();
+    println!("imported {} vectors into {} (version {version})", input.rows(), a.db.display());
+    Ok(())
+}
+
+pub fn search(a: SearchArgs) -> Result<(), Error> {
+    let db = pollster::block_on(Db::open_read_only(read_only(&a.db)?, DbOptions::default()))?;
+    let queries: Vec<Vec<f32>> = match (&a.vector, &a.query_file) {
+        (Some(v), _) => vec![v
+            .split(',')
+            .map(|x| x.trim().parse::<f32>().map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("--vector: {x:?}: {e}"))))
+            .collect::<Result<_, _>>()?],
+        (None, Some(f)) => {
+            let m = read_fvecs(f, a.rows.iter().max().map(|r| r + 1))?;
+            a.rows.iter().map(|&r| m.data.get(r * m.dim..(r + 1) * m.dim).map(<[f32]>::to_vec).ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("row {r} is beyond the query file")))).collect::<Result<_, _>>()?
+        }
+        (None, None) => return Err(Error::new(ErrorKind::InvalidArgument, "give --vector or --query-file")),
+    };
+    for (i, q) in queries.iter().enumerate() {
+        let t = std::time::Instant::now();
+        let hits = db.search(q, a.k, &SearchParams { ef_search: a.ef })?;
+        println!("query {i} ({:.0} us):", t.elapsed().as_secs_f64() * 1e6);
+        for h in hits {
+            println!("  {:>12}  {:.6}", h.id, h.distance);
+        }
+    }
+    Ok(())
+}
+
+pub fn stats(a: DbArgs) -> Result<(), Error> {
+    let t = std::time::Instant::now();
+    let db = pollster::block_on(Db::open_read_only(read_only(&a.db)?, DbOptions::default()))?;
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let s = db.stats();
+    if a.json {
+        println!(
+            "{}",
+            json!({"version": s.version, "dim": s.dim, "metric": s.metric.name(), "rows": s.rows, "live_rows": s.live_rows,
+                   "segments": s.segments, "segment_bytes": s.segment_bytes, "open_ms": open_ms, "kernel": s.kernel})
+        );
+    } else {
+        println!("version        {}", s.version);
+        println!("dim / metric   {} / {}", s.dim, s.metric);
+        println!("rows           {} ({} live)", s.rows, s.live_rows);
+        println!("segments       {} ({} bytes)", s.segments, s.segment_bytes);
+        println!("open time      {open_ms:.1} ms");
+        println!("kernel         {}", s.kernel);
+    }
+    Ok(())
+}
+
+pub fn inspect(a: DbArgs) -> Result<(), Error> {
+    let store = read_only(&a.db)?;
+    let db = pollster::block_on(Db::open_read_only(store.clone(), DbOptions { verify_on_open: false, ..Default::default() }))?;
+    let m = db.manifest();
+    println!("{}: version {} epoch {} dim {} metric {}", manifest_name(m.version), m.version, m.epoch, m.dim, m.metric);
+    println!("  next segment id {}, features reader {:#x} writer {:#x}", m.next_segment_id, m.reader_features, m.writer_features);
+    for s in &m.segments {
+        println!("  segment {} {} rows {} bytes {} keys {}..={} file {}", s.id, s.kind.name(), s.rows, s.bytes, s.min_id, s.max_id, s.file);
+        let bytes = pollster::block_on(store.get(&s.file))?;
+        let layout = SegmentLayout::parse(&bytes).map_err(|e| Error::new(ErrorKind::Corrupt, format!("{}: {e}", s.file)))?;
+        let h = layout.header;
+        println!("    header: kind {} metric {} dim {} rows {}", h.kind.name(), h.metric, h.dim, h.rows);
+        for e in &layout.sections {
+            println!("    section {:<11} offset {:>12} len {:>12} crc32c {:#010x}", e.kind.name(), e.offset, e.len, e.crc32c);
+        }
+    }
+    for t in &m.tombstone_files {
+        println!("  tombstones {} ({} rows)", t.file, t.count);
+    }
+    Ok(())
+}
+
+pub fn verify(a: DbArgs) -> Result<(), Error> {
+    let store = read_only(&a.db)?;
+    let commits = BlobCommitStore::new(store.clone());
+    let versions = pollster::block_on(commits.versions()).map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
+    if versions.is_empty() {
+        return Err(Error::new(ErrorKind::NotFound, format!("{} holds no manifest", a.db.display())));
+    }
+    let mut files = std::collections::BTreeMap::new();
+    let mut bad = 0;
+    for v in versions {
+        let name = manifest_name(v);
+        let result = pollster::block_on(store.get(&name)).map_err(|e| e.to_string()).and_then(|b| Manifest::decode(&b).map_err(|e| e.to_string()));
+        match result {
+            Ok(m) => {
+                println!("ok   {name}");
+                for s in m.segments {
+                    files.insert(s.file, true);
+                }
+                for t in m.tombstone_files {
+                    files.insert(t.file, false);
+                }
+            }
+            Err(e) => {
+                bad += 1;
+                println!("BAD  {name}: {e}");
+            }
+        }
+    }
+    for (file, is_segment) in files {
+        let result = pollster::block_on(store.get(&file)).map_err(|e| e.to_string()).and_then(|b| {
+            if is_segment {
+                let l = SegmentLayout::parse(&b).map_err(|e| e.to_string())?;
+                l.verify(&b).map_err(|e| e.to_string())
+            } else {
+                tombstones::decode(&b).map(|_| ()).map_err(|e| e.to_string())
+            }
+        });
+        match result {
+            Ok(()) => println!("ok   {file}"),
+            Err(e) => {
+                bad += 1;
+                println!("BAD  {file}: {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Error::new(ErrorKind::Corrupt, format!("{bad} damaged file(s)")));
+    }
+    println!("all files verified");
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `stratovec`: try the engine on real data from the command line.
+//!
+//! Subcommands: `bench`, `import`, `search`, `stats`, `inspect`, `verify`.
+//! Run `stratovec help <command>` for the options of each.
+
+mod bench;
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// stratovec: an embedded vector storage engine (command-line tool).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build, commit, optionally reopen, and measure recall@k / QPS / latency on fvecs data.
+    Bench(bench::BenchArgs),
+    /// Import vectors from .fvecs or .npy into a database directory (created if needed).
+    Import(commands::ImportArgs),
+    /// Search a database with query vectors from a file or the command line.
+    Search(commands::SearchArgs),
+    /// Print counts and sizes of a database.
+    Stats(commands::DbArgs),
+    /// Print the manifest and the header and sections of every segment.
+    Inspect(commands::DbArgs),
+    /// Check the checksum of every file of every manifest version; exit 1 on any damage.
+    Verify(commands::DbArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(a) => bench::run(a),
+        Command::Import(a) => commands::import(a),
+        Command::Search(a) => commands::search(a),
+        Command::Stats(a) => commands::stats(a),
+        Command::Inspect(a) => commands::inspect(a),
+        Command::Verify(a) => commands::verify(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
