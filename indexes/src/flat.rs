@@ -75,14 +75,20 @@ impl Index for FlatIndex {
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
         check_dim(self.dim, query.len())?;
+        const BLOCK: usize = 256;
         let scorer = Scorer::new(self.metric);
         let mut top = TopK::new(k);
         let mut threshold = top.threshold();
-        for (row, v) in self.vectors.as_slice().chunks_exact(self.dim).enumerate() {
-            let d = scorer.distance(query, v);
-            if d < threshold && filter.is_none_or(|f| f.accept(row as u32)) {
-                top.push(Candidate { distance: d, row: row as u32 });
-                threshold = top.threshold();
+        let mut scores = [0f32; BLOCK];
+        for (b, block) in self.vectors.as_slice().chunks(BLOCK * self.dim).enumerate() {
+            let scores = &mut scores[..block.len() / self.dim];
+            scorer.distances(query, block, scores);
+            for (i, &d) in scores.iter().enumerate() {
+                let row = (b * BLOCK + i) as u32;
+                if d < threshold && filter.is_none_or(|f| f.accept(row)) {
+                    top.push(Candidate { distance: d, row });
+                    threshold = top.threshold();
+                }
             }
         }
         Ok(top.into_sorted_vec())

@@ -57,6 +57,22 @@ fn l2_scalar(a: &[f32], b: &[f32]) -> f32 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// Scores `q` against each of the `out.len()` rows of `rows` (row-major, `q.len()` values
+/// each) with `single`; the portable form of the batch kernels.
+fn batch_with(single: fn(&[f32], &[f32]) -> f32, q: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(q.len().max(1))) {
+        *o = single(q, r);
+    }
+}
+
+fn dot_batch_scalar(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    batch_with(dot_scalar, q, rows, out)
+}
+
+fn l2_batch_scalar(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    batch_with(l2_scalar, q, rows, out)
+}
+
 impl DistanceKernel for Scalar {
     fn name(&self) -> &'static str {
         "scalar"
@@ -167,6 +183,67 @@ mod x86 {
         let d = _mm512_sub_ps(x, y);
         _mm512_fmadd_ps(d, d, acc)
     });
+
+    /// Scores 4 rows per pass so each query chunk is loaded once per 4 rows and the 4
+    /// accumulator chains run in parallel; the tail of each row uses a masked load.
+    macro_rules! avx512_batch {
+        ($name:ident, $single:ident, $combine:expr) => {
+            #[target_feature(enable = "avx512f")]
+            pub(super) fn $name(q: &[f32], rows: &[f32], out: &mut [f32]) {
+                let dim = q.len();
+                let n = out.len().min(rows.len() / dim.max(1));
+                let mut r = 0;
+                while r + 4 <= n {
+                    let mut acc = [_mm512_setzero_ps(); 4];
+                    let mut i = 0;
+                    // SAFETY: rows r..r+4 lie inside `rows` (r + 4 <= n <= rows.len() / dim);
+                    // full loads read i..i+16 <= dim of the query and of each row; the
+                    // masked load reads only lanes i..dim. All reads are in bounds.
+                    unsafe {
+                        let base = rows.as_ptr().add(r * dim);
+                        while i < dim {
+                            let left = dim - i;
+                            let mask: __mmask16 = if left >= 16 { 0xFFFF } else { ((1u32 << left) - 1) as __mmask16 };
+                            let x = _mm512_maskz_loadu_ps(mask, q.as_ptr().add(i));
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                let y = _mm512_maskz_loadu_ps(mask, base.add(j * dim + i));
+                                *a = $combine(*a, x, y);
+                            }
+                            i += 16;
+                        }
+                    }
+                    for (j, a) in acc.iter().enumerate() {
+                        out[r + j] = _mm512_reduce_add_ps(*a);
+                    }
+                    r += 4;
+                }
+                for k in r..n {
+                    out[k] = $single(q, &rows[k * dim..(k + 1) * dim]);
+                }
+            }
+        };
+    }
+
+    avx512_batch!(dot_batch_avx512, dot_avx512, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
+    avx512_batch!(l2_batch_avx512, l2_avx512, |acc, x, y| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    });
+
+    pub(super) fn dot_batch_avx2_checked(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        super::batch_with(dot_avx2_checked, q, rows, out)
+    }
+    pub(super) fn l2_batch_avx2_checked(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        super::batch_with(l2_avx2_checked, q, rows, out)
+    }
+    pub(super) fn dot_batch_avx512_checked(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        // SAFETY: only reachable through a kernel table built after `has_avx512()`.
+        unsafe { dot_batch_avx512(q, rows, out) }
+    }
+    pub(super) fn l2_batch_avx512_checked(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        // SAFETY: as in `dot_batch_avx512_checked`.
+        unsafe { l2_batch_avx512(q, rows, out) }
+    }
 
     pub(super) fn has_avx2() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
@@ -294,12 +371,23 @@ pub struct KernelTable {
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// Squared L2 distance of two equal-length slices.
     pub l2_sq: fn(&[f32], &[f32]) -> f32,
+    /// `dot_batch(q, rows, out)`: `out[i] = dot(q, row i)` for the `out.len()` rows of
+    /// `rows` (row-major, `q.len()` values each).
+    pub dot_batch: fn(&[f32], &[f32], &mut [f32]),
+    /// Like `dot_batch` with the squared L2 distance.
+    pub l2_batch: fn(&[f32], &[f32], &mut [f32]),
 }
 
 impl KernelTable {
     /// The portable scalar table.
     pub fn scalar() -> Self {
-        KernelTable { name: "scalar", dot: dot_scalar, l2_sq: l2_scalar }
+        KernelTable {
+            name: "scalar",
+            dot: dot_scalar,
+            l2_sq: l2_scalar,
+            dot_batch: dot_batch_scalar,
+            l2_batch: l2_batch_scalar,
+        }
     }
 
     /// The table for `name` (`scalar`, `avx2`, `avx512`) if this CPU supports it.
@@ -307,11 +395,21 @@ impl KernelTable {
         match name {
             "scalar" => Some(Self::scalar()),
             #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-            "avx2" => Avx2::detect()
-                .map(|_| KernelTable { name: "avx2", dot: x86::dot_avx2_checked, l2_sq: x86::l2_avx2_checked }),
+            "avx2" => Avx2::detect().map(|_| KernelTable {
+                name: "avx2",
+                dot: x86::dot_avx2_checked,
+                l2_sq: x86::l2_avx2_checked,
+                dot_batch: x86::dot_batch_avx2_checked,
+                l2_batch: x86::l2_batch_avx2_checked,
+            }),
             #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-            "avx512" => Avx512::detect()
-                .map(|_| KernelTable { name: "avx512", dot: x86::dot_avx512_checked, l2_sq: x86::l2_avx512_checked }),
+            "avx512" => Avx512::detect().map(|_| KernelTable {
+                name: "avx512",
+                dot: x86::dot_avx512_checked,
+                l2_sq: x86::l2_avx512_checked,
+                dot_batch: x86::dot_batch_avx512_checked,
+                l2_batch: x86::l2_batch_avx512_checked,
+            }),
             _ => None,
         }
     }
@@ -352,6 +450,7 @@ pub fn prefetch(v: &[f32]) {
 #[derive(Debug, Clone, Copy)]
 pub struct Scorer {
     f: fn(&[f32], &[f32]) -> f32,
+    batch: fn(&[f32], &[f32], &mut [f32]),
     one_minus: bool,
 }
 
@@ -364,8 +463,8 @@ impl Scorer {
     /// The scorer of `metric` with a given table.
     pub fn with_table(metric: Metric, table: &KernelTable) -> Self {
         match metric {
-            Metric::L2 => Scorer { f: table.l2_sq, one_minus: false },
-            Metric::InnerProduct | Metric::Cosine => Scorer { f: table.dot, one_minus: true },
+            Metric::L2 => Scorer { f: table.l2_sq, batch: table.l2_batch, one_minus: false },
+            Metric::InnerProduct | Metric::Cosine => Scorer { f: table.dot, batch: table.dot_batch, one_minus: true },
         }
     }
 
@@ -377,6 +476,16 @@ impl Scorer {
             1.0 - v
         } else {
             v
+        }
+    }
+
+    /// `out[i]` = distance between `query` and row `i` of `rows` (row-major, `query.len()`
+    /// values per row) for the `out.len()` rows.
+    #[inline]
+    pub fn distances(&self, query: &[f32], rows: &[f32], out: &mut [f32]) {
+        (self.batch)(query, rows, out);
+        if self.one_minus {
+            out.iter_mut().for_each(|v| *v = 1.0 - *v);
         }
     }
 }
@@ -410,6 +519,23 @@ mod tests {
                 // Relative to the sum of magnitudes: f32 accumulation error grows with it.
                 prop_assert!((d - dot).abs() <= 1e-5 * mag + 1e-4, "{} dot {} vs {}", t.name, d, dot);
                 prop_assert!((e - l2).abs() <= 1e-5 * l2 + 1e-4, "{} l2 {} vs {}", t.name, e, l2);
+            }
+        }
+
+        #[test]
+        fn batch_kernels_match_single((dim, rows) in (1usize..=130).prop_flat_map(|d| (Just(d), proptest::collection::vec(-10f32..10f32, d..d * 11)))) {
+            let n = rows.len() / dim;
+            let (q, rows) = (&rows[..dim], &rows[..n * dim]);
+            for t in KernelTable::available() {
+                let mut dots = vec![0f32; n];
+                let mut l2s = vec![0f32; n];
+                (t.dot_batch)(q, rows, &mut dots);
+                (t.l2_batch)(q, rows, &mut l2s);
+                for i in 0..n {
+                    let (dot, l2, mag) = reference(q, &rows[i * dim..(i + 1) * dim]);
+                    prop_assert!((dots[i] as f64 - dot).abs() <= 1e-5 * mag + 1e-4, "{} row {}", t.name, i);
+                    prop_assert!((l2s[i] as f64 - l2).abs() <= 1e-5 * l2 + 1e-4, "{} row {}", t.name, i);
+                }
             }
         }
     }
