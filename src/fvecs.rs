@@ -43,7 +43,7 @@ fn read_records<T>(path: &Path, limit: Option<usize>, decode: fn([u8; 4]) -> T) 
     let dim = dim as usize;
     let len = f.metadata().map_err(|e| io_err(path, e))?.len() as usize;
     let rec = 4 + 4 * dim;
-    if len % rec != 0 {
+    if !len.is_multiple_of(rec) {
         return Err(Error::new(ErrorKind::Corrupt, format!("{}: {len} bytes is not a multiple of {rec}-byte records", path.display())));
     }
     let rows = limit.map_or(len / rec, |l| l.min(len / rec));

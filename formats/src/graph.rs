@@ -142,7 +142,7 @@ impl GraphLayout {
             m0,
             entry_point: (entry != u32::MAX).then_some(entry),
             max_level,
-            rows: rows as u64,
+            rows,
             levels,
             level0,
             upper_offsets,

@@ -288,7 +288,7 @@ pub fn decode_footer(footer: &[u8], trailer: &Trailer, file_len: u64) -> Result<
         };
         let end = entry.offset.checked_add(entry.len);
         let in_bounds = entry.offset >= HEADER_LEN as u64 && matches!(end, Some(e) if e <= footer_start);
-        if !in_bounds || entry.offset % SECTION_ALIGN as u64 != 0 {
+        if !in_bounds || !entry.offset.is_multiple_of(SECTION_ALIGN as u64) {
             return Err(FormatError::invalid(format!(
                 "section {} at {}+{} outside the data area (header..{footer_start}) or misaligned",
                 entry.kind.name(),

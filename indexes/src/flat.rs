@@ -20,7 +20,7 @@ impl FlatIndex {
     /// # Errors
     /// [`IndexError::InvalidArgument`] if `dim` is 0 or does not divide `vectors.len()`.
     pub fn from_vectors(vectors: Vec<f32>, dim: usize, metric: Metric) -> Result<Self, IndexError> {
-        if dim == 0 || vectors.len() % dim != 0 {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!("{} values is not a multiple of dim {dim}", vectors.len())));
         }
         Ok(FlatIndex { dim, metric, vectors: PodSlice::Owned(vectors) })

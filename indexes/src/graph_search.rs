@@ -111,6 +111,7 @@ pub(crate) fn greedy_closest<G: GraphView + ?Sized>(
 
 /// Beam search on `level` from `entries`, keeping the `ef` closest nodes that pass `filter`
 /// (non-accepted nodes are still traversed). Returns them closest first.
+#[allow(clippy::too_many_arguments)] // one call site per graph kind; a params struct would only rename them
 pub(crate) fn search_layer<G: GraphView + ?Sized>(
     g: &G,
     scorer: &Scorer,

@@ -122,7 +122,7 @@ impl HnswGraph {
     /// # Errors
     /// [`IndexError::DimensionMismatch`] if `vectors.len()` is not a multiple of `dim`.
     pub fn insert_batch(&mut self, vectors: &[f32]) -> Result<u32, IndexError> {
-        if vectors.len() % self.dim != 0 {
+        if !vectors.len().is_multiple_of(self.dim) {
             return Err(IndexError::DimensionMismatch { expected: self.dim, got: vectors.len() % self.dim });
         }
         let first = self.levels.len();

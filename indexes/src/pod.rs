@@ -17,7 +17,7 @@ impl<T: bytemuck::Pod> PodSlice<T> {
     /// Wraps little-endian `bytes`; `None` if the length is not a multiple of the item size.
     pub fn from_le_bytes(bytes: Bytes) -> Option<Self> {
         let size = std::mem::size_of::<T>();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return None;
         }
         if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, T>(&bytes).is_ok() {

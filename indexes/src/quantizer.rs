@@ -65,7 +65,7 @@ impl Quantizer for Sq8 {
     type Query = Sq8Query;
 
     fn train(sample: &[f32], dim: usize) -> Result<Self, IndexError> {
-        if dim == 0 || sample.is_empty() || sample.len() % dim != 0 {
+        if dim == 0 || sample.is_empty() || !sample.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!("SQ8 training sample of {} values, dim {dim}", sample.len())));
         }
         if sample.iter().any(|v| !v.is_finite()) {

@@ -62,7 +62,7 @@ fn filter_excludes_rows_and_flat_is_exact() {
     let data = random_unit_vectors(500, dim, 3);
     let mut g = HnswGraph::new(dim, Metric::InnerProduct, HnswParams::default()).unwrap();
     g.insert_batch(&data).unwrap();
-    let even = |row: u32| row % 2 == 0;
+    let even = |row: u32| row.is_multiple_of(2);
     let got = g.search(&data[..dim], 10, &SearchParams { ef_search: 100 }, Some(&even)).unwrap();
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|c| c.row % 2 == 0));

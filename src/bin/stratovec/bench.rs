@@ -55,7 +55,8 @@ pub struct BenchArgs {
     /// is removed afterwards.
     #[arg(long)]
     db: Option<PathBuf>,
-    /// Close and reopen the database after commit, then search the reopened one.
+    /// Also search the memtable before commit (reported as index `hnsw-memtable`), then close
+    /// and reopen the database after commit and search the reopened one (index `hnsw`).
     #[arg(long)]
     reopen: bool,
     /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan).
@@ -107,7 +108,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
             threads,
             stratovec::indexes::kernels().name
         );
-        println!("{:<6} {:>5} {:>8} {:>9} {:>9} {:>9}", "index", "ef", "recall", "qps", "p50_us", "p99_us");
+        println!("{:<13} {:>5} {:>8} {:>9} {:>9} {:>9}", "index", "ef", "recall", "qps", "p50_us", "p99_us");
     }
     for index in &a.index {
         match index.as_str() {
@@ -159,10 +160,10 @@ fn ground_truth(a: &BenchArgs, base: &Matrix<f32>, queries: &Matrix<f32>) -> Res
 }
 
 fn full_rows(path: &Path) -> Result<usize, Error> {
-    Ok(read_fvecs(path, Some(1)).map(|m| {
+    read_fvecs(path, Some(1)).map(|m| {
         let rec = 4 + 4 * m.dim as u64;
         std::fs::metadata(path).map_or(0, |md| (md.len() / rec) as usize)
-    })?)
+    })
 }
 
 fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
@@ -196,6 +197,11 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
     }
     let build_s = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
+    if a.reopen {
+        // Before commit: the memtable's live graph, to compare with the reopened segment.
+        let timings = Timings { build_s, commit_s: None, open_s: None, bytes_per_vector: None };
+        search_all(a, c, &db, "hnsw-memtable", queries, gt, &timings)?;
+    }
     let sp = progress::spinner("commit");
     let t = Instant::now();
     pollster::block_on(db.commit())?;
@@ -211,14 +217,19 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
         (db, None)
     };
     let timings = Timings { build_s, commit_s: Some(commit_s), open_s, bytes_per_vector: Some(bytes as f64 / c.n as f64) };
-    for &ef in &a.ef {
-        let params = SearchParams { ef_search: ef };
-        let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
-        report(a, c, "hnsw", ef, &r, &timings);
-    }
+    search_all(a, c, &db, "hnsw", queries, gt, &timings)?;
     drop(db);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<f32>, gt: &[Vec<u64>], t: &Timings) -> Result<(), Error> {
+    for &ef in &a.ef {
+        let params = SearchParams { ef_search: ef };
+        let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
+        report(a, c, label, ef, &r, t);
     }
     Ok(())
 }
@@ -286,7 +297,7 @@ fn report(a: &BenchArgs, c: &Common, index: &str, ef: usize, r: &Measured, t: &T
     } else {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         println!(
-            "{index:<6} {ef:>5} {:>8.4} {:>9.0} {:>9.1} {:>9.1}   build_s={:.1} commit_s={} open_s={} bytes/vec={}",
+            "{index:<13} {ef:>5} {:>8.4} {:>9.0} {:>9.1} {:>9.1}   build_s={:.1} commit_s={} open_s={} bytes/vec={}",
             r.recall,
             r.qps,
             r.p50_us,
