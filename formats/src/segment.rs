@@ -75,7 +75,7 @@ impl SectionKind {
     pub const VECTORS: SectionKind = SectionKind(1);
     /// `rows` u64 little-endian: the user key of each row.
     pub const IDS: SectionKind = SectionKind(2);
-    /// HNSW graph, see [`crate::segment::GraphLayout`].
+    /// HNSW graph, see [`crate::graph::GraphLayout`].
     pub const HNSW_GRAPH: SectionKind = SectionKind(3);
     /// SQ8 parameters: `dim` f32 minimums then `dim` f32 scales.
     pub const SQ8_PARAMS: SectionKind = SectionKind(4);
