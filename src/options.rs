@@ -46,16 +46,5 @@ impl DbOptions {
     }
 }
 
-/// Per-query options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SearchParams {
-    /// HNSW beam width (`ef_search`); higher is slower and more accurate. Raised to `k` when
-    /// smaller. Default 64.
-    pub ef_search: usize,
-}
-
-impl Default for SearchParams {
-    fn default() -> Self {
-        SearchParams { ef_search: 64 }
-    }
-}
+/// Per-query options (`ef_search`, default 64; raised to `k` when smaller).
+pub use stratovec_indexes::SearchParams;

@@ -2,7 +2,7 @@ use bytes::Bytes;
 use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_formats::FormatError;
 
-use crate::index::{check_dim, section_bytes};
+use crate::index::{check_dim, row_of, section_bytes};
 use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, Scorer, SearchParams, TopK};
 
 /// Exact search: scores the query against every row with the SIMD kernel and keeps the
@@ -63,8 +63,7 @@ impl Index for FlatIndex {
         self.vectors.as_slice().len() / self.dim
     }
     fn vector(&self, row: u32) -> Option<&[f32]> {
-        let start = row as usize * self.dim;
-        self.vectors.as_slice().get(start..start + self.dim)
+        row_of(self.vectors.as_slice(), self.dim, row)
     }
 
     fn search(

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::index::check_dim;
 use crate::kernel::prefetch;
-use crate::{Candidate, RowFilter, Scorer};
+use crate::{Candidate, IndexError, Metric, RowFilter, Scorer, SearchParams};
 
 /// Read access to a layered proximity graph and its vectors.
 pub trait GraphView: Sync {
@@ -194,4 +195,18 @@ pub(crate) fn knn_search<G: GraphView + ?Sized>(
         found.truncate(k);
         found
     })
+}
+
+/// [`crate::Index::search`] of every graph index: checks the query's dimension, then runs
+/// [`knn_search`] with the metric's scorer.
+pub(crate) fn search_graph<G: GraphView + ?Sized>(
+    g: &G,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn RowFilter>,
+) -> Result<Vec<Candidate>, IndexError> {
+    check_dim(g.dim(), query.len())?;
+    Ok(knn_search(g, &Scorer::new(metric), query, k, params.ef_search, filter))
 }

@@ -15,8 +15,8 @@ use stratovec_formats::graph::GraphParts;
 use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentWriter};
 
 use crate::flat::write_vectors;
-use crate::graph_search::{greedy_closest, knn_search, search_layer, with_scratch, GraphView};
-use crate::index::check_dim;
+use crate::graph_search::{greedy_closest, search_graph, search_layer, with_scratch, GraphView};
+use crate::index::row_of;
 use crate::{Candidate, Index, IndexError, Metric, RowFilter, Scorer, SearchParams};
 
 /// Highest level a node may be assigned (levels are geometric; 16 is never reached in
@@ -319,8 +319,7 @@ impl Index for HnswGraph {
         self.levels.len()
     }
     fn vector(&self, row: u32) -> Option<&[f32]> {
-        let s = row as usize * self.dim;
-        self.vectors.get(s..s + self.dim)
+        row_of(&self.vectors, self.dim, row)
     }
     fn search(
         &self,
@@ -329,8 +328,7 @@ impl Index for HnswGraph {
         params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
-        check_dim(self.dim, query.len())?;
-        Ok(knn_search(self, &Scorer::new(self.metric), query, k, params.ef_search, filter))
+        search_graph(self, self.metric, query, k, params, filter)
     }
     fn write_sections(&self, writer: &mut SegmentWriter) {
         write_vectors(writer, &self.vectors);

@@ -4,9 +4,9 @@ use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, Segmen
 use stratovec_formats::FormatError;
 
 use crate::flat::{open_vectors, write_vectors};
-use crate::graph_search::{knn_search, GraphView};
-use crate::index::{check_dim, section_bytes};
-use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, Scorer, SearchParams};
+use crate::graph_search::{search_graph, GraphView};
+use crate::index::{row_of, section_bytes};
+use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, SearchParams};
 
 /// An HNSW index read from a segment: vectors and adjacency are zero-copy views of the
 /// segment bytes (e.g. an mmap), so opening costs one validation pass and no rebuild.
@@ -95,8 +95,7 @@ impl Index for HnswIndex {
         self.levels.len()
     }
     fn vector(&self, row: u32) -> Option<&[f32]> {
-        let s = row as usize * self.dim;
-        self.vectors.as_slice().get(s..s + self.dim)
+        row_of(self.vectors.as_slice(), self.dim, row)
     }
     fn search(
         &self,
@@ -105,8 +104,7 @@ impl Index for HnswIndex {
         params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
-        check_dim(self.dim, query.len())?;
-        Ok(knn_search(self, &Scorer::new(self.metric), query, k, params.ef_search, filter))
+        search_graph(self, self.metric, query, k, params, filter)
     }
     fn write_sections(&self, writer: &mut SegmentWriter) {
         write_vectors(writer, self.vectors.as_slice());

@@ -71,6 +71,12 @@ pub trait OpenIndex: Index + Sized {
     fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError>;
 }
 
+/// Row `row` of row-major `vectors` with `dim` values per row, `None` if out of range.
+pub(crate) fn row_of(vectors: &[f32], dim: usize, row: u32) -> Option<&[f32]> {
+    let start = row as usize * dim;
+    vectors.get(start..start + dim)
+}
+
 pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {
     if expected == got {
         Ok(())

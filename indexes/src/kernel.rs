@@ -253,8 +253,8 @@ mod x86 {
     }
 
     pub(super) fn dot_avx2_checked(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: this function is only reachable through an `Avx2` value or a kernel table,
-        // both created only after `has_avx2()` returned true.
+        // SAFETY: only reachable through a kernel table, built only after `has_avx2()`
+        // returned true (`KernelTable::by_name`).
         unsafe { dot_avx2(a, b) }
     }
     pub(super) fn l2_avx2_checked(a: &[f32], b: &[f32]) -> f32 {
@@ -262,8 +262,8 @@ mod x86 {
         unsafe { l2_avx2(a, b) }
     }
     pub(super) fn dot_avx512_checked(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: only reachable through an `Avx512` value or a kernel table, both created
-        // only after `has_avx512()` returned true.
+        // SAFETY: only reachable through a kernel table, built only after `has_avx512()`
+        // returned true (`KernelTable::by_name`).
         unsafe { dot_avx512(a, b) }
     }
     pub(super) fn l2_avx512_checked(a: &[f32], b: &[f32]) -> f32 {
@@ -282,85 +282,56 @@ mod x86 {
 
 /// AVX2 + FMA kernels (8 f32 lanes, 4 accumulators). Construct with [`Avx2::detect`].
 #[derive(Debug, Clone, Copy)]
-pub struct Avx2(());
+pub struct Avx2(KernelTable);
 
 impl Avx2 {
     /// `Some` when the CPU supports AVX2 and FMA (and the `noasm` feature is off).
     pub fn detect() -> Option<Self> {
-        #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-        if x86::has_avx2() {
-            return Some(Avx2(()));
-        }
-        None
+        KernelTable::by_name("avx2").map(Avx2)
     }
 }
 
 /// AVX-512F kernels (16 f32 lanes, masked tail). Construct with [`Avx512::detect`].
 #[derive(Debug, Clone, Copy)]
-pub struct Avx512(());
+pub struct Avx512(KernelTable);
 
 impl Avx512 {
     /// `Some` when the CPU supports AVX-512F (and the `noasm` feature is off).
     pub fn detect() -> Option<Self> {
-        #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-        if x86::has_avx512() {
-            return Some(Avx512(()));
+        KernelTable::by_name("avx512").map(Avx512)
+    }
+}
+
+/// A kernel table is itself a kernel; `Avx2` and `Avx512` delegate to their table.
+impl DistanceKernel for KernelTable {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+        (self.dot)(a, b)
+    }
+    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
+        (self.l2_sq)(a, b)
+    }
+}
+
+macro_rules! delegate_to_table {
+    ($t:ty) => {
+        impl DistanceKernel for $t {
+            fn name(&self) -> &'static str {
+                self.0.name
+            }
+            fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+                (self.0.dot)(a, b)
+            }
+            fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
+                (self.0.l2_sq)(a, b)
+            }
         }
-        None
-    }
+    };
 }
-
-#[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-impl DistanceKernel for Avx2 {
-    fn name(&self) -> &'static str {
-        "avx2"
-    }
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        x86::dot_avx2_checked(a, b)
-    }
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        x86::l2_avx2_checked(a, b)
-    }
-}
-
-#[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-impl DistanceKernel for Avx512 {
-    fn name(&self) -> &'static str {
-        "avx512"
-    }
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        x86::dot_avx512_checked(a, b)
-    }
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        x86::l2_avx512_checked(a, b)
-    }
-}
-
-#[cfg(not(all(target_arch = "x86_64", not(feature = "noasm"))))]
-impl DistanceKernel for Avx2 {
-    fn name(&self) -> &'static str {
-        "avx2"
-    }
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        dot_scalar(a, b)
-    }
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        l2_scalar(a, b)
-    }
-}
-
-#[cfg(not(all(target_arch = "x86_64", not(feature = "noasm"))))]
-impl DistanceKernel for Avx512 {
-    fn name(&self) -> &'static str {
-        "avx512"
-    }
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        dot_scalar(a, b)
-    }
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        l2_scalar(a, b)
-    }
-}
+delegate_to_table!(Avx2);
+delegate_to_table!(Avx512);
 
 /// Function pointers of the kernels chosen for this process.
 #[derive(Debug, Clone, Copy)]
@@ -395,7 +366,7 @@ impl KernelTable {
         match name {
             "scalar" => Some(Self::scalar()),
             #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-            "avx2" => Avx2::detect().map(|_| KernelTable {
+            "avx2" => x86::has_avx2().then_some(KernelTable {
                 name: "avx2",
                 dot: x86::dot_avx2_checked,
                 l2_sq: x86::l2_avx2_checked,
@@ -403,7 +374,7 @@ impl KernelTable {
                 l2_batch: x86::l2_batch_avx2_checked,
             }),
             #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
-            "avx512" => Avx512::detect().map(|_| KernelTable {
+            "avx512" => x86::has_avx512().then_some(KernelTable {
                 name: "avx512",
                 dot: x86::dot_avx512_checked,
                 l2_sq: x86::l2_avx512_checked,
