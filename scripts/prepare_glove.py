@@ -4,7 +4,8 @@
 Steps (as in shared/data/README.md): load glove_6B_50d_emb.npy, L2-normalise in float32,
 permute with numpy.random.default_rng(42).permutation, first 10,000 rows are queries, the
 other 390,000 the base; exact top-100 by inner product for each query.
-This reproduces the shared query file byte for byte (sha256 ff0fc9e5...).
+This reproduces the shared base and query files byte for byte (sha256 88a8b9b7..., ff0fc9e5...);
+the ground truth has the same top-100 sets (BLAS may order near-ties differently).
 Usage: prepare_glove.py WHEEL_OR_NPY OUT_DIR
 """
 import os
