@@ -30,16 +30,15 @@ impl Db {
     pub async fn commit(&self) -> Result<u64> {
         self.writable()?;
         let _one_commit_at_a_time = self.commit_lock.lock().await;
-        let (base, frozen, pending) = {
+        let (base, frozen, pending, next_segment_id) = {
             let mut s = self.state.write();
             let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
             s.freeze(fresh);
-            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone())
+            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), s.next_segment_id)
         };
         if frozen.is_empty() && pending.is_empty() {
             return Ok(base.version);
         }
-        let next_segment_id = self.state.read().next_segment_id;
         let mut manifest = Manifest { version: base.version + 1, epoch: self.epoch, next_segment_id, ..base.clone() };
         let mut opened = Vec::with_capacity(frozen.len());
         for f in &frozen {

@@ -14,7 +14,7 @@ use stratovec_indexes::{kernels, Metric};
 use crate::memtable::Memtable;
 use crate::segment::Segment;
 use crate::state::{Loc, State};
-use crate::vector::{prepare, prepare_in_place};
+use crate::vector::prepare_in_place;
 use crate::{DbOptions, Error, ErrorKind, Result};
 
 /// An embedded vector database over a [`BlobStore`].
@@ -311,9 +311,6 @@ impl Db {
             if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
                 return Err(Error::invalid(format!("key {id} appears twice in the batch")));
             }
-        }
-        if ids.len() == 1 {
-            return prepare(vectors, self.dim, self.metric, &format!("vector of key {}", ids[0]));
         }
         let mut out = vectors.to_vec();
         for (id, v) in ids.iter().zip(out.chunks_exact_mut(self.dim)) {
