@@ -2,7 +2,7 @@
 //!
 //! * [`kernel`]: the [`DistanceKernel`] trait, scalar / AVX2+FMA / AVX-512F implementations,
 //!   and the process-wide table chosen once at startup ([`kernels`]).
-//! * [`quantizer`]: the [`Quantizer`] trait and [`Sq8`] (per-dimension scalar quantization).
+//! * [`quantizer`]: the [`Quantizer`] trait: [`Sq8`], [`Int4`], [`Pq`] and [`Binary`].
 //! * [`Index`]: exact [`FlatIndex`] and graph-based [`HnswIndex`] over segment bytes, plus
 //!   [`HnswGraph`], the concurrently-built HNSW graph of the memtable.
 //!
@@ -29,5 +29,5 @@ pub use hnsw_index::HnswIndex;
 pub use index::{Index, OpenIndex, RowFilter, SearchParams};
 pub use kernel::{kernels, DistanceKernel, KernelTable, Scorer};
 pub use pod::PodSlice;
-pub use quantizer::{Quantizer, Sq8};
+pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, Sq8};
 pub use stratovec_formats::{Metric, segment::SegmentKind};

@@ -1,0 +1,486 @@
+//! Distance kernels: one query vector against stored vectors or codes.
+//!
+//! Implementations per instruction set, chosen once per process into a [`KernelTable`] of
+//! function pointers ([`kernels`]):
+//!
+//! | table | f32 dot / L2 | u8 × i8 (SQ8) | INT4 | Hamming | PQ ADC |
+//! |---|---|---|---|---|---|
+//! | `scalar` | 4 accumulators | scalar | scalar | `count_ones` | scalar |
+//! | `sse4.2` | 4 lanes | `pmaddwd`, 8 per step | scalar | `popcnt` | scalar |
+//! | `avx2` | 8 lanes + FMA | `vpmaddwd`, 16 per step | 32 per step | `popcnt` | scalar |
+//! | `avx512bw` | 16 lanes, masked tail | `vpmaddwd`, 32 per step | as `avx2` | `popcnt` | gather |
+//! | `avx512` | as `avx512bw` | VNNI `vpdpbusd`, 64 per step | VNNI, 128 per step | VPOPCNTDQ | gather |
+//! | `neon` (aarch64) | 4 lanes + FMA | `smlal`, 8 per step | scalar | `cnt` | scalar |
+//!
+//! `avx512` uses VNNI and VPOPCNTDQ only when the CPU has them (falling back to the
+//! `avx512bw` kernels otherwise). The environment variable
+//! `STRATOVEC_SIMD=scalar|sse4.2|avx2|avx512bw|avx512|neon` overrides the choice (an
+//! unsupported request falls back to the best supported table, with a message on stderr),
+//! and the `noasm` feature forces scalar.
+//!
+//! The NEON kernels compile only on aarch64 and have not been built or run on the x86_64
+//! development machine: they are covered by the same proptests when run on an aarch64 host.
+//!
+//! Integer kernels are exact (i32 accumulation, for vectors of up to 65,536 elements); f32
+//! kernels differ from an f64 reference only by rounding.
+
+use std::sync::OnceLock;
+
+use crate::Metric;
+
+mod scalar;
+#[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
+mod x86;
+#[cfg(all(target_arch = "aarch64", not(feature = "noasm")))]
+mod neon;
+
+/// Scores one vector against another. All methods take slices of equal length (extra
+/// elements of the longer slice are ignored). Only `name`, `dot` and `l2_sq` are required;
+/// the code kernels default to the portable scalar versions.
+pub trait DistanceKernel: Send + Sync {
+    /// Short name, e.g. `scalar`, `avx2` or `avx512`.
+    fn name(&self) -> &'static str;
+    /// Inner product `sum(a[i] * b[i])`.
+    fn dot(&self, a: &[f32], b: &[f32]) -> f32;
+    /// Squared Euclidean distance `sum((a[i] - b[i])^2)`.
+    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32;
+    /// `sum(codes[i] * q[i])` of 8-bit codes and an 8-bit signed query, exact.
+    fn dot_u8_i8(&self, codes: &[u8], q: &[i8]) -> i32 {
+        scalar::dot_u8_i8(codes, q)
+    }
+    /// INT4 dot product, exact: byte `j` of `codes` holds element `2j` in its low nibble
+    /// and `2j + 1` in its high nibble, weighted by `q_even[j]` and `q_odd[j]`.
+    fn dot_u4_i8(&self, codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
+        scalar::dot_u4_i8(codes, q_even, q_odd)
+    }
+    /// Number of differing bits (binary codes packed in u64 words).
+    fn hamming(&self, a: &[u64], b: &[u64]) -> u32 {
+        scalar::hamming(a, b)
+    }
+    /// PQ asymmetric distance `sum_j table[j * 256 + codes[j]]` (`table`: `m × 256`
+    /// partial distances of one query, `codes`: `m` bytes).
+    fn pq_adc(&self, table: &[f32], codes: &[u8]) -> f32 {
+        scalar::pq_adc(table, codes)
+    }
+}
+
+/// Portable scalar kernels (4 independent accumulators so the compiler can vectorise).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scalar;
+
+impl DistanceKernel for Scalar {
+    fn name(&self) -> &'static str {
+        "scalar"
+    }
+    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+        scalar::dot(a, b)
+    }
+    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
+        scalar::l2_sq(a, b)
+    }
+}
+
+/// AVX2 + FMA kernels (8 f32 lanes, 4 accumulators). Construct with [`Avx2::detect`].
+#[derive(Debug, Clone, Copy)]
+pub struct Avx2(KernelTable);
+
+impl Avx2 {
+    /// `Some` when the CPU supports AVX2 and FMA (and the `noasm` feature is off).
+    pub fn detect() -> Option<Self> {
+        KernelTable::by_name("avx2").map(Avx2)
+    }
+}
+
+/// AVX-512 kernels (F/BW, plus VNNI and VPOPCNTDQ when present). Construct with
+/// [`Avx512::detect`].
+#[derive(Debug, Clone, Copy)]
+pub struct Avx512(KernelTable);
+
+impl Avx512 {
+    /// `Some` when the CPU supports AVX-512F and BW (and the `noasm` feature is off).
+    pub fn detect() -> Option<Self> {
+        KernelTable::by_name("avx512").map(Avx512)
+    }
+}
+
+macro_rules! delegate_to_table {
+    ($t:ty, $table:ident) => {
+        impl DistanceKernel for $t {
+            fn name(&self) -> &'static str {
+                self.$table().name
+            }
+            fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+                (self.$table().dot)(a, b)
+            }
+            fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
+                (self.$table().l2_sq)(a, b)
+            }
+            fn dot_u8_i8(&self, codes: &[u8], q: &[i8]) -> i32 {
+                (self.$table().dot_u8_i8)(codes, q)
+            }
+            fn dot_u4_i8(&self, codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
+                (self.$table().dot_u4_i8)(codes, q_even, q_odd)
+            }
+            fn hamming(&self, a: &[u64], b: &[u64]) -> u32 {
+                (self.$table().hamming)(a, b)
+            }
+            fn pq_adc(&self, table: &[f32], codes: &[u8]) -> f32 {
+                (self.$table().pq_adc)(table, codes)
+            }
+        }
+    };
+}
+
+impl KernelTable {
+    fn table(&self) -> &KernelTable {
+        self
+    }
+}
+impl Avx2 {
+    fn table(&self) -> &KernelTable {
+        &self.0
+    }
+}
+impl Avx512 {
+    fn table(&self) -> &KernelTable {
+        &self.0
+    }
+}
+delegate_to_table!(KernelTable, table);
+delegate_to_table!(Avx2, table);
+delegate_to_table!(Avx512, table);
+
+/// Function pointers of the kernels chosen for this process. Every kernel takes slices of
+/// equal length and ignores the excess of a longer one.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelTable {
+    /// Name of the chosen implementation.
+    pub name: &'static str,
+    /// Inner product of two equal-length slices.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Squared L2 distance of two equal-length slices.
+    pub l2_sq: fn(&[f32], &[f32]) -> f32,
+    /// `dot_batch(q, rows, out)`: `out[i] = dot(q, row i)` for the `out.len()` rows of
+    /// `rows` (row-major, `q.len()` values each).
+    pub dot_batch: fn(&[f32], &[f32], &mut [f32]),
+    /// Like `dot_batch` with the squared L2 distance.
+    pub l2_batch: fn(&[f32], &[f32], &mut [f32]),
+    /// `dot_u8_i8(codes, q)`: exact `sum(codes[i] * q[i])`.
+    pub dot_u8_i8: fn(&[u8], &[i8]) -> i32,
+    /// `dot_u8_i8_batch(q, rows, out)`: `out[i] = dot_u8_i8(row i, q)` for the `out.len()`
+    /// rows of `rows` (row-major, `q.len()` bytes each).
+    pub dot_u8_i8_batch: fn(&[i8], &[u8], &mut [i32]),
+    /// `dot_u4_i8(codes, q_even, q_odd)`: see [`DistanceKernel::dot_u4_i8`].
+    pub dot_u4_i8: fn(&[u8], &[i8], &[i8]) -> i32,
+    /// Number of differing bits of two equal-length word slices.
+    pub hamming: fn(&[u64], &[u64]) -> u32,
+    /// `pq_adc(table, codes)`: see [`DistanceKernel::pq_adc`].
+    pub pq_adc: fn(&[f32], &[u8]) -> f32,
+}
+
+/// Every table name, worst first.
+const TABLE_NAMES: [&str; 6] = ["scalar", "sse4.2", "avx2", "avx512bw", "avx512", "neon"];
+
+impl KernelTable {
+    /// The portable scalar table.
+    pub fn scalar() -> Self {
+        KernelTable {
+            name: "scalar",
+            dot: scalar::dot,
+            l2_sq: scalar::l2_sq,
+            dot_batch: scalar::dot_batch,
+            l2_batch: scalar::l2_batch,
+            dot_u8_i8: scalar::dot_u8_i8,
+            dot_u8_i8_batch: scalar::dot_u8_i8_batch,
+            dot_u4_i8: scalar::dot_u4_i8,
+            hamming: scalar::hamming,
+            pq_adc: scalar::pq_adc,
+        }
+    }
+
+    /// The table for `name` (see the module docs) if this CPU supports it.
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "scalar" => Some(Self::scalar()),
+            #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
+            "sse4.2" | "avx2" | "avx512bw" | "avx512" => x86_table(name),
+            #[cfg(all(target_arch = "aarch64", not(feature = "noasm")))]
+            "neon" => Some(neon::table()),
+            _ => None,
+        }
+    }
+
+    /// Every table this CPU supports, best last.
+    pub fn available() -> Vec<Self> {
+        TABLE_NAMES.iter().filter_map(|n| Self::by_name(n)).collect()
+    }
+
+    fn best() -> Self {
+        Self::available().pop().unwrap_or_else(Self::scalar)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
+fn x86_table(name: &str) -> Option<KernelTable> {
+    let sse = KernelTable {
+        name: "sse4.2",
+        dot: x86::dot_sse_checked,
+        l2_sq: x86::l2_sse_checked,
+        dot_batch: x86::dot_batch_sse,
+        l2_batch: x86::l2_batch_sse,
+        dot_u8_i8: x86::dot_u8_i8_sse_checked,
+        dot_u8_i8_batch: x86::dot_u8_i8_batch_sse,
+        dot_u4_i8: scalar::dot_u4_i8,
+        hamming: x86::hamming_popcnt_checked,
+        pq_adc: scalar::pq_adc,
+    };
+    if name == "sse4.2" {
+        return x86::has_sse42().then_some(sse);
+    }
+    let avx2 = KernelTable {
+        name: "avx2",
+        dot: x86::dot_avx2_checked,
+        l2_sq: x86::l2_avx2_checked,
+        dot_batch: x86::dot_batch_avx2,
+        l2_batch: x86::l2_batch_avx2,
+        dot_u8_i8: x86::dot_u8_i8_avx2_checked,
+        dot_u8_i8_batch: x86::dot_u8_i8_batch_avx2,
+        dot_u4_i8: x86::dot_u4_i8_avx2_checked,
+        ..sse
+    };
+    if name == "avx2" {
+        return x86::has_avx2().then_some(avx2);
+    }
+    if !x86::has_avx512() {
+        return None;
+    }
+    let bw = KernelTable {
+        name: "avx512bw",
+        dot: x86::dot_avx512_checked,
+        l2_sq: x86::l2_avx512_checked,
+        dot_batch: x86::dot_batch_avx512_checked,
+        l2_batch: x86::l2_batch_avx512_checked,
+        dot_u8_i8: x86::dot_u8_i8_avx512bw_checked,
+        dot_u8_i8_batch: x86::dot_u8_i8_batch_avx512bw,
+        pq_adc: x86::pq_adc_avx512_checked,
+        ..avx2
+    };
+    if name == "avx512bw" {
+        return Some(bw);
+    }
+    let mut best = KernelTable { name: "avx512", ..bw };
+    if x86::has_vnni() {
+        best.dot_u8_i8 = x86::dot_u8_i8_vnni_checked;
+        best.dot_u8_i8_batch = x86::dot_u8_i8_batch_vnni_checked;
+        best.dot_u4_i8 = x86::dot_u4_i8_vnni_checked;
+    }
+    if x86::has_vpopcntdq() {
+        best.hamming = x86::hamming_vpopcntdq_checked;
+    }
+    Some(best)
+}
+
+/// The kernel table of this process, chosen on first use (see the module docs).
+pub fn kernels() -> &'static KernelTable {
+    static TABLE: OnceLock<KernelTable> = OnceLock::new();
+    TABLE.get_or_init(|| match std::env::var("STRATOVEC_SIMD") {
+        Ok(name) => KernelTable::by_name(name.trim()).unwrap_or_else(|| {
+            let best = KernelTable::best();
+            eprintln!("stratovec: STRATOVEC_SIMD={name} is not supported here; using {}", best.name);
+            best
+        }),
+        Err(_) => KernelTable::best(),
+    })
+}
+
+/// Hints the CPU to load the start of `v` into cache (a no-op off x86_64).
+#[inline(always)]
+pub fn prefetch<T>(v: &[T]) {
+    #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
+    x86::prefetch(v.as_ptr() as *const u8);
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "noasm"))))]
+    let _ = v;
+}
+
+/// A metric bound to a kernel: computes the distance (smaller is closer) of two vectors.
+#[derive(Debug, Clone, Copy)]
+pub struct Scorer {
+    f: fn(&[f32], &[f32]) -> f32,
+    batch: fn(&[f32], &[f32], &mut [f32]),
+    one_minus: bool,
+}
+
+impl Scorer {
+    /// The scorer of `metric` with the process kernel table.
+    pub fn new(metric: Metric) -> Self {
+        Self::with_table(metric, kernels())
+    }
+
+    /// The scorer of `metric` with a given table.
+    pub fn with_table(metric: Metric, table: &KernelTable) -> Self {
+        match metric {
+            Metric::L2 => Scorer { f: table.l2_sq, batch: table.l2_batch, one_minus: false },
+            Metric::InnerProduct | Metric::Cosine => Scorer { f: table.dot, batch: table.dot_batch, one_minus: true },
+        }
+    }
+
+    /// Distance between `a` and `b` (same length).
+    #[inline(always)]
+    pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        let v = (self.f)(a, b);
+        if self.one_minus {
+            1.0 - v
+        } else {
+            v
+        }
+    }
+
+    /// `out[i]` = distance between `query` and row `i` of `rows` (row-major, `query.len()`
+    /// values per row) for the `out.len()` rows.
+    #[inline]
+    pub fn distances(&self, query: &[f32], rows: &[f32], out: &mut [f32]) {
+        (self.batch)(query, rows, out);
+        if self.one_minus {
+            out.iter_mut().for_each(|v| *v = 1.0 - *v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        let l2: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
+        let mag: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 * *y as f64).abs()).sum();
+        (dot, l2, mag)
+    }
+
+    fn vectors() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+        (1usize..=2048).prop_flat_map(|d| {
+            (proptest::collection::vec(-100f32..100f32, d), proptest::collection::vec(-100f32..100f32, d))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn every_kernel_matches_f64_reference((a, b) in vectors()) {
+            let (dot, l2, mag) = reference(&a, &b);
+            for t in KernelTable::available() {
+                let d = (t.dot)(&a, &b) as f64;
+                let e = (t.l2_sq)(&a, &b) as f64;
+                // Relative to the sum of magnitudes: f32 accumulation error grows with it.
+                prop_assert!((d - dot).abs() <= 1e-5 * mag + 1e-4, "{} dot {} vs {}", t.name, d, dot);
+                prop_assert!((e - l2).abs() <= 1e-5 * l2 + 1e-4, "{} l2 {} vs {}", t.name, e, l2);
+            }
+        }
+
+        #[test]
+        fn batch_kernels_match_single((dim, rows) in (1usize..=130).prop_flat_map(|d| (Just(d), proptest::collection::vec(-10f32..10f32, d..d * 11)))) {
+            let n = rows.len() / dim;
+            let (q, rows) = (&rows[..dim], &rows[..n * dim]);
+            for t in KernelTable::available() {
+                let mut dots = vec![0f32; n];
+                let mut l2s = vec![0f32; n];
+                (t.dot_batch)(q, rows, &mut dots);
+                (t.l2_batch)(q, rows, &mut l2s);
+                for i in 0..n {
+                    let (dot, l2, mag) = reference(q, &rows[i * dim..(i + 1) * dim]);
+                    prop_assert!((dots[i] as f64 - dot).abs() <= 1e-5 * mag + 1e-4, "{} row {}", t.name, i);
+                    prop_assert!((l2s[i] as f64 - l2).abs() <= 1e-5 * l2 + 1e-4, "{} row {}", t.name, i);
+                }
+            }
+        }
+    }
+
+    fn bytes(max_len: usize) -> impl Strategy<Value = (Vec<u8>, Vec<i8>, Vec<i8>)> {
+        (0usize..=max_len).prop_flat_map(|n| {
+            (
+                proptest::collection::vec(any::<u8>(), n),
+                proptest::collection::vec(any::<i8>(), n),
+                proptest::collection::vec(any::<i8>(), n),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn integer_kernels_are_exact((codes, q, q2) in bytes(700)) {
+            let want = scalar::dot_u8_i8(&codes, &q);
+            let want4 = scalar::dot_u4_i8(&codes, &q, &q2);
+            let words: Vec<u64> = codes.chunks(8).map(|c| c.iter().fold(0u64, |w, &b| w << 8 | b as u64)).collect();
+            let other: Vec<u64> = q.chunks(8).map(|c| c.iter().fold(0u64, |w, &b| w << 8 | b as u8 as u64)).collect();
+            let want_h = scalar::hamming(&words, &other);
+            for t in KernelTable::available() {
+                prop_assert_eq!((t.dot_u8_i8)(&codes, &q), want, "{} u8", t.name);
+                prop_assert_eq!((t.dot_u4_i8)(&codes, &q, &q2), want4, "{} u4", t.name);
+                prop_assert_eq!((t.hamming)(&words, &other), want_h, "{} hamming", t.name);
+            }
+        }
+
+        #[test]
+        fn u8_batch_matches_single((dim, rows) in (1usize..=200).prop_flat_map(|d| (Just(d), proptest::collection::vec(any::<u8>(), d..d * 11)))) {
+            let n = rows.len() / dim;
+            let q: Vec<i8> = rows[..dim].iter().map(|&b| b.wrapping_mul(37) as i8).collect();
+            for t in KernelTable::available() {
+                let mut out = vec![0i32; n];
+                (t.dot_u8_i8_batch)(&q, &rows[..n * dim], &mut out);
+                for (i, o) in out.iter().enumerate() {
+                    prop_assert_eq!(*o, scalar::dot_u8_i8(&rows[i * dim..(i + 1) * dim], &q), "{} row {}", t.name, i);
+                }
+            }
+        }
+
+        #[test]
+        fn pq_adc_matches_f64_reference(
+            (codes, table) in (0usize..=70).prop_flat_map(|m| (
+                proptest::collection::vec(any::<u8>(), m),
+                proptest::collection::vec(-10f32..10f32, m * 256),
+            ))
+        ) {
+            let want: f64 = codes.iter().enumerate().map(|(j, &c)| table[j * 256 + c as usize] as f64).sum();
+            let mag: f64 = codes.iter().enumerate().map(|(j, &c)| (table[j * 256 + c as usize] as f64).abs()).sum();
+            for t in KernelTable::available() {
+                let got = (t.pq_adc)(&table, &codes) as f64;
+                prop_assert!((got - want).abs() <= 1e-5 * mag + 1e-4, "{} {} vs {}", t.name, got, want);
+                // A short table never reads past its end.
+                prop_assert!((t.pq_adc)(&table[..table.len() / 2], &codes).is_finite());
+            }
+        }
+    }
+
+    #[test]
+    fn integer_kernels_at_extremes() {
+        for n in [1usize, 63, 64, 65, 4096] {
+            let codes = vec![255u8; n];
+            let q = vec![-128i8; n];
+            for t in KernelTable::available() {
+                assert_eq!((t.dot_u8_i8)(&codes, &q), -255 * 128 * n as i32, "{}", t.name);
+                assert_eq!((t.dot_u4_i8)(&codes, &q, &q), -15 * 128 * 2 * n as i32, "{}", t.name);
+                assert_eq!((t.hamming)(&vec![u64::MAX; n], &vec![0; n]), 64 * n as u32, "{}", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn trait_objects_agree_with_table() {
+        let a: Vec<f32> = (0..77).map(|i| i as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..77).map(|i| 1.0 - i as f32 * 0.05).collect();
+        let mut ks: Vec<Box<dyn DistanceKernel>> = vec![Box::new(Scalar)];
+        if let Some(k) = Avx2::detect() {
+            ks.push(Box::new(k));
+        }
+        if let Some(k) = Avx512::detect() {
+            ks.push(Box::new(k));
+        }
+        let want = Scalar.dot(&a, &b);
+        for k in ks {
+            assert!((k.dot(&a, &b) - want).abs() < 1e-3, "{}", k.name());
+            assert_eq!(KernelTable::by_name(k.name()).unwrap().name, k.name());
+        }
+    }
+}
