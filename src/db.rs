@@ -288,7 +288,7 @@ impl Db {
         let row = match loc {
             Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
         };
-        s.index_of(loc)?.vector(row).map(<[f32]>::to_vec)
+        s.index_of(loc)?.vector(row).map(std::borrow::Cow::into_owned)
     }
 
     /// Whether `id` is live.

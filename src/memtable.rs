@@ -49,13 +49,12 @@ impl Memtable {
         };
         let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8) + 4096;
         let mut w = SegmentWriter::new(&header, estimate);
-        match kind {
-            SegmentKind::Flat => {
-                let flat = FlatIndex::from_vectors(self.graph.vectors().to_vec(), Index::dim(&self.graph), self.graph.metric())
-                    .expect("memtable vectors are a whole number of rows");
-                flat.write_sections(&mut w);
-            }
-            SegmentKind::Hnsw => self.graph.write_sections(&mut w),
+        if kind == SegmentKind::Flat {
+            let flat = FlatIndex::from_vectors(self.graph.vectors().to_vec(), Index::dim(&self.graph), self.graph.metric())
+                .expect("memtable vectors are a whole number of rows");
+            flat.write_sections(&mut w);
+        } else {
+            self.graph.write_sections(&mut w);
         }
         let ids: Vec<u8> = self.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
         w.add_section(SectionKind::IDS, &ids);

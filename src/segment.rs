@@ -35,6 +35,7 @@ impl Segment {
         let index: Box<dyn Index> = match h.kind {
             SegmentKind::Flat => Box::new(FlatIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
             SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
+            SegmentKind::DiskAnn => todo!(),
         };
         let ids = layout.section(&file, SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(file.slice_ref(ids))

@@ -65,7 +65,7 @@ fn deletes_and_upserts_survive_reopen() {
     db.insert(100, &data[..dim]).unwrap();
     assert!(db.delete(100).unwrap(), "delete of a memtable row");
     let q = &data[3 * dim..4 * dim];
-    assert!(db.search(q, 50, &SearchParams { ef_search: 100 }).unwrap().iter().all(|h| h.id != 3));
+    assert!(db.search(q, 50, &SearchParams::with_ef(100)).unwrap().iter().all(|h| h.id != 3));
     block(db.commit()).unwrap();
     drop(db);
 
@@ -75,7 +75,7 @@ fn deletes_and_upserts_survive_reopen() {
     let hits = db.search(&data[10 * dim..11 * dim], 2, &SearchParams::default()).unwrap();
     let top: Vec<u64> = hits.iter().map(|h| h.id).collect();
     assert!(top.contains(&4) && top.contains(&10), "upserted key 4 now has vector 10: {top:?}");
-    let all = db.search(q, 60, &SearchParams { ef_search: 100 }).unwrap();
+    let all = db.search(q, 60, &SearchParams::with_ef(100)).unwrap();
     assert_eq!(all.len(), 49);
     assert!(all.iter().all(|h| h.id != 3 && h.id != 100));
 }
@@ -237,7 +237,7 @@ fn glove_prefix_recall_floor() {
     for q in queries.chunks_exact(dim) {
         use stratovec::indexes::Index;
         let truth: Vec<u64> = exact.search(q, k, &Default::default(), None).unwrap().iter().map(|c| c.row as u64).collect();
-        let got = db.search(q, k, &SearchParams { ef_search: 128 }).unwrap();
+        let got = db.search(q, k, &SearchParams::with_ef(128)).unwrap();
         hits += got.iter().filter(|h| truth.contains(&h.id)).count();
     }
     let recall = hits as f64 / (200 * k) as f64;

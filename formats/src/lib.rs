@@ -4,6 +4,7 @@
 //!   with a CRC32C per section, trailer read first).
 //! * [`manifest`]: the versioned list of live segments and tombstone files.
 //! * [`tombstones`]: a tombstone file (rows deleted from earlier segments).
+//! * [`diskann`]: the node layout of DiskANN segments (4 KiB sectors).
 //!
 //! Every decoder returns a [`FormatError`] on any byte string: it never panics and never
 //! allocates more than the input justifies. The byte layouts are specified in
@@ -14,6 +15,7 @@
 mod error;
 pub mod manifest;
 mod metric;
+pub mod diskann;
 pub mod graph;
 pub mod segment;
 pub mod tombstones;

@@ -35,6 +35,9 @@ pub enum SegmentKind {
     Flat,
     /// HNSW graph (section [`SectionKind::HNSW_GRAPH`]) over the vectors section.
     Hnsw,
+    /// DiskANN: Vamana graph and full vectors in 4 KiB node sectors
+    /// ([`SectionKind::DISKANN_NODES`], read on demand), quantized codes in RAM.
+    DiskAnn,
 }
 
 impl SegmentKind {
@@ -43,6 +46,7 @@ impl SegmentKind {
         match self {
             SegmentKind::Flat => 1,
             SegmentKind::Hnsw => 2,
+            SegmentKind::DiskAnn => 3,
         }
     }
     /// Decodes [`SegmentKind::code`].
@@ -53,14 +57,16 @@ impl SegmentKind {
         match code {
             1 => Ok(SegmentKind::Flat),
             2 => Ok(SegmentKind::Hnsw),
+            3 => Ok(SegmentKind::DiskAnn),
             other => Err(FormatError::invalid(format!("segment kind code {other}"))),
         }
     }
-    /// Lower-case name (`flat`, `hnsw`).
+    /// Lower-case name (`flat`, `hnsw`, `diskann`).
     pub fn name(self) -> &'static str {
         match self {
             SegmentKind::Flat => "flat",
             SegmentKind::Hnsw => "hnsw",
+            SegmentKind::DiskAnn => "diskann",
         }
     }
 }
@@ -77,10 +83,15 @@ impl SectionKind {
     pub const IDS: SectionKind = SectionKind(2);
     /// HNSW graph, see [`crate::graph::GraphLayout`].
     pub const HNSW_GRAPH: SectionKind = SectionKind(3);
-    /// SQ8 parameters: `dim` f32 minimums then `dim` f32 scales.
-    pub const SQ8_PARAMS: SectionKind = SectionKind(4);
-    /// SQ8 codes: `rows × dim` u8.
-    pub const SQ8_CODES: SectionKind = SectionKind(5);
+    /// Quantizer parameters: quantizer code u32 (1 SQ8, 2 INT4, 3 PQ, 4 binary), then its
+    /// parameters (see `docs/FORMAT.md`).
+    pub const QUANT_PARAMS: SectionKind = SectionKind(4);
+    /// Quantized codes: `rows × code_len` bytes.
+    pub const QUANT_CODES: SectionKind = SectionKind(5);
+    /// DiskANN parameters, see [`crate::diskann::DiskAnnMeta`].
+    pub const DISKANN_META: SectionKind = SectionKind(6);
+    /// DiskANN node sectors (4096-byte aligned in the file), see [`crate::diskann`].
+    pub const DISKANN_NODES: SectionKind = SectionKind(7);
 
     /// Human-readable name for tools.
     pub fn name(self) -> &'static str {
@@ -88,8 +99,10 @@ impl SectionKind {
             1 => "vectors",
             2 => "ids",
             3 => "hnsw_graph",
-            4 => "sq8_params",
-            5 => "sq8_codes",
+            4 => "quant_params",
+            5 => "quant_codes",
+            6 => "diskann_meta",
+            7 => "diskann_nodes",
             _ => "unknown",
         }
     }
@@ -190,7 +203,15 @@ impl SegmentWriter {
 
     /// Appends a section at the next 64-byte boundary.
     pub fn add_section(&mut self, kind: SectionKind, bytes: &[u8]) {
-        self.pad_to_alignment();
+        self.add_section_aligned(kind, bytes, SECTION_ALIGN);
+    }
+
+    /// Appends a section at the next multiple of `align` bytes (a multiple of 64, e.g. 4096
+    /// for sectors read with O_DIRECT).
+    pub fn add_section_aligned(&mut self, kind: SectionKind, bytes: &[u8], align: usize) {
+        let align = align.max(SECTION_ALIGN).next_multiple_of(SECTION_ALIGN);
+        let pad = (align - self.buf.len() % align) % align;
+        self.buf.resize(self.buf.len() + pad, 0);
         self.sections.push(SectionEntry {
             kind,
             crc32c: checksum(bytes),

@@ -2,16 +2,26 @@ use bytes::Bytes;
 use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_formats::FormatError;
 
+use crate::codes::{CodeKind, QuantizedCodes};
 use crate::index::{check_dim, row_of, section_bytes};
-use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, Scorer, SearchParams, TopK};
+use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, PqParams, RowFilter, Scorer, SearchParams, TopK};
 
-/// Exact search: scores the query against every row with the SIMD kernel and keeps the
-/// top `k`. Cost per query is `rows × dim` multiply-adds; it is memory-bandwidth bound.
+/// Rows scored per kernel call in a scan.
+const BLOCK: usize = 256;
+
+/// Flat (brute-force) search over every row.
+///
+/// Without codes the scan is exact: the query is scored against every f32 vector with the
+/// SIMD kernel (`rows × dim` multiply-adds per query, memory-bandwidth bound). With codes
+/// ([`FlatIndex::with_codes`], e.g. SQ8 at a quarter of the bytes) the scan reads only the
+/// codes, keeps the `k × rerank_factor` best by approximate distance, and re-scores those
+/// with the f32 vectors ([`SearchParams::rerank_factor`]).
 #[derive(Debug, Clone)]
 pub struct FlatIndex {
     dim: usize,
     metric: Metric,
     vectors: PodSlice<f32>,
+    codes: Option<QuantizedCodes>,
 }
 
 impl FlatIndex {
@@ -23,12 +33,79 @@ impl FlatIndex {
         if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!("{} values is not a multiple of dim {dim}", vectors.len())));
         }
-        Ok(FlatIndex { dim, metric, vectors: PodSlice::Owned(vectors) })
+        Ok(FlatIndex { dim, metric, vectors: PodSlice::Owned(vectors), codes: None })
+    }
+
+    /// Adds `kind` codes of every row (trained on the rows, see [`QuantizedCodes::build`]);
+    /// searches then scan the codes and rerank.
+    ///
+    /// # Errors
+    /// As [`QuantizedCodes::build`].
+    pub fn with_codes(mut self, kind: CodeKind, pq: &PqParams) -> Result<Self, IndexError> {
+        if self.rows() > 0 {
+            self.codes = Some(QuantizedCodes::build(kind, self.vectors.as_slice(), self.dim, self.metric, pq)?);
+        }
+        Ok(self)
+    }
+
+    /// The codes, if the index has them.
+    pub fn codes(&self) -> Option<&QuantizedCodes> {
+        self.codes.as_ref()
+    }
+
+    fn exact_scan(&self, query: &[f32], k: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
+        let scorer = Scorer::new(self.metric);
+        let mut top = TopK::new(k);
+        let mut scores = [0f32; BLOCK];
+        for (b, block) in self.vectors.as_slice().chunks(BLOCK * self.dim).enumerate() {
+            let scores = &mut scores[..block.len() / self.dim];
+            scorer.distances(query, block, scores);
+            offer(&mut top, b * BLOCK, scores, filter);
+        }
+        top.into_sorted_vec()
+    }
+
+    fn quantized_scan(&self, codes: &QuantizedCodes, query: &[f32], k: usize, rerank: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
+        let prepared = codes.prepare(query, self.metric);
+        let mut top = TopK::new(k * rerank.max(1));
+        let mut scores = [0f32; BLOCK];
+        let rows = codes.rows();
+        for first in (0..rows).step_by(BLOCK) {
+            let scores = &mut scores[..(rows - first).min(BLOCK)];
+            if codes.distances(&prepared, first, scores, top.threshold()) {
+                offer(&mut top, first, scores, filter);
+            }
+        }
+        let mut found = top.into_sorted_vec();
+        if rerank > 0 {
+            let scorer = Scorer::new(self.metric);
+            for c in &mut found {
+                if let Some(v) = row_of(self.vectors.as_slice(), self.dim, c.row) {
+                    c.distance = scorer.distance(query, &v);
+                }
+            }
+            found.sort_unstable();
+        }
+        found.truncate(k);
+        found
     }
 
     /// The row-major vectors (`rows × dim`).
     pub fn vectors(&self) -> &[f32] {
         self.vectors.as_slice()
+    }
+}
+
+/// Offers the scores of rows `first..` to `top`.
+#[inline]
+fn offer(top: &mut TopK, first: usize, scores: &[f32], filter: Option<&dyn RowFilter>) {
+    let mut threshold = top.threshold();
+    for (i, &d) in scores.iter().enumerate() {
+        let row = (first + i) as u32;
+        if d < threshold && filter.is_none_or(|f| f.accept(row)) {
+            top.push(Candidate { distance: d, row });
+            threshold = top.threshold();
+        }
     }
 }
 
@@ -62,7 +139,7 @@ impl Index for FlatIndex {
     fn rows(&self) -> usize {
         self.vectors.as_slice().len() / self.dim
     }
-    fn vector(&self, row: u32) -> Option<&[f32]> {
+    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
         row_of(self.vectors.as_slice(), self.dim, row)
     }
 
@@ -70,37 +147,28 @@ impl Index for FlatIndex {
         &self,
         query: &[f32],
         k: usize,
-        _params: &SearchParams,
+        params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
         check_dim(self.dim, query.len())?;
-        const BLOCK: usize = 256;
-        let scorer = Scorer::new(self.metric);
-        let mut top = TopK::new(k);
-        let mut threshold = top.threshold();
-        let mut scores = [0f32; BLOCK];
-        for (b, block) in self.vectors.as_slice().chunks(BLOCK * self.dim).enumerate() {
-            let scores = &mut scores[..block.len() / self.dim];
-            scorer.distances(query, block, scores);
-            for (i, &d) in scores.iter().enumerate() {
-                let row = (b * BLOCK + i) as u32;
-                if d < threshold && filter.is_none_or(|f| f.accept(row)) {
-                    top.push(Candidate { distance: d, row });
-                    threshold = top.threshold();
-                }
-            }
-        }
-        Ok(top.into_sorted_vec())
+        Ok(match &self.codes {
+            Some(codes) => self.quantized_scan(codes, query, k, params.rerank_factor, filter),
+            None => self.exact_scan(query, k, filter),
+        })
     }
 
     fn write_sections(&self, writer: &mut SegmentWriter) {
         write_vectors(writer, self.vectors.as_slice());
+        if let Some(codes) = &self.codes {
+            codes.write_sections(writer);
+        }
     }
 }
 
 impl OpenIndex for FlatIndex {
     fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError> {
         let vectors = open_vectors(file, layout, verify)?;
-        Ok(FlatIndex { dim: layout.header.dim as usize, metric: layout.header.metric, vectors })
+        let codes = QuantizedCodes::open(file, layout, verify)?;
+        Ok(FlatIndex { dim: layout.header.dim as usize, metric: layout.header.metric, vectors, codes })
     }
 }

@@ -94,7 +94,7 @@ impl Index for HnswIndex {
     fn rows(&self) -> usize {
         self.levels.len()
     }
-    fn vector(&self, row: u32) -> Option<&[f32]> {
+    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
         row_of(self.vectors.as_slice(), self.dim, row)
     }
     fn search(

@@ -6,13 +6,27 @@ use crate::{Candidate, IndexError, Metric};
 /// Per-query search parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchParams {
-    /// HNSW beam width on level 0 (`ef_search`); raised to `k` when smaller. Ignored by Flat.
+    /// Search list size of graph indexes: HNSW's `ef_search` on level 0, DiskANN's `L`;
+    /// raised to `k` when smaller. Ignored by Flat. Default 64.
     pub ef_search: usize,
+    /// Quantized search: `k × rerank_factor` candidates are found by code distance, then
+    /// re-scored with the full-precision vectors; 0 disables the rerank (results carry
+    /// approximate distances). Ignored by indexes without codes. Default 4.
+    pub rerank_factor: usize,
+    /// DiskANN beam width `W`: node blocks read per hop, in one batch. Default 4.
+    pub beam_width: usize,
 }
 
 impl Default for SearchParams {
     fn default() -> Self {
-        SearchParams { ef_search: 64 }
+        SearchParams { ef_search: 64, rerank_factor: 4, beam_width: 4 }
+    }
+}
+
+impl SearchParams {
+    /// The defaults with `ef_search` set.
+    pub fn with_ef(ef_search: usize) -> Self {
+        SearchParams { ef_search, ..Self::default() }
     }
 }
 
@@ -42,8 +56,9 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     fn metric(&self) -> Metric;
     /// Number of rows.
     fn rows(&self) -> usize;
-    /// The stored vector of `row` (`dim` values), `None` if out of range.
-    fn vector(&self, row: u32) -> Option<&[f32]>;
+    /// The stored vector of `row` (`dim` values), `None` if out of range (or unreadable,
+    /// for indexes that read vectors from storage).
+    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>>;
     /// Up to `k` rows closest to `query` (length `dim`, normalised for cosine) that pass
     /// `filter`, closest first.
     ///
@@ -72,9 +87,9 @@ pub trait OpenIndex: Index + Sized {
 }
 
 /// Row `row` of row-major `vectors` with `dim` values per row, `None` if out of range.
-pub(crate) fn row_of(vectors: &[f32], dim: usize, row: u32) -> Option<&[f32]> {
+pub(crate) fn row_of(vectors: &[f32], dim: usize, row: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
     let start = row as usize * dim;
-    vectors.get(start..start + dim)
+    vectors.get(start..start + dim).map(std::borrow::Cow::Borrowed)
 }
 
 pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod candidates;
+pub mod codes;
 mod error;
 mod flat;
 mod graph_search;
@@ -21,6 +22,7 @@ mod pod;
 pub mod quantizer;
 
 pub use candidates::{Candidate, TopK};
+pub use codes::{CodeKind, QuantizedCodes};
 pub use error::IndexError;
 pub use flat::FlatIndex;
 pub use graph_search::{GraphView, Visited};

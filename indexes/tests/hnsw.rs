@@ -17,7 +17,7 @@ fn recall(index: &dyn Index, exact: &FlatIndex, queries: &[f32], dim: usize, k: 
     let mut hits = 0;
     for q in queries.chunks_exact(dim) {
         let truth: Vec<u32> = exact.search(q, k, &SearchParams::default(), None).unwrap().iter().map(|c| c.row).collect();
-        let got = index.search(q, k, &SearchParams { ef_search: ef }, None).unwrap();
+        let got = index.search(q, k, &SearchParams::with_ef(ef), None).unwrap();
         hits += got.iter().filter(|c| truth.contains(&c.row)).count();
     }
     hits as f64 / (queries.len() / dim * k) as f64
@@ -49,8 +49,8 @@ fn hnsw_recall_and_frozen_segment_match() {
         let layout = SegmentLayout::parse(&file).unwrap();
         let frozen = HnswIndex::open(&file, &layout, true).unwrap();
         for q in queries.chunks_exact(dim).take(20) {
-            let a = g.search(q, k, &SearchParams { ef_search: 64 }, None).unwrap();
-            let b = frozen.search(q, k, &SearchParams { ef_search: 64 }, None).unwrap();
+            let a = g.search(q, k, &SearchParams::with_ef(64), None).unwrap();
+            let b = frozen.search(q, k, &SearchParams::with_ef(64), None).unwrap();
             assert_eq!(a, b, "frozen graph must search exactly like the live one");
         }
     }
@@ -63,7 +63,7 @@ fn filter_excludes_rows_and_flat_is_exact() {
     let mut g = HnswGraph::new(dim, Metric::InnerProduct, HnswParams::default()).unwrap();
     g.insert_batch(&data).unwrap();
     let even = |row: u32| row.is_multiple_of(2);
-    let got = g.search(&data[..dim], 10, &SearchParams { ef_search: 100 }, Some(&even)).unwrap();
+    let got = g.search(&data[..dim], 10, &SearchParams::with_ef(100), Some(&even)).unwrap();
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|c| c.row % 2 == 0));
     let flat = FlatIndex::from_vectors(data.clone(), dim, Metric::InnerProduct).unwrap();
@@ -82,4 +82,36 @@ fn empty_and_single_node_graphs() {
     let file = segment_bytes(&g);
     let frozen = HnswIndex::open(&file, &SegmentLayout::parse(&file).unwrap(), true).unwrap();
     assert_eq!(frozen.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap(), r);
+}
+
+/// Quantized Flat: every code kind survives a segment round trip, and with rerank the
+/// scan finds the exact neighbours (SQ8 and INT4 on random data; PQ and binary looser).
+#[test]
+fn quantized_flat_round_trip_and_rerank_recall() {
+    let (n, dim, k) = (3000, 32, 10);
+    let data = random_unit_vectors(n, dim, 5);
+    let queries = random_unit_vectors(50, dim, 6);
+    for metric in [Metric::Cosine, Metric::L2] {
+        let exact = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap();
+        for (kind, rerank, floor) in
+            [(CodeKind::Sq8, 4, 0.99), (CodeKind::Int4, 8, 0.95), (CodeKind::Pq, 10, 0.8), (CodeKind::Binary, 20, 0.5)]
+        {
+            let flat = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap().with_codes(kind, &PqParams::default()).unwrap();
+            let bytes = segment_bytes(&flat);
+            let layout = SegmentLayout::parse(&bytes).unwrap();
+            let opened = FlatIndex::open(&bytes, &layout, true).unwrap();
+            assert_eq!(opened.codes().unwrap().kind(), kind);
+            let mut hits = 0;
+            for q in queries.chunks_exact(dim) {
+                let truth: Vec<u32> = exact.search(q, k, &SearchParams::default(), None).unwrap().iter().map(|c| c.row).collect();
+                let params = SearchParams { rerank_factor: rerank, ..SearchParams::default() };
+                let a = flat.search(q, k, &params, None).unwrap();
+                let b = opened.search(q, k, &params, None).unwrap();
+                assert_eq!(a, b, "{kind:?} {metric:?}: reopened segment differs");
+                hits += a.iter().filter(|c| truth.contains(&c.row)).count();
+            }
+            let recall = hits as f64 / (50 * k) as f64;
+            assert!(recall >= floor, "{kind:?} {metric:?} recall {recall} < {floor}");
+        }
+    }
 }

@@ -423,7 +423,7 @@ mod tests {
         }
 
         #[test]
-        fn u8_batch_matches_single((dim, rows) in (1usize..=200).prop_flat_map(|d| (Just(d), proptest::collection::vec(any::<u8>(), d..d * 11)))) {
+        fn u8_batch_matches_single((dim, rows) in (1usize..=200).prop_flat_map(|d| (Just(d), proptest::collection::vec(any::<u8>(), d..d * 41)))) {
             let n = rows.len() / dim;
             let q: Vec<i8> = rows[..dim].iter().map(|&b| b.wrapping_mul(37) as i8).collect();
             for t in KernelTable::available() {

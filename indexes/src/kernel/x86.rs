@@ -315,27 +315,40 @@ fn dot_u8_i8_vnni(codes: &[u8], q: &[i8]) -> i32 {
     _mm512_reduce_add_epi32(acc)
 }
 
-/// Horizontal sums of 4 vectors of 16 i32 lanes, as the 4 lanes of one 128-bit vector.
-#[target_feature(enable = "avx512f,avx2")]
-fn reduce4_epi32(a: [__m512i; 4]) -> __m128i {
-    let half = |v: __m512i| _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
-    let quarter = |v: __m256i| _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let q: [__m128i; 4] = [quarter(half(a[0])), quarter(half(a[1])), quarter(half(a[2])), quarter(half(a[3]))];
-    _mm_hadd_epi32(_mm_hadd_epi32(q[0], q[1]), _mm_hadd_epi32(q[2], q[3]))
+/// Horizontal sums of 16 vectors of 16 i32 lanes: lane `r` of the result is the sum of
+/// `a[r]`. A transposing add tree: 45 instructions for 16 rows instead of 16 reductions.
+#[target_feature(enable = "avx512f")]
+fn reduce16_epi32(a: &[__m512i; 16]) -> __m512i {
+    // Pairs: within each 128-bit lane, [x0+x2, y0+y2, x1+x3, y1+y3].
+    let t: [__m512i; 8] = std::array::from_fn(|k| {
+        let (x, y) = (a[2 * k], a[2 * k + 1]);
+        _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+    });
+    // Quads: within each 128-bit lane, the lane's partial sums of rows 4k..4k+4.
+    let u: [__m512i; 4] = std::array::from_fn(|k| {
+        let (x, y) = (t[2 * k], t[2 * k + 1]);
+        _mm512_add_epi32(_mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y))
+    });
+    // Across 128-bit lanes: fold lanes pairwise twice, keeping rows in order.
+    let fold = |x: __m512i, y: __m512i| {
+        _mm512_add_epi32(_mm512_shuffle_i32x4::<0b10_00_10_00>(x, y), _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y))
+    };
+    fold(fold(u[0], u[1]), fold(u[2], u[3]))
 }
 
-/// Batched VNNI scan: 4 rows per pass share each query load; the 4 sums are reduced
-/// together.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+/// Batched VNNI scan: 16 rows per pass share each query load; the 16 sums are reduced
+/// together by [`reduce16_epi32`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn dot_u8_i8_batch_vnni(q: &[i8], rows: &[u8], out: &mut [i32]) {
     let dim = q.len();
     let n = out.len().min(rows.len() / dim.max(1));
     let mut r = 0;
-    while r + 4 <= n {
-        let mut acc = [_mm512_setzero_si512(); 4];
+    while r + 16 <= n {
+        let mut acc = [_mm512_setzero_si512(); 16];
         let mut i = 0;
-        // SAFETY: rows r..r+4 lie inside `rows`; masked loads read bytes i..dim of the
-        // query and of each row only.
+        // SAFETY: rows r..r+16 lie inside `rows` (r + 16 <= n <= rows.len() / dim); masked
+        // loads read bytes i..dim of the query and of each row only; the store writes
+        // out[r..r+16] (r + 16 <= n <= out.len()).
         unsafe {
             let base = rows.as_ptr().add(r * dim);
             while i < dim {
@@ -347,9 +360,9 @@ fn dot_u8_i8_batch_vnni(q: &[i8], rows: &[u8], out: &mut [i32]) {
                 }
                 i += 64;
             }
-            _mm_storeu_si128(out.as_mut_ptr().add(r) as *mut __m128i, reduce4_epi32(acc));
+            _mm512_storeu_si512(out.as_mut_ptr().add(r) as *mut __m512i, reduce16_epi32(&acc));
         }
-        r += 4;
+        r += 16;
     }
     for k in r..n {
         out[k] = dot_u8_i8_vnni(&rows[k * dim..(k + 1) * dim], q);

@@ -23,7 +23,7 @@ mod sq8;
 
 pub use affine::AffineQuery;
 pub use binary::{Binary, BinaryQuery};
-pub use int4::Int4;
+pub use int4::{Int4, Int4Query};
 pub use pq::{Pq, PqParams, PqQuery};
 pub use sq8::Sq8;
 

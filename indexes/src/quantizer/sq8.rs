@@ -31,20 +31,26 @@ impl Sq8 {
     }
 
     /// [`Quantizer::distances`] with the `‖x̂‖²` of each row precomputed (`norms`, one per
-    /// row; only read for L2): the fast path of a quantized scan.
-    pub fn distances_with_norms(&self, q: &AffineQuery, codes: &[u8], norms: &[f32], out: &mut [f32]) {
+    /// row; only read for L2): the fast path of a quantized scan. Returns `false`, leaving
+    /// `out` unspecified, when no row can have a distance below `threshold` (checked on the
+    /// integer dot products for inner product and cosine, so a scan skips such blocks).
+    pub fn distances_with_norms(&self, q: &AffineQuery, codes: &[u8], norms: &[f32], out: &mut [f32], threshold: f32) -> bool {
         const BLOCK: usize = 256;
         let mut dots = [0i32; BLOCK];
+        let mut any = false;
         for (b, (o, c)) in out.chunks_mut(BLOCK).zip(codes.chunks(BLOCK * self.code_len())).enumerate() {
             let dots = &mut dots[..o.len()];
             (kernels().dot_u8_i8_batch)(&q.w, c, dots);
             if q.needs_norm() {
                 let n = &norms[b * BLOCK..][..o.len()];
                 o.iter_mut().zip(dots.iter()).zip(n).for_each(|((o, &d), &n)| *o = q.score(d, n));
-            } else {
+                any = true;
+            } else if q.score(dots.iter().copied().max().unwrap_or(i32::MIN), 0.0) < threshold {
                 o.iter_mut().zip(dots.iter()).for_each(|(o, &d)| *o = q.score(d, 0.0));
+                any = true;
             }
         }
+        any
     }
 }
 
@@ -91,7 +97,7 @@ impl Quantizer for Sq8 {
                 *o = self.distance(q, c);
             }
         } else {
-            self.distances_with_norms(q, codes, &[], out)
+            self.distances_with_norms(q, codes, &[], out, f32::INFINITY);
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 use stratovec::fvecs::{read_fvecs, read_ivecs, Matrix};
-use stratovec::indexes::{FlatIndex, Index};
+use stratovec::indexes::{CodeKind, FlatIndex, Index, PqParams};
 use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, Metric, SearchParams};
 
 use crate::progress;
@@ -59,9 +59,13 @@ pub struct BenchArgs {
     /// and reopen the database after commit and search the reopened one (index `hnsw`).
     #[arg(long)]
     reopen: bool,
-    /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan).
+    /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan),
+    /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
+    /// Rerank factors of quantized indexes, comma-separated (0 = no rerank).
+    #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
+    rerank: Vec<usize>,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -113,8 +117,11 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
     for index in &a.index {
         match index.as_str() {
             "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt)?,
-            "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt)?,
-            other => return Err(Error::new(stratovec::ErrorKind::InvalidArgument, format!("unknown index {other:?} (hnsw, flat)"))),
+            "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
+            other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
+                Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-sq8, flat-int4, flat-pq, flat-binary)"))),
+            },
         }
     }
     Ok(())
@@ -227,25 +234,43 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
 
 fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<f32>, gt: &[Vec<u64>], t: &Timings) -> Result<(), Error> {
     for &ef in &a.ef {
-        let params = SearchParams { ef_search: ef };
+        let params = SearchParams::with_ef(ef);
         let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
         report(a, c, label, ef, &r, t);
     }
     Ok(())
 }
 
-fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
+fn invalid(message: String) -> Error {
+    Error::new(stratovec::ErrorKind::InvalidArgument, message)
+}
+
+/// Flat search straight on the index (exact, or quantized with each rerank factor).
+/// `bytes_per_vector` counts what a scan reads: f32 vectors, or the codes.
+fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: Option<CodeKind>) -> Result<(), Error> {
     if a.metric == Metric::Cosine {
         normalise(&mut base);
     }
     let t = Instant::now();
-    let flat = FlatIndex::from_vectors(base.data, c.dim, a.metric).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
-    let timings = Timings { build_s: t.elapsed().as_secs_f64(), commit_s: None, open_s: None, bytes_per_vector: Some(c.dim as f64 * 4.0) };
-    let r = measure(queries, gt, a.k, |q| {
-        let found = flat.search(q, a.k, &Default::default(), None).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
-        Ok(found.iter().map(|c| c.row as u64).collect())
-    })?;
-    report(a, c, "flat", 0, &r, &timings);
+    let mut flat = FlatIndex::from_vectors(base.data, c.dim, a.metric).map_err(|e| invalid(e.to_string()))?;
+    if let Some(kind) = codes {
+        flat = flat.with_codes(kind, &PqParams::default()).map_err(|e| invalid(e.to_string()))?;
+    }
+    let scanned = flat.codes().map_or(c.dim * 4, |q| q.code_len());
+    let timings = Timings { build_s: t.elapsed().as_secs_f64(), commit_s: None, open_s: None, bytes_per_vector: Some(scanned as f64) };
+    let (label, factors) = match codes {
+        Some(kind) => (format!("flat-{}", kind.name()), a.rerank.clone()),
+        None => ("flat".to_string(), vec![0]),
+    };
+    for rf in factors {
+        let params = SearchParams { rerank_factor: rf, ..SearchParams::default() };
+        let r = measure(queries, gt, a.k, |q| {
+            let found = flat.search(q, a.k, &params, None).map_err(|e| invalid(e.to_string()))?;
+            Ok(found.iter().map(|c| c.row as u64).collect())
+        })?;
+        let label = if codes.is_some() { format!("{label}/r{rf}") } else { label.clone() };
+        report(a, c, &label, 0, &r, &timings);
+    }
     Ok(())
 }
 

@@ -128,7 +128,7 @@ pub fn search(a: SearchArgs) -> Result<(), Error> {
     };
     for (i, q) in queries.iter().enumerate() {
         let t = std::time::Instant::now();
-        let hits = db.search(q, a.k, &SearchParams { ef_search: a.ef })?;
+        let hits = db.search(q, a.k, &SearchParams::with_ef(a.ef))?;
         println!("query {i} ({:.0} us):", t.elapsed().as_secs_f64() * 1e6);
         for h in hits {
             println!("  {:>12}  {:.6}", h.id, h.distance);
