@@ -81,7 +81,7 @@ impl Db {
             max_id: ids.iter().copied().max().unwrap_or(0),
         };
         self.put(&meta.file, bytes).await?;
-        let stored = self.store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?;
-        Segment::open(meta, stored, self.dim, self.metric, self.options.verify_on_open)
+        let (meta, stored, random) = crate::db::fetch_segment(self.store.as_ref(), &meta).await?;
+        Segment::open(meta, stored, random, self.dim, self.metric, self.options.verify_on_open)
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
-use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore};
-use stratovec_formats::manifest::{manifest_name, Manifest};
+use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore, RandomAccess};
+use stratovec_formats::manifest::{manifest_name, Manifest, SegmentMeta};
+use stratovec_formats::segment::SegmentKind;
 use stratovec_formats::tombstones;
 use stratovec_indexes::{kernels, Metric};
 
@@ -76,6 +77,21 @@ pub struct Stats {
     pub memtable_bytes: usize,
     /// Distance kernel in use (`scalar`, `avx2`, `avx512`).
     pub kernel: &'static str,
+}
+
+/// The bytes of a segment (an mmap for local stores) and, for DiskANN segments, the
+/// store's positional reader for its nodes.
+pub(crate) async fn fetch_segment(
+    store: &dyn BlobStore,
+    meta: &SegmentMeta,
+) -> Result<(SegmentMeta, Bytes, Option<Arc<dyn RandomAccess>>)> {
+    let bytes = store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?;
+    let random = if meta.kind == SegmentKind::DiskAnn {
+        store.random_access(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?
+    } else {
+        None
+    };
+    Ok((meta.clone(), bytes, random))
 }
 
 pub(crate) fn segment_name(id: u64) -> String {
@@ -166,14 +182,14 @@ impl Db {
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
         let mut files = Vec::with_capacity(manifest.segments.len());
         for meta in &manifest.segments {
-            files.push((meta.clone(), store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?));
+            files.push(fetch_segment(store.as_ref(), meta).await?);
         }
         let verify = options.verify_on_open;
         let segments: Vec<Arc<Segment>> = {
             use rayon::prelude::*;
             files
                 .into_par_iter()
-                .map(|(meta, bytes)| Segment::open(meta, bytes, dim, metric, verify).map(Arc::new))
+                .map(|(meta, bytes, random)| Segment::open(meta, bytes, random, dim, metric, verify).map(Arc::new))
                 .collect::<Result<_>>()?
         };
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;

@@ -81,6 +81,7 @@ impl Error {
             IndexError::DimensionMismatch { .. } | IndexError::InvalidArgument(_) => {
                 Error::with_source(ErrorKind::InvalidArgument, format!("{file}: {e}"), e)
             }
+            IndexError::Io(_) => Error::with_source(ErrorKind::Unavailable, format!("{file}: {e}"), e),
         }
     }
 

@@ -4,7 +4,10 @@ use bytes::Bytes;
 use stratovec_formats::manifest::SegmentMeta;
 use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout};
 use stratovec_formats::FormatError;
-use stratovec_indexes::{FlatIndex, HnswIndex, Index, Metric, OpenIndex, PodSlice};
+use std::sync::Arc;
+
+use stratovec_backends::RandomAccess;
+use stratovec_indexes::{DiskAnnIndex, FlatIndex, HnswIndex, Index, Metric, OpenIndex, PodSlice, SectorRead};
 
 use crate::{Error, Result};
 
@@ -18,8 +21,16 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Opens `file` (the bytes of `meta.file`), checking it against the manifest entry and
-    /// the database's dimension and metric.
-    pub fn open(meta: SegmentMeta, file: Bytes, dim: usize, metric: Metric, verify: bool) -> Result<Self> {
+    /// the database's dimension and metric. DiskANN nodes are read through `random` when
+    /// the store offers positional reads, else from `file`.
+    pub fn open(
+        meta: SegmentMeta,
+        file: Bytes,
+        random: Option<Arc<dyn RandomAccess>>,
+        dim: usize,
+        metric: Metric,
+        verify: bool,
+    ) -> Result<Self> {
         let name = meta.file.clone();
         let layout = SegmentLayout::parse(&file).map_err(|e| Error::format(&name, e))?;
         let h = layout.header;
@@ -35,11 +46,31 @@ impl Segment {
         let index: Box<dyn Index> = match h.kind {
             SegmentKind::Flat => Box::new(FlatIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
             SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
-            SegmentKind::DiskAnn => todo!(),
+            SegmentKind::DiskAnn => {
+                let reader: Arc<dyn SectorRead> = match random {
+                    Some(r) => Arc::new(StoreSectors(r)),
+                    None => Arc::new(file.clone()),
+                };
+                let index = DiskAnnIndex::open(&file, &layout, verify, reader).map_err(|e| Error::index(&name, e))?;
+                if verify {
+                    index.verify_nodes(&layout).map_err(|e| Error::index(&name, e))?;
+                }
+                Box::new(index)
+            }
         };
         let ids = layout.section(&file, SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(file.slice_ref(ids))
             .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
         Ok(Segment { meta, index, ids })
+    }
+}
+
+/// DiskANN node reads through the store's positional reader.
+#[derive(Debug)]
+struct StoreSectors(Arc<dyn RandomAccess>);
+
+impl SectorRead for StoreSectors {
+    fn read_batch(&self, offsets: &[u64], len: usize, each: &mut dyn FnMut(usize, &[u8])) -> std::io::Result<()> {
+        self.0.read_batch(offsets, len, each)
     }
 }

@@ -34,6 +34,17 @@ pub trait BlobStore: Send + Sync + Debug {
     /// `InvalidRange` if the range is reversed or ends past the object, plus those of `get`.
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError>;
 
+    /// Positional reads of the object without loading it, for indexes that read small
+    /// parts on demand (DiskANN nodes). `None` (the default) means the store has no
+    /// cheaper way than [`BlobStore::get`]; `LocalStore` returns a `pread` reader.
+    ///
+    /// # Errors
+    /// As `get`.
+    async fn random_access(&self, path: &str) -> Result<Option<std::sync::Arc<dyn crate::RandomAccess>>, StoreError> {
+        let _ = path;
+        Ok(None)
+    }
+
     /// Writes the object atomically (readers see the old or the new object, never a part),
     /// replacing any existing one. Durable when it returns.
     ///

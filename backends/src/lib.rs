@@ -22,7 +22,10 @@ pub mod conformance;
 mod error;
 #[cfg(feature = "local")]
 mod local;
+#[cfg(feature = "local")]
+mod local_reader;
 mod memory;
+mod random_access;
 
 pub use async_trait::async_trait;
 pub use blob::{validate_path, BlobStore, ObjectMeta};
@@ -30,4 +33,7 @@ pub use commit::{BlobCommitStore, CommitError, CommitStore};
 pub use error::StoreError;
 #[cfg(feature = "local")]
 pub use local::LocalStore;
+#[cfg(feature = "local")]
+pub use local_reader::LocalFileReader;
 pub use memory::MemoryStore;
+pub use random_access::RandomAccess;

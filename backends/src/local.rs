@@ -33,6 +33,7 @@ pub struct LocalStore {
     root: PathBuf,
     lock: Option<File>,
     tmp_counter: AtomicU64,
+    direct_reads: bool,
 }
 
 impl LocalStore {
@@ -56,7 +57,7 @@ impl LocalStore {
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(root.display().to_string())),
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path.display().to_string(), e)),
         }
-        Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0) })
+        Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0), direct_reads: false })
     }
 
     /// Opens an existing directory read-only (no lock; writes return `ReadOnly`).
@@ -68,7 +69,7 @@ impl LocalStore {
         if !root.is_dir() {
             return Err(StoreError::NotFound(root.display().to_string()));
         }
-        Ok(LocalStore { root, lock: None, tmp_counter: AtomicU64::new(0) })
+        Ok(LocalStore { root, lock: None, tmp_counter: AtomicU64::new(0), direct_reads: false })
     }
 
     /// The directory.
@@ -82,6 +83,13 @@ impl LocalStore {
         } else {
             Err(StoreError::ReadOnly)
         }
+    }
+
+    /// Makes [`BlobStore::random_access`] readers use O_DIRECT (bypass the page cache):
+    /// cold reads on every query, for measurements or data much larger than RAM.
+    pub fn with_direct_reads(mut self, direct: bool) -> Self {
+        self.direct_reads = direct;
+        self
     }
 
     fn full(&self, path: &str) -> Result<PathBuf, StoreError> {
@@ -164,6 +172,12 @@ impl BlobStore for LocalStore {
         // truncates the file would cause SIGBUS; that is outside the store's contract.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| StoreError::io(path, e))?;
         Ok(Bytes::from_owner(map))
+    }
+
+    async fn random_access(&self, path: &str) -> Result<Option<std::sync::Arc<dyn crate::RandomAccess>>, StoreError> {
+        let full = self.full(path)?;
+        let reader = crate::LocalFileReader::open(&full, self.direct_reads).map_err(|e| Self::map_err(path, e))?;
+        Ok(Some(std::sync::Arc::new(reader)))
     }
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError> {

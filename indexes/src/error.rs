@@ -18,4 +18,7 @@ pub enum IndexError {
     /// Segment bytes are not a valid index.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// Reading part of a segment on demand failed (DiskANN nodes).
+    #[error("reading segment data: {0}")]
+    Io(#[from] std::io::Error),
 }

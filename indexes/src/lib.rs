@@ -11,6 +11,7 @@
 
 mod candidates;
 pub mod codes;
+mod diskann;
 mod error;
 mod flat;
 mod graph_search;
@@ -19,10 +20,12 @@ mod hnsw_index;
 mod index;
 pub mod kernel;
 mod pod;
+pub mod vamana;
 pub mod quantizer;
 
 pub use candidates::{Candidate, TopK};
 pub use codes::{CodeKind, QuantizedCodes};
+pub use diskann::{DiskAnnBuild, DiskAnnIndex, DiskAnnParams, SectorRead};
 pub use error::IndexError;
 pub use flat::FlatIndex;
 pub use graph_search::{GraphView, Visited};
@@ -31,5 +34,6 @@ pub use hnsw_index::HnswIndex;
 pub use index::{Index, OpenIndex, RowFilter, SearchParams};
 pub use kernel::{kernels, DistanceKernel, KernelTable, Scorer};
 pub use pod::PodSlice;
+pub use vamana::VamanaParams;
 pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, Sq8};
 pub use stratovec_formats::{Metric, segment::SegmentKind};

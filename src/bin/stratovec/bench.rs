@@ -14,6 +14,9 @@ use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, Metric, SearchParam
 
 use crate::progress;
 
+#[path = "bench_diskann.rs"]
+mod diskann;
+
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -63,6 +66,21 @@ pub struct BenchArgs {
     /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
+    /// DiskANN: max degree R.
+    #[arg(long, default_value_t = 48)]
+    r: usize,
+    /// DiskANN: build beam width L.
+    #[arg(long, default_value_t = 96)]
+    l_build: usize,
+    /// DiskANN: RobustPrune alpha.
+    #[arg(long, default_value_t = 1.2)]
+    alpha: f32,
+    /// DiskANN: beam width W (node reads per hop).
+    #[arg(long, default_value_t = 4)]
+    beam: usize,
+    /// DiskANN: also search with O_DIRECT reads (cold, no page cache).
+    #[arg(long)]
+    cold: bool,
     /// Rerank factors of quantized indexes, comma-separated (0 = no rerank).
     #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
     rerank: Vec<usize>,
@@ -71,17 +89,17 @@ pub struct BenchArgs {
     json: bool,
 }
 
-struct Common {
-    n: usize,
-    dim: usize,
-    threads: usize,
+pub(crate) struct Common {
+    pub n: usize,
+    pub dim: usize,
+    pub threads: usize,
 }
 
-struct Timings {
-    build_s: f64,
-    commit_s: Option<f64>,
-    open_s: Option<f64>,
-    bytes_per_vector: Option<f64>,
+pub(crate) struct Timings {
+    pub build_s: f64,
+    pub commit_s: Option<f64>,
+    pub open_s: Option<f64>,
+    pub bytes_per_vector: Option<f64>,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Error> {
@@ -120,6 +138,10 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
             "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
             other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
                 Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
+                None if other.starts_with("diskann-") => {
+                    let kind = other["diskann-".len()..].parse::<CodeKind>().map_err(invalid)?;
+                    diskann::run(&a, &c, base.clone(), &queries, &gt, kind)?
+                }
                 _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-sq8, flat-int4, flat-pq, flat-binary)"))),
             },
         }
@@ -127,7 +149,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn normalise(m: &mut Matrix<f32>) {
+pub(crate) fn normalise(m: &mut Matrix<f32>) {
     let dim = m.dim;
     for v in m.data.chunks_exact_mut(dim) {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -173,7 +195,7 @@ fn full_rows(path: &Path) -> Result<usize, Error> {
     })
 }
 
-fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
+pub(crate) fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
     match &a.db {
         Some(d) => Ok((d.clone(), false)),
         None => {
@@ -241,7 +263,7 @@ fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<
     Ok(())
 }
 
-fn invalid(message: String) -> Error {
+pub(crate) fn invalid(message: String) -> Error {
     Error::new(stratovec::ErrorKind::InvalidArgument, message)
 }
 
@@ -274,7 +296,7 @@ fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix
     Ok(())
 }
 
-struct Measured {
+pub(crate) struct Measured {
     recall: f64,
     qps: f64,
     p50_us: f64,
@@ -283,7 +305,7 @@ struct Measured {
 
 /// Runs every query once untimed (warm-up), then once timed, one query per call on this
 /// thread.
-fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>) -> Result<Measured, Error> {
+pub(crate) fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>) -> Result<Measured, Error> {
     let nq = queries.rows();
     for i in 0..nq.min(200) {
         search(queries.row(i))?;
@@ -303,13 +325,13 @@ fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl Fn
     Ok(Measured { recall: hits as f64 / (nq * k) as f64, qps: nq as f64 / secs, p50_us: pct(0.5), p99_us: pct(0.99) })
 }
 
-fn rss_bytes() -> Option<u64> {
+pub(crate) fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
-fn report(a: &BenchArgs, c: &Common, index: &str, ef: usize, r: &Measured, t: &Timings) {
+pub(crate) fn report(a: &BenchArgs, c: &Common, index: &str, ef: usize, r: &Measured, t: &Timings) {
     if a.json {
         let line = json!({
             "engine": "stratovec", "index": index, "ef": ef, "recall": r.recall, "qps": r.qps,

@@ -1,0 +1,95 @@
+//! `stratovec bench --index diskann-pq|diskann-sq8|diskann-int4`: builds a DiskANN segment,
+//! writes it to a local store, opens it the way the engine does (codes from the file,
+//! nodes through the store's `pread` reader) and searches it warm (page cache) and, with
+//! `--cold`, through O_DIRECT.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use stratovec::fvecs::Matrix;
+use stratovec::indexes::{CodeKind, DiskAnnBuild, DiskAnnIndex, DiskAnnParams, Index, SectorRead, VamanaParams};
+use stratovec::{BlobStore, Error, LocalStore, Metric, SearchParams};
+use stratovec::formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
+
+use super::{bench_dir, invalid, measure, normalise, report, rss_bytes, BenchArgs, Common, Timings};
+use crate::progress;
+
+#[derive(Debug)]
+struct Reader(Arc<dyn stratovec::backends::RandomAccess>);
+
+impl SectorRead for Reader {
+    fn read_batch(&self, offsets: &[u64], len: usize, each: &mut dyn FnMut(usize, &[u8])) -> std::io::Result<()> {
+        self.0.read_batch(offsets, len, each)
+    }
+}
+
+pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: CodeKind) -> Result<(), Error> {
+    if a.metric == Metric::Cosine {
+        normalise(&mut base);
+    }
+    let params = DiskAnnParams {
+        vamana: VamanaParams { r: a.r, l: a.l_build, alpha: a.alpha, ..VamanaParams::default() },
+        codes,
+        ..DiskAnnParams::default()
+    };
+    let pb = progress::bar((c.n * params.vamana.passes) as u64, "vamana");
+    let t = Instant::now();
+    let built = DiskAnnBuild::build(&base.data, c.dim, a.metric, &params, &|done, _| pb.set_position(done as u64))
+        .map_err(|e| invalid(e.to_string()))?;
+    let build_s = t.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    drop(base);
+    let header = SegmentHeader { kind: SegmentKind::DiskAnn, metric: a.metric, dim: c.dim as u32, rows: c.n as u64 };
+    let mut w = SegmentWriter::new(&header, built.nodes.len() + 4096);
+    built.write_sections(&mut w);
+    let ids: Vec<u8> = built.order.iter().flat_map(|&r| (r as u64).to_le_bytes()).collect();
+    w.add_section(SectionKind::IDS, &ids);
+    let file = w.finish();
+    let file_len = file.len();
+    let code_len = built.codes.code_len();
+    drop(built);
+    let (dir, temporary) = bench_dir(a)?;
+    let name = "segments/diskann.seg";
+    pollster::block_on(LocalStore::open(&dir)?.put(name, Bytes::from(file))).map_err(|e| invalid(e.to_string()))?;
+    let label = format!("diskann-{}", codes.name());
+    for (cold, suffix) in [(false, ""), (true, "-cold")] {
+        if cold && !a.cold {
+            continue;
+        }
+        let rss_before = rss_bytes().unwrap_or(0);
+        let t = Instant::now();
+        let store = LocalStore::open_read_only(&dir)?.with_direct_reads(cold);
+        let bytes = pollster::block_on(store.get(name)).map_err(|e| invalid(e.to_string()))?;
+        let random = pollster::block_on(store.random_access(name)).map_err(|e| invalid(e.to_string()))?.ok_or_else(|| invalid("no reader".into()))?;
+        let layout = SegmentLayout::parse(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let index = DiskAnnIndex::open(&bytes, &layout, true, Arc::new(Reader(random))).map_err(|e| invalid(e.to_string()))?;
+        let open_s = t.elapsed().as_secs_f64();
+        let timings = Timings { build_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(file_len as f64 / c.n as f64) };
+        for &ef in &a.ef {
+            let sp = SearchParams { ef_search: ef, beam_width: a.beam, ..SearchParams::default() };
+            let r = measure(queries, gt, a.k, |q| {
+                let found = index.search(q, a.k, &sp, None).map_err(|e| invalid(e.to_string()))?;
+                Ok(found.iter().map(|c| index_id(&bytes, &layout, c.row)).collect())
+            })?;
+            report(a, c, &format!("{label}{suffix}"), ef, &r, &timings);
+        }
+        let rss_after = rss_bytes().unwrap_or(0);
+        eprintln!(
+            "# {label}{suffix}: codes {code_len} B/vector; RSS grew {:.1} B/vector over open + searches (segment {:.0} B/vector on disk)",
+            rss_after.saturating_sub(rss_before) as f64 / c.n as f64,
+            file_len as f64 / c.n as f64
+        );
+        drop(index);
+    }
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// The base row (the bench's key) of segment row `row`, from the ids section.
+fn index_id(file: &Bytes, layout: &SegmentLayout, row: u32) -> u64 {
+    let ids = layout.section(file, SectionKind::IDS, false).unwrap_or(&[]);
+    ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])))
+}
