@@ -41,7 +41,7 @@ impl VamanaParams {
     /// [`IndexError::InvalidArgument`] for `R < 2`, `R > 1024`, `L < R`, `alpha < 1`
     /// or no passes.
     pub fn validate(&self) -> Result<(), IndexError> {
-        if self.r < 2 || self.r > 1024 || self.l < self.r || !(self.alpha >= 1.0) || self.passes == 0 {
+        if self.r < 2 || self.r > 1024 || self.l < self.r || self.alpha.is_nan() || self.alpha < 1.0 || self.passes == 0 {
             return Err(IndexError::InvalidArgument(format!("Vamana parameters {self:?}: need 2 <= R <= 1024, L >= R, alpha >= 1, passes >= 1")));
         }
         Ok(())
