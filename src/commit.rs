@@ -30,11 +30,12 @@ impl Db {
     pub async fn commit(&self) -> Result<u64> {
         self.writable()?;
         let _one_commit_at_a_time = self.commit_lock.lock().await;
-        let (base, frozen, pending, next_segment_id) = {
+        let (base, frozen, pending, tombstone_id, next_segment_id) = {
             let mut s = self.state.write();
             let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
             s.freeze(fresh);
-            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), s.next_segment_id)
+            let tombstone_id = if s.pending_tombstones.is_empty() { 0 } else { s.reserve_id() };
+            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id)
         };
         if frozen.is_empty() && pending.is_empty() {
             return Ok(base.version);
@@ -47,7 +48,7 @@ impl Db {
             opened.push(Arc::new(seg));
         }
         if !pending.is_empty() {
-            let file = tombstone_name(manifest.version);
+            let file = tombstone_name(tombstone_id);
             self.put(&file, tombstones::encode(&pending)).await?;
             manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
         }
@@ -59,10 +60,13 @@ impl Db {
         s.frozen.drain(..frozen.len());
         s.segments.extend(opened);
         s.pending_tombstones.drain(..pending.len());
+        drop(s);
+        self.compaction_signal.notify();
+        self.delete_retired().await;
         Ok(version)
     }
 
-    async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {
         self.store.put(file, Bytes::from(bytes)).await.map_err(|e| Error::store(file, e))
     }
 

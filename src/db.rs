@@ -52,6 +52,8 @@ pub struct Db {
     pub(crate) epoch: u64,
     pub(crate) state: RwLock<State>,
     pub(crate) commit_lock: async_lock::Mutex<()>,
+    pub(crate) compaction_lock: async_lock::Mutex<()>,
+    pub(crate) compaction_signal: Arc<crate::compaction::Signal>,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
@@ -98,8 +100,10 @@ pub(crate) fn segment_name(id: u64) -> String {
     format!("segments/{id:020}.seg")
 }
 
-pub(crate) fn tombstone_name(version: u64) -> String {
-    format!("tombstones/{version:020}.tomb")
+/// Tombstone file names use ids from the segment id counter, so a retried commit never
+/// overwrites a file an earlier (possibly published) attempt wrote.
+pub(crate) fn tombstone_name(id: u64) -> String {
+    format!("tombstones/{id:020}.tomb")
 }
 
 impl Db {
@@ -204,6 +208,7 @@ impl Db {
             pending_tombstones: Vec::new(),
             pk,
             manifest,
+            retired: Vec::new(),
         };
         let epoch = state.manifest.epoch + u64::from(!read_only);
         Ok(Db {
@@ -216,6 +221,8 @@ impl Db {
             epoch,
             state: RwLock::new(state),
             commit_lock: async_lock::Mutex::new(()),
+            compaction_lock: async_lock::Mutex::new(()),
+            compaction_signal: Arc::default(),
         })
     }
 
@@ -380,7 +387,7 @@ fn commit_store(store: &Arc<dyn BlobStore>, options: &DbOptions) -> Arc<dyn Comm
     options.commit_store.clone().unwrap_or_else(|| Arc::new(BlobCommitStore::new(store.clone())))
 }
 
-async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) -> Result<HashMap<u64, Arc<RoaringBitmap>>> {
+pub(crate) async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) -> Result<HashMap<u64, Arc<RoaringBitmap>>> {
     let mut map: HashMap<u64, RoaringBitmap> = HashMap::new();
     for t in &manifest.tombstone_files {
         let bytes = store.get(&t.file).await.map_err(|e| Error::store(&t.file, e))?;

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod compaction;
 mod db;
 mod error;
 pub mod fvecs;
@@ -27,6 +28,7 @@ mod segment;
 mod state;
 mod vector;
 
+pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use db::{Db, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use options::{DbOptions, SearchParams};

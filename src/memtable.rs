@@ -1,9 +1,10 @@
 //! The memtable: rows inserted since the last commit, with their HNSW graph.
 
 use roaring::RoaringBitmap;
-use stratovec_formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentWriter};
+use stratovec_formats::segment::SegmentKind;
 use stratovec_indexes::{FlatIndex, GraphView, HnswGraph, HnswParams, Index, Metric};
 
+use crate::segment::encode_segment;
 use crate::Result;
 
 /// Rows not yet committed: user keys, vectors (in the graph) and rows deleted since insert.
@@ -41,23 +42,17 @@ impl Memtable {
     /// graph already built.
     pub fn encode_segment(&self, flat_threshold: usize) -> (SegmentKind, Vec<u8>) {
         let kind = if self.rows() < flat_threshold { SegmentKind::Flat } else { SegmentKind::Hnsw };
-        let header = SegmentHeader {
-            kind,
-            metric: self.graph.metric(),
-            dim: Index::dim(&self.graph) as u32,
-            rows: self.rows() as u64,
-        };
-        let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8) + 4096;
-        let mut w = SegmentWriter::new(&header, estimate);
-        if kind == SegmentKind::Flat {
-            let flat = FlatIndex::from_vectors(self.graph.vectors().to_vec(), Index::dim(&self.graph), self.graph.metric())
-                .expect("memtable vectors are a whole number of rows");
-            flat.write_sections(&mut w);
-        } else {
-            self.graph.write_sections(&mut w);
-        }
-        let ids: Vec<u8> = self.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-        w.add_section(SectionKind::IDS, &ids);
-        (kind, w.finish())
+        let (dim, metric) = (Index::dim(&self.graph), self.graph.metric());
+        let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8);
+        let bytes = encode_segment(kind, metric, dim, &self.ids, estimate, |w| {
+            if kind == SegmentKind::Flat {
+                FlatIndex::from_vectors(self.graph.vectors().to_vec(), dim, metric)
+                    .expect("memtable vectors are a whole number of rows")
+                    .write_sections(w);
+            } else {
+                self.graph.write_sections(w);
+            }
+        });
+        (kind, bytes)
     }
 }

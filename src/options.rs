@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use stratovec_backends::CommitStore;
-use stratovec_indexes::HnswParams;
+use stratovec_indexes::{DiskAnnParams, HnswParams};
+
+use crate::compaction::{CompactionPolicy, SizeTiered};
 
 /// Tuning of a database; every field has a sane default ([`DbOptions::default`]).
 #[derive(Debug, Clone)]
@@ -12,6 +14,20 @@ pub struct DbOptions {
     /// A commit of fewer rows than this writes a Flat segment, otherwise an HNSW segment
     /// keeping the memtable's graph. Default 10,000.
     pub flat_threshold: usize,
+    /// A compaction whose output has at least this many live rows writes a DiskANN segment
+    /// (graph and full vectors on disk, codes in RAM); below it HNSW, and Flat below
+    /// `flat_threshold`. Default 1,000,000.
+    pub diskann_threshold: usize,
+    /// DiskANN build parameters of compaction outputs. Default R 48, L 96, alpha 1.2, PQ
+    /// codes with `m = ceil(dim / 2)`.
+    pub diskann: DiskAnnParams,
+    /// Chooses what [`crate::Db::compact`] and the background compactor merge. Default
+    /// [`SizeTiered::default`].
+    pub compaction: Arc<dyn CompactionPolicy>,
+    /// Files no longer referenced (inputs of a compaction, replaced tombstone files) are
+    /// deleted once this many newer versions exist, so readers of the last
+    /// `retain_versions` manifests can still open them. Minimum 1. Default 4.
+    pub retain_versions: u64,
     /// Check the CRC32C of every section when opening segments (one pass over the bytes).
     /// Default `true`.
     pub verify_on_open: bool,
@@ -21,7 +37,16 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { hnsw: HnswParams::default(), flat_threshold: 10_000, verify_on_open: true, commit_store: None }
+        DbOptions {
+            hnsw: HnswParams::default(),
+            flat_threshold: 10_000,
+            diskann_threshold: 1_000_000,
+            diskann: DiskAnnParams::default(),
+            compaction: Arc::new(SizeTiered::default()),
+            retain_versions: 4,
+            verify_on_open: true,
+            commit_store: None,
+        }
     }
 }
 
@@ -36,6 +61,18 @@ impl DbOptions {
     /// Sets the Flat/HNSW row threshold of commits.
     pub fn with_flat_threshold(mut self, rows: usize) -> Self {
         self.flat_threshold = rows;
+        self
+    }
+
+    /// Sets the DiskANN row threshold of compaction outputs.
+    pub fn with_diskann_threshold(mut self, rows: usize) -> Self {
+        self.diskann_threshold = rows;
+        self
+    }
+
+    /// Sets the compaction policy.
+    pub fn with_compaction(mut self, policy: impl CompactionPolicy + 'static) -> Self {
+        self.compaction = Arc::new(policy);
         self
     }
 

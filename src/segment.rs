@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use stratovec_formats::manifest::SegmentMeta;
-use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout};
+use stratovec_formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_formats::FormatError;
 use std::sync::Arc;
 
@@ -63,6 +63,24 @@ impl Segment {
             .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
         Ok(Segment { meta, index, ids })
     }
+}
+
+/// Encodes a segment of `kind`: the index sections written by `write_index`, then the ids
+/// section (`ids.len()` user keys, row order). `estimate` is the expected size in bytes.
+pub(crate) fn encode_segment(
+    kind: SegmentKind,
+    metric: Metric,
+    dim: usize,
+    ids: &[u64],
+    estimate: usize,
+    write_index: impl FnOnce(&mut SegmentWriter),
+) -> Vec<u8> {
+    let header = SegmentHeader { kind, metric, dim: dim as u32, rows: ids.len() as u64 };
+    let mut w = SegmentWriter::new(&header, estimate + 4096);
+    write_index(&mut w);
+    let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+    w.add_section(SectionKind::IDS, &bytes);
+    w.finish()
 }
 
 /// DiskANN node reads through the store's positional reader.

@@ -47,6 +47,19 @@ pub(crate) struct State {
     pub tombstones: HashMap<u64, Arc<RoaringBitmap>>,
     pub pending_tombstones: Vec<Tombstone>,
     pub pk: HashMap<u64, Loc>,
+    /// Files the current version no longer references, waiting to be deleted.
+    pub retired: Vec<Retired>,
+}
+
+/// A file the current version no longer references.
+#[derive(Debug)]
+pub(crate) struct Retired {
+    /// Object name.
+    pub file: String,
+    /// Newest version that references it.
+    pub last_version: u64,
+    /// The open segment, for segment files: deleted only when nothing else holds it.
+    pub segment: Option<Arc<Segment>>,
 }
 
 impl State {
@@ -66,6 +79,30 @@ impl State {
         let m = &self.memtable;
         out.push(Source { index: &m.graph, ids: &m.ids, dead: Some(&m.deleted).filter(|b| !b.is_empty()) });
         out
+    }
+
+    /// A new id, unique within the database, for a segment or tombstone file.
+    pub fn reserve_id(&mut self) -> u64 {
+        let id = self.next_segment_id;
+        self.next_segment_id += 1;
+        id
+    }
+
+    /// What a compaction policy sees of the committed segments, oldest first.
+    pub fn segment_infos(&self) -> Vec<crate::SegmentInfo> {
+        self.segments
+            .iter()
+            .map(|s| {
+                let dead = self.tombstones.get(&s.meta.id).map_or(0, |d| d.len());
+                crate::SegmentInfo {
+                    id: s.meta.id,
+                    kind: s.meta.kind,
+                    rows: s.meta.rows,
+                    live_rows: s.meta.rows.saturating_sub(dead),
+                    bytes: s.meta.bytes,
+                }
+            })
+            .collect()
     }
 
     /// The index holding `loc`.
@@ -100,8 +137,7 @@ impl State {
         if self.memtable.rows() == 0 {
             return;
         }
-        let id = self.next_segment_id;
-        self.next_segment_id += 1;
+        let id = self.reserve_id();
         let memtable = std::mem::replace(&mut self.memtable, fresh);
         for (row, key) in memtable.ids.iter().enumerate() {
             if let Some(loc) = self.pk.get_mut(key) {

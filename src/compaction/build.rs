@@ -1,0 +1,133 @@
+//! The output segment of a compaction: gather the live rows of the inputs, then encode them
+//! as Flat, HNSW or DiskANN by row count.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use stratovec_formats::segment::SegmentKind;
+use stratovec_indexes::{DiskAnnBuild, FlatIndex, HnswGraph, Index, Metric};
+
+use crate::segment::{encode_segment, Segment};
+use crate::{DbOptions, Error, ErrorKind, Result};
+
+/// Marks an input row that is not in the output (it was deleted by a committed tombstone).
+pub(crate) const DROPPED: u32 = u32::MAX;
+
+/// The live rows of a compaction's inputs, in input order, and where each input row went.
+#[derive(Debug)]
+pub(crate) struct LiveRows {
+    /// User key of each output row.
+    pub ids: Vec<u64>,
+    /// `ids.len() × dim` values, row-major.
+    pub vectors: Vec<f32>,
+    /// Per input (same order as the inputs): output row of each input row, or [`DROPPED`].
+    pub maps: Vec<(u64, Vec<u32>)>,
+}
+
+/// Collects the rows of `inputs` not in `dead` (committed tombstones, by segment id).
+///
+/// # Errors
+/// `Unavailable` if a row cannot be read (a DiskANN node read failed).
+pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBitmap>>, dim: usize) -> Result<LiveRows> {
+    let total: usize = inputs.iter().map(|s| s.meta.rows as usize).sum();
+    let mut live = LiveRows { ids: Vec::with_capacity(total), vectors: Vec::with_capacity(total * dim), maps: Vec::new() };
+    for seg in inputs {
+        let dead = dead.get(&seg.meta.id);
+        let mut map = vec![DROPPED; seg.meta.rows as usize];
+        for (row, slot) in map.iter_mut().enumerate() {
+            if dead.is_some_and(|d| d.contains(row as u32)) {
+                continue;
+            }
+            let v = seg.index.vector(row as u32).ok_or_else(|| {
+                Error::new(ErrorKind::Unavailable, format!("{}: cannot read row {row} for compaction", seg.meta.file))
+            })?;
+            *slot = live.ids.len() as u32;
+            live.ids.push(seg.ids.as_slice()[row]);
+            live.vectors.extend_from_slice(&v);
+        }
+        live.maps.push((seg.meta.id, map));
+    }
+    Ok(live)
+}
+
+/// The index kind a compaction writes for `rows` live rows.
+pub(crate) fn output_kind(rows: usize, options: &DbOptions) -> SegmentKind {
+    if rows < options.flat_threshold {
+        SegmentKind::Flat
+    } else if rows >= options.diskann_threshold {
+        SegmentKind::DiskAnn
+    } else {
+        SegmentKind::Hnsw
+    }
+}
+
+/// Encodes `live` as a segment of `kind`. A DiskANN build renumbers rows for locality;
+/// `live.ids` and `live.maps` are renumbered to match.
+///
+/// # Errors
+/// `InvalidArgument` for index parameters the build rejects.
+pub(crate) fn encode(live: &mut LiveRows, kind: SegmentKind, dim: usize, metric: Metric, options: &DbOptions) -> Result<Vec<u8>> {
+    let invalid = |e: stratovec_indexes::IndexError| Error::invalid(format!("compaction output: {e}"));
+    let rows = live.ids.len();
+    Ok(match kind {
+        SegmentKind::Flat => {
+            let flat = FlatIndex::from_vectors(std::mem::take(&mut live.vectors), dim, metric).map_err(invalid)?;
+            encode_segment(kind, metric, dim, &live.ids, rows * (dim * 4 + 8), |w| flat.write_sections(w))
+        }
+        SegmentKind::Hnsw => {
+            let mut graph = HnswGraph::new(dim, metric, options.hnsw).map_err(invalid)?;
+            graph.insert_batch(&live.vectors).map_err(invalid)?;
+            live.vectors = Vec::new();
+            let estimate = rows * (dim * 4 + 8 + 8 * options.hnsw.m + 8);
+            encode_segment(kind, metric, dim, &live.ids, estimate, |w| graph.write_sections(w))
+        }
+        SegmentKind::DiskAnn => {
+            let built = DiskAnnBuild::build(&live.vectors, dim, metric, &options.diskann, &|_, _| {}).map_err(invalid)?;
+            live.vectors = Vec::new();
+            renumber(live, &built.order);
+            let estimate = built.nodes.len() + rows * 64 + 8192;
+            encode_segment(kind, metric, dim, &live.ids, estimate, |w| built.write_sections(w))
+        }
+    })
+}
+
+/// Applies `order[new_row] = old_row` to the keys and the input row maps.
+fn renumber(live: &mut LiveRows, order: &[u32]) {
+    let mut new_of = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of[old as usize] = new as u32;
+    }
+    live.ids = order.iter().map(|&old| live.ids[old as usize]).collect();
+    for (_, map) in &mut live.maps {
+        for r in map.iter_mut().filter(|r| **r != DROPPED) {
+            *r = new_of[*r as usize];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renumber_moves_keys_and_maps_together() {
+        let mut live = LiveRows { ids: vec![10, 11, 12], vectors: Vec::new(), maps: vec![(1, vec![0, DROPPED, 1, 2])] };
+        renumber(&mut live, &[2, 0, 1]);
+        assert_eq!(live.ids, vec![12, 10, 11]);
+        assert_eq!(live.maps[0].1, vec![1, DROPPED, 2, 0]);
+        for (input_row, &out) in live.maps[0].1.iter().enumerate() {
+            if out != DROPPED {
+                assert_eq!(live.ids[out as usize], [10, 0, 11, 12][input_row]);
+            }
+        }
+    }
+
+    #[test]
+    fn output_kind_follows_thresholds() {
+        let o = DbOptions::default().with_flat_threshold(10).with_diskann_threshold(100);
+        assert_eq!(output_kind(9, &o), SegmentKind::Flat);
+        assert_eq!(output_kind(10, &o), SegmentKind::Hnsw);
+        assert_eq!(output_kind(100, &o), SegmentKind::DiskAnn);
+    }
+}
