@@ -329,7 +329,7 @@ impl Db {
             let keep = self.options.retain_versions.max(1);
             let version = s.version;
             let (due, kept) = std::mem::take(&mut s.retired).into_iter().partition(|r: &Retired| {
-                r.last_version + keep <= version && r.segment.as_ref().is_none_or(|seg| Arc::strong_count(seg) == 1)
+                r.last_version.saturating_add(keep) <= version && r.segment.as_ref().is_none_or(|seg| Arc::strong_count(seg) == 1)
             });
             s.retired = kept;
             due

@@ -16,6 +16,8 @@ use crate::progress;
 
 #[path = "bench_diskann.rs"]
 mod diskann;
+#[path = "bench_tiered.rs"]
+mod tiered;
 
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
@@ -63,7 +65,9 @@ pub struct BenchArgs {
     #[arg(long)]
     reopen: bool,
     /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan),
-    /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank).
+    /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank),
+    /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
+    /// tiered-int4 (engine ingest with commits and background compaction into DiskANN).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -84,6 +88,12 @@ pub struct BenchArgs {
     /// Rerank factors of quantized indexes, comma-separated (0 = no rerank).
     #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
     rerank: Vec<usize>,
+    /// tiered-*: rows per commit (each commit writes one segment).
+    #[arg(long, default_value_t = 20_000)]
+    commit_rows: usize,
+    /// tiered-*: a compaction output with at least this many rows is DiskANN.
+    #[arg(long, default_value_t = 100_000)]
+    diskann_threshold: usize,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -142,7 +152,11 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["diskann-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     diskann::run(&a, &c, base.clone(), &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-sq8, flat-int4, flat-pq, flat-binary)"))),
+                None if other.starts_with("tiered-") => {
+                    let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
+                    tiered::run(&a, &c, &base, &queries, &gt, kind)?
+                }
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>)"))),
             },
         }
     }
@@ -206,7 +220,7 @@ pub(crate) fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
     }
 }
 
-fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
+pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
     Ok(Arc::new(LocalStore::open(dir)?))
 }
 
@@ -254,7 +268,7 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
     Ok(())
 }
 
-fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<f32>, gt: &[Vec<u64>], t: &Timings) -> Result<(), Error> {
+pub(crate) fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<f32>, gt: &[Vec<u64>], t: &Timings) -> Result<(), Error> {
     for &ef in &a.ef {
         let params = SearchParams::with_ef(ef);
         let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;

@@ -64,13 +64,15 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
         let random = pollster::block_on(store.random_access(name)).map_err(|e| invalid(e.to_string()))?.ok_or_else(|| invalid("no reader".into()))?;
         let layout = SegmentLayout::parse(&bytes).map_err(|e| invalid(e.to_string()))?;
         let index = DiskAnnIndex::open(&bytes, &layout, true, Arc::new(Reader(random))).map_err(|e| invalid(e.to_string()))?;
+        let ids = layout.section(&bytes, SectionKind::IDS, false).map_err(|e| invalid(e.to_string()))?;
+        let id_of = |row: u32| ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])));
         let open_s = t.elapsed().as_secs_f64();
         let timings = Timings { build_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(file_len as f64 / c.n as f64) };
         for &ef in &a.ef {
             let sp = SearchParams { ef_search: ef, beam_width: a.beam, ..SearchParams::default() };
             let r = measure(queries, gt, a.k, |q| {
                 let found = index.search(q, a.k, &sp, None).map_err(|e| invalid(e.to_string()))?;
-                Ok(found.iter().map(|c| index_id(&bytes, &layout, c.row)).collect())
+                Ok(found.iter().map(|c| id_of(c.row)).collect())
             })?;
             report(a, c, &format!("{label}{suffix}"), ef, &r, &timings);
         }
@@ -86,10 +88,4 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
-}
-
-/// The base row (the bench's key) of segment row `row`, from the ids section.
-fn index_id(file: &Bytes, layout: &SegmentLayout, row: u32) -> u64 {
-    let ids = layout.section(file, SectionKind::IDS, false).unwrap_or(&[]);
-    ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])))
 }
