@@ -25,6 +25,8 @@ mod local;
 #[cfg(feature = "local")]
 mod local_reader;
 mod memory;
+#[cfg(feature = "io-uring")]
+mod uring;
 mod random_access;
 
 pub use async_trait::async_trait;

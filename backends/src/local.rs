@@ -34,6 +34,8 @@ pub struct LocalStore {
     lock: Option<File>,
     tmp_counter: AtomicU64,
     direct_reads: bool,
+    #[cfg(feature = "io-uring")]
+    io_uring: bool,
 }
 
 impl LocalStore {
@@ -57,7 +59,7 @@ impl LocalStore {
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(root.display().to_string())),
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path.display().to_string(), e)),
         }
-        Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0), direct_reads: false })
+        Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0), direct_reads: false, #[cfg(feature = "io-uring")] io_uring: false })
     }
 
     /// Opens an existing directory read-only (no lock; writes return `ReadOnly`).
@@ -69,7 +71,7 @@ impl LocalStore {
         if !root.is_dir() {
             return Err(StoreError::NotFound(root.display().to_string()));
         }
-        Ok(LocalStore { root, lock: None, tmp_counter: AtomicU64::new(0), direct_reads: false })
+        Ok(LocalStore { root, lock: None, tmp_counter: AtomicU64::new(0), direct_reads: false, #[cfg(feature = "io-uring")] io_uring: false })
     }
 
     /// The directory.
@@ -90,6 +92,20 @@ impl LocalStore {
     pub fn with_direct_reads(mut self, direct: bool) -> Self {
         self.direct_reads = direct;
         self
+    }
+
+    /// Makes [`BlobStore::random_access`] readers submit each batch of reads through
+    /// io_uring (see [`crate::LocalFileReader::with_io_uring`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if this process may not create an io_uring.
+    #[cfg(feature = "io-uring")]
+    pub fn with_io_uring(mut self, on: bool) -> Result<Self, StoreError> {
+        if on {
+            crate::uring::check_available().map_err(|e| StoreError::io("io_uring_setup", e))?;
+        }
+        self.io_uring = on;
+        Ok(self)
     }
 
     fn full(&self, path: &str) -> Result<PathBuf, StoreError> {
@@ -177,6 +193,8 @@ impl BlobStore for LocalStore {
     async fn random_access(&self, path: &str) -> Result<Option<std::sync::Arc<dyn crate::RandomAccess>>, StoreError> {
         let full = self.full(path)?;
         let reader = crate::LocalFileReader::open(&full, self.direct_reads).map_err(|e| Self::map_err(path, e))?;
+        #[cfg(feature = "io-uring")]
+        let reader = if self.io_uring { reader.with_io_uring().map_err(|e| StoreError::io(path, e))? } else { reader };
         Ok(Some(std::sync::Arc::new(reader)))
     }
 

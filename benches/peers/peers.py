@@ -2,7 +2,8 @@
 """Peer engines on the same data and parameters as `stratovec bench`, printing the same
 JSON lines (one per engine/index/ef) so the two outputs form one table.
 
-Peers: hnswlib (HNSW), faiss IndexHNSWFlat, faiss IndexFlatIP / IndexFlatL2 (exact).
+Peers: hnswlib (HNSW), faiss IndexHNSWFlat, faiss IndexFlatIP / IndexFlatL2 (exact), faiss
+IVF-PQ with exact refine (faiss-ivfpq; not in the default --peers list).
 Build uses --threads threads; every search is 1 thread, 1 query per call, like stratovec.
 """
 import argparse
@@ -123,6 +124,32 @@ def run_faiss_flat(args, base, queries, gt):
     emit(args, "faiss", "flat", 0, r, build_s, *base.shape)
 
 
+def run_faiss_ivfpq(args, base, queries, gt):
+    """IVF-PQ (nlist = 4 sqrt(n), PQ dim/2 x 8 bits, like stratovec's DiskANN codes) with an
+    exact refine of k x refine candidates; the "ef" column is nprobe."""
+    import faiss
+
+    n, dim = base.shape
+    nlist = max(16, int(4 * np.sqrt(n)))
+    m = (dim + 1) // 2
+    while dim % m:
+        m += 1
+    faiss.omp_set_num_threads(args.threads)
+    quantizer = faiss.IndexFlatL2(dim) if args.metric == "l2" else faiss.IndexFlatIP(dim)
+    ivfpq = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss_metric(faiss, args.metric))
+    idx = faiss.IndexRefineFlat(ivfpq)
+    idx.k_factor = args.refine
+    t = time.perf_counter()
+    idx.train(base)
+    idx.add(base)
+    build_s = time.perf_counter() - t
+    faiss.omp_set_num_threads(1)
+    for nprobe in args.nprobe:
+        ivfpq.nprobe = nprobe
+        r = measure(lambda q: idx.search(q, args.k)[1][0], queries, gt, args.k)
+        emit(args, "faiss", f"ivf{nlist}-pq{m}x8-refine{args.refine}", nprobe, r, build_s, n, dim)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--base", required=True)
@@ -137,15 +164,18 @@ def main():
     p.add_argument("--ef-construction", type=int, default=200)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--peers", default="hnswlib,faiss-hnsw,faiss-flat")
+    p.add_argument("--nprobe", default="8,16,32,64", help="faiss-ivfpq: nprobe values")
+    p.add_argument("--refine", type=int, default=4, help="faiss-ivfpq: refine k_factor")
     args = p.parse_args()
     args.ef = [int(e) for e in args.ef.split(",")]
+    args.nprobe = [int(e) for e in args.nprobe.split(",")]
     base = read_vecs(args.base, np.float32, args.limit)
     full_rows = os.path.getsize(args.base) // (4 * (base.shape[1] + 1))
     queries = read_vecs(args.queries, np.float32, args.nq)
     if args.metric == "cosine":
         base, queries = normalise(base), normalise(queries)
     gt = ground_truth(args, base, queries, full_rows)
-    runners = {"hnswlib": run_hnswlib, "faiss-hnsw": run_faiss_hnsw, "faiss-flat": run_faiss_flat}
+    runners = {"hnswlib": run_hnswlib, "faiss-hnsw": run_faiss_hnsw, "faiss-flat": run_faiss_flat, "faiss-ivfpq": run_faiss_ivfpq}
     for name in args.peers.split(","):
         print(f"# running {name}", file=sys.stderr, flush=True)
         runners[name](args, base, queries, gt)

@@ -3,7 +3,8 @@
 # creates on first use (.venv-peers at the repository root; pinned versions).
 # Usage: benches/peers/run.sh --base B.fvecs --queries Q.fvecs [--gt GT.ivecs] [--limit N]
 #        [--nq N] [--metric cosine] [--k 10] [--ef 32,64,128,256] [--m 16]
-#        [--ef-construction 200] [--threads T] [--peers hnswlib,faiss-hnsw,faiss-flat]
+#        [--ef-construction 200] [--threads T] [--peers hnswlib,faiss-hnsw,faiss-flat,faiss-ivfpq]
+#        [--nprobe 8,16,32,64] [--refine 4]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${STRATOVEC_PEERS_VENV:-$root/.venv-peers}

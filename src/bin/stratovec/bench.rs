@@ -85,6 +85,10 @@ pub struct BenchArgs {
     /// DiskANN: also search with O_DIRECT reads (cold, no page cache).
     #[arg(long)]
     cold: bool,
+    /// DiskANN: also search with node reads through io_uring (needs the `io-uring` feature),
+    /// next to pread in the same run.
+    #[arg(long)]
+    io_uring: bool,
     /// Rerank factors of quantized indexes, comma-separated (0 = no rerank).
     #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
     rerank: Vec<usize>,

@@ -1,7 +1,7 @@
 //! `stratovec bench --index diskann-pq|diskann-sq8|diskann-int4`: builds a DiskANN segment,
 //! writes it to a local store, opens it the way the engine does (codes from the file,
 //! nodes through the store's `pread` reader) and searches it warm (page cache) and, with
-//! `--cold`, through O_DIRECT.
+//! `--cold`, through O_DIRECT; with `--io-uring`, also with reads through io_uring.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,13 +53,17 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
     let name = "segments/diskann.seg";
     pollster::block_on(LocalStore::open(&dir)?.put(name, Bytes::from(file))).map_err(|e| invalid(e.to_string()))?;
     let label = format!("diskann-{}", codes.name());
-    for (cold, suffix) in [(false, ""), (true, "-cold")] {
-        if cold && !a.cold {
+    if a.io_uring && !cfg!(feature = "io-uring") {
+        return Err(invalid("--io-uring needs a build with --features io-uring".into()));
+    }
+    let modes = [(false, false, ""), (false, true, "-uring"), (true, false, "-cold"), (true, true, "-cold-uring")];
+    for (cold, uring, suffix) in modes {
+        if (cold && !a.cold) || (uring && !a.io_uring) {
             continue;
         }
         let rss_before = rss_bytes().unwrap_or(0);
         let t = Instant::now();
-        let store = LocalStore::open_read_only(&dir)?.with_direct_reads(cold);
+        let store = with_io_uring(LocalStore::open_read_only(&dir)?.with_direct_reads(cold), uring)?;
         let bytes = pollster::block_on(store.get(name)).map_err(|e| invalid(e.to_string()))?;
         let random = pollster::block_on(store.random_access(name)).map_err(|e| invalid(e.to_string()))?.ok_or_else(|| invalid("no reader".into()))?;
         let layout = SegmentLayout::parse(&bytes).map_err(|e| invalid(e.to_string()))?;
@@ -88,4 +92,14 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+#[cfg(feature = "io-uring")]
+fn with_io_uring(store: LocalStore, on: bool) -> Result<LocalStore, Error> {
+    Ok(store.with_io_uring(on)?)
+}
+
+#[cfg(not(feature = "io-uring"))]
+fn with_io_uring(store: LocalStore, _on: bool) -> Result<LocalStore, Error> {
+    Ok(store)
 }
