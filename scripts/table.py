@@ -7,14 +7,15 @@ import sys
 rows = []
 for path in sys.argv[1:]:
     with open(path) as f:
-        rows += [json.loads(l) for l in f if l.startswith("{")]
+        rows += [r for r in (json.loads(l) for l in f if l.startswith("{")) if "recall" in r]
 
 fmt = lambda v, p: "-" if v is None else f"{v:.{p}f}"
-print(f"| engine | index | ef | recall@10 | QPS | p50 µs | p99 µs | build s | commit s | open s |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| engine | index | ef | recall@10 | QPS | p50 µs | p99 µs | build s | commit s | open s | bytes/vector |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['engine']} | {r['index']} | {r['ef']} | {r['recall']:.4f} | {r['qps']:.0f} | {r['p50_us']:.1f} | "
-          f"{r['p99_us']:.1f} | {fmt(r['build_s'], 1)} | {fmt(r.get('commit_s'), 2)} | {fmt(r.get('open_s'), 3)} |")
+          f"{r['p99_us']:.1f} | {fmt(r['build_s'], 1)} | {fmt(r.get('commit_s'), 2)} | {fmt(r.get('open_s'), 3)} | "
+          f"{fmt(r.get('bytes_per_vector'), 0)} |")
 
 
 def pick(engine, index):

@@ -304,3 +304,23 @@ fn bad_policies_and_read_only_are_typed_errors() {
     let ro = block(Db::open_read_only(store, flat_only())).unwrap();
     assert_eq!(block(ro.compact()).unwrap_err().kind(), ErrorKind::ReadOnly);
 }
+
+#[test]
+fn merging_only_deleted_rows_leaves_an_empty_database_that_still_works() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = block(Db::create(store.clone(), DIM, Metric::L2, flat_only())).unwrap();
+    let mut model = Model::new();
+    commit_batches(&db, &mut model, 2, 20, 12);
+    for id in 0..40 {
+        db.delete(id).unwrap();
+    }
+    block(db.commit()).unwrap();
+    let report = block(db.compact_with(&MergeAll)).unwrap();
+    assert_eq!(report.rows_out, 0);
+    assert!(db.search(&vectors(1, DIM, 1), 5, &SearchParams::default()).unwrap().is_empty());
+    let mut model = Model::new();
+    commit_batches(&db, &mut model, 1, 5, 13);
+    drop(db);
+    let db = block(Db::open(store, flat_only())).unwrap();
+    assert_matches(&db, &model);
+}

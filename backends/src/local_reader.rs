@@ -41,6 +41,7 @@ impl AlignedBuf {
     }
 
     /// Capacity in bytes.
+    #[cfg(feature = "io-uring")]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

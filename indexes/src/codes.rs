@@ -189,10 +189,7 @@ impl QuantizedCodes {
     pub fn distance(&self, q: &PreparedQuery, row: u32) -> f32 {
         let code = self.code(row);
         match (&self.quantizer, q) {
-            (AnyQuantizer::Sq8(s), PreparedQuery::Sq8(p)) => match self.norms.get(row as usize) {
-                Some(&n) => p.score((crate::kernels().dot_u8_i8)(code, &p.w), n),
-                None => s.distance(p, code),
-            },
+            (AnyQuantizer::Sq8(s), PreparedQuery::Sq8(p)) => s.distance_with_norm(p, code, self.norms.get(row as usize).copied()),
             (AnyQuantizer::Int4(s), PreparedQuery::Int4(p)) => s.distance(p, code),
             (AnyQuantizer::Pq(s), PreparedQuery::Pq(p)) => s.distance(p, code),
             (AnyQuantizer::Binary(s), PreparedQuery::Binary(p)) => s.distance(p, code),
@@ -208,12 +205,7 @@ impl QuantizedCodes {
         match (&self.quantizer, q) {
             (AnyQuantizer::Sq8(s), PreparedQuery::Sq8(p)) => {
                 let norms = self.norms.get(first..first + out.len()).unwrap_or(&[]);
-                if p.needs_norm() && norms.is_empty() {
-                    s.distances(p, codes, out);
-                    true
-                } else {
-                    s.distances_with_norms(p, codes, norms, out, threshold)
-                }
+                s.distances_with_norms(p, codes, norms, out, threshold)
             }
             _ => {
                 for (i, o) in out.iter_mut().enumerate() {

@@ -268,8 +268,8 @@ impl Index for DiskAnnIndex {
         let mut results: Vec<Candidate> = Vec::new();
         let (mut beam, mut offsets, mut vector) = (Vec::new(), Vec::new(), Vec::with_capacity(self.dim));
         with_scratch(|s| -> Result<(), IndexError> {
-            s.visited.reset(self.rows);
-            s.visited.insert(entry);
+            s.visited_bits.reset(self.rows);
+            s.visited_bits.insert(entry);
             list.offer(Candidate { distance: self.codes.distance(&prepared, entry), row: entry });
             loop {
                 list.next_beam(params.beam_width.max(1), &mut beam);
@@ -285,7 +285,7 @@ impl Index for DiskAnnIndex {
                         results.push(Candidate { distance: scorer.distance(query, &vector), row });
                     }
                     for n in neighbors {
-                        if (n as usize) < self.rows && s.visited.insert(n) {
+                        if (n as usize) < self.rows && s.visited_bits.insert(n) {
                             list.offer(Candidate { distance: self.codes.distance(&prepared, n), row: n });
                         }
                     }

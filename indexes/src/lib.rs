@@ -28,7 +28,7 @@ pub use codes::{CodeKind, QuantizedCodes};
 pub use diskann::{DiskAnnBuild, DiskAnnIndex, DiskAnnParams, SectorRead};
 pub use error::IndexError;
 pub use flat::FlatIndex;
-pub use graph_search::{GraphView, Visited};
+pub use graph_search::{GraphView, Visited, VisitedBits};
 pub use hnsw_build::{HnswGraph, HnswParams};
 pub use hnsw_index::HnswIndex;
 pub use index::{Index, OpenIndex, RowFilter, SearchParams};

@@ -104,23 +104,14 @@ impl Quantizer for Int4 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantizer::test_support::{exact, sample};
+    use crate::quantizer::test_support::{assert_decodes_within_half_a_step, exact, sample};
     use proptest::prelude::*;
 
     proptest! {
         #[test]
         fn decode_error_is_within_half_a_step((dim, data) in sample(64, 1, 20, 50.0)) {
             let q = Int4::train(&data, dim, &()).unwrap();
-            let mut code = vec![0u8; q.code_len()];
-            let mut back = vec![0f32; dim];
-            for v in data.chunks_exact(dim) {
-                q.encode(v, &mut code);
-                q.decode(&code, &mut back);
-                for d in 0..dim {
-                    let bound = q.scale()[d] * 0.5 + 1e-4 * (1.0 + v[d].abs());
-                    prop_assert!((back[d] - v[d]).abs() <= bound, "dim {} value {} decoded {}", d, v[d], back[d]);
-                }
-            }
+            assert_decodes_within_half_a_step(&q, &data, dim, q.scale())?;
         }
 
         #[test]

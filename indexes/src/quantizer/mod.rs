@@ -141,6 +141,22 @@ pub(crate) mod test_support {
         })
     }
 
+    /// Every row of `data` decodes within half a quantization step (`step[d] / 2`, plus
+    /// float rounding) of itself in every dimension.
+    pub fn assert_decodes_within_half_a_step<Q: super::Quantizer>(q: &Q, data: &[f32], dim: usize, step: &[f32]) -> Result<(), TestCaseError> {
+        let mut code = vec![0u8; q.code_len()];
+        let mut back = vec![0f32; dim];
+        for v in data.chunks_exact(dim) {
+            q.encode(v, &mut code);
+            q.decode(&code, &mut back);
+            for d in 0..dim {
+                let bound = step[d] * 0.5 + 1e-4 * (1.0 + v[d].abs());
+                prop_assert!((back[d] - v[d]).abs() <= bound, "dim {} value {} decoded {}", d, v[d], back[d]);
+            }
+        }
+        Ok(())
+    }
+
     /// The exact distance of `metric` in f64.
     pub fn exact(metric: crate::Metric, a: &[f32], b: &[f32]) -> f64 {
         match metric {

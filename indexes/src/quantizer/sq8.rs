@@ -30,8 +30,15 @@ impl Sq8 {
         code.iter().enumerate().map(|(d, &c)| self.0.value(d, c).powi(2)).sum()
     }
 
+    /// [`Quantizer::distance`] with the row's `‖x̂‖²` when it was precomputed (only L2
+    /// reads it; `None` computes it from the code).
+    pub fn distance_with_norm(&self, q: &AffineQuery, code: &[u8], norm: Option<f32>) -> f32 {
+        let norm = if q.needs_norm() { norm.unwrap_or_else(|| self.row_norm(code)) } else { 0.0 };
+        q.score((kernels().dot_u8_i8)(code, &q.w), norm)
+    }
+
     /// [`Quantizer::distances`] with the `‖x̂‖²` of each row precomputed (`norms`, one per
-    /// row; only read for L2): the fast path of a quantized scan. Returns `false`, leaving
+    /// row, or empty to compute them; only read for L2): the fast path of a quantized scan. Returns `false`, leaving
     /// `out` unspecified, when no row can have a distance below `threshold` (checked on the
     /// integer dot products for inner product and cosine, so a scan skips such blocks).
     pub fn distances_with_norms(&self, q: &AffineQuery, codes: &[u8], norms: &[f32], out: &mut [f32], threshold: f32) -> bool {
@@ -42,8 +49,10 @@ impl Sq8 {
             let dots = &mut dots[..o.len()];
             (kernels().dot_u8_i8_batch)(&q.w, c, dots);
             if q.needs_norm() {
-                let n = &norms[b * BLOCK..][..o.len()];
-                o.iter_mut().zip(dots.iter()).zip(n).for_each(|((o, &d), &n)| *o = q.score(d, n));
+                for (i, (o, &d)) in o.iter_mut().zip(dots.iter()).enumerate() {
+                    let norm = norms.get(b * BLOCK + i).copied();
+                    *o = q.score(d, norm.unwrap_or_else(|| self.row_norm(&c[i * self.code_len()..][..self.code_len()])));
+                }
                 any = true;
             } else if q.score(dots.iter().copied().max().unwrap_or(i32::MIN), 0.0) < threshold {
                 o.iter_mut().zip(dots.iter()).for_each(|(o, &d)| *o = q.score(d, 0.0));
@@ -87,18 +96,11 @@ impl Quantizer for Sq8 {
     }
 
     fn distance(&self, q: &AffineQuery, code: &[u8]) -> f32 {
-        let norm = if q.needs_norm() { self.row_norm(code) } else { 0.0 };
-        q.score((kernels().dot_u8_i8)(code, &q.w), norm)
+        self.distance_with_norm(q, code, None)
     }
 
     fn distances(&self, q: &AffineQuery, codes: &[u8], out: &mut [f32]) {
-        if q.needs_norm() {
-            for (o, c) in out.iter_mut().zip(codes.chunks_exact(self.code_len())) {
-                *o = self.distance(q, c);
-            }
-        } else {
-            self.distances_with_norms(q, codes, &[], out, f32::INFINITY);
-        }
+        self.distances_with_norms(q, codes, &[], out, f32::INFINITY);
     }
 
     fn encode_params(&self) -> Vec<u8> {
@@ -113,23 +115,14 @@ impl Quantizer for Sq8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantizer::test_support::{exact, sample};
+    use crate::quantizer::test_support::{assert_decodes_within_half_a_step, exact, sample};
     use proptest::prelude::*;
 
     proptest! {
         #[test]
         fn decode_error_is_within_half_a_step((dim, data) in sample(64, 1, 20, 50.0)) {
             let q = Sq8::train(&data, dim, &()).unwrap();
-            let mut code = vec![0u8; q.code_len()];
-            let mut back = vec![0f32; dim];
-            for v in data.chunks_exact(dim) {
-                q.encode(v, &mut code);
-                q.decode(&code, &mut back);
-                for d in 0..dim {
-                    let bound = q.scale()[d] * 0.5 + 1e-4 * (1.0 + v[d].abs());
-                    prop_assert!((back[d] - v[d]).abs() <= bound, "dim {} value {} decoded {}", d, v[d], back[d]);
-                }
-            }
+            assert_decodes_within_half_a_step(&q, &data, dim, q.scale())?;
         }
 
         #[test]
