@@ -54,13 +54,14 @@ impl Db {
         }
         let version =
             self.commits.try_commit(base.version, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
-        let mut s = self.state.write();
-        s.version = version;
-        s.manifest = manifest;
-        s.frozen.drain(..frozen.len());
-        s.segments.extend(opened);
-        s.pending_tombstones.drain(..pending.len());
-        drop(s);
+        {
+            let mut s = self.state.write();
+            s.version = version;
+            s.manifest = manifest;
+            s.frozen.drain(..frozen.len());
+            s.segments.extend(opened);
+            s.pending_tombstones.drain(..pending.len());
+        }
         self.compaction_signal.notify();
         self.delete_retired().await;
         Ok(version)

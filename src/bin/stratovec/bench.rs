@@ -331,11 +331,11 @@ pub(crate) fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut sear
     let mut lat = Vec::with_capacity(nq);
     let mut hits = 0usize;
     let total = Instant::now();
-    for i in 0..nq {
+    for (i, want) in gt.iter().enumerate().take(nq) {
         let t = Instant::now();
         let ids = search(queries.row(i))?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
-        hits += ids.iter().filter(|id| gt[i].contains(id)).count();
+        hits += ids.iter().filter(|id| want.contains(id)).count();
     }
     let secs = total.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
@@ -344,8 +344,14 @@ pub(crate) fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut sear
 }
 
 pub(crate) fn rss_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// A `/proc/self/status` field in bytes, e.g. `RssAnon:` (heap) or `RssFile:` (mapped file
+/// pages, which the kernel may map a whole large folio at a time).
+pub(crate) fn status_bytes(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 

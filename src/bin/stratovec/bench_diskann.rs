@@ -12,7 +12,7 @@ use stratovec::indexes::{CodeKind, DiskAnnBuild, DiskAnnIndex, DiskAnnParams, In
 use stratovec::{BlobStore, Error, LocalStore, Metric, SearchParams};
 use stratovec::formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
 
-use super::{bench_dir, invalid, measure, normalise, report, rss_bytes, BenchArgs, Common, Timings};
+use super::{bench_dir, invalid, measure, normalise, report, rss_bytes, status_bytes, BenchArgs, Common, Timings};
 use crate::progress;
 
 #[derive(Debug)]
@@ -62,6 +62,7 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
             continue;
         }
         let rss_before = rss_bytes().unwrap_or(0);
+        let anon_before = status_bytes("RssAnon:").unwrap_or(0);
         let t = Instant::now();
         let store = with_io_uring(LocalStore::open_read_only(&dir)?.with_direct_reads(cold), uring)?;
         let bytes = pollster::block_on(store.get(name)).map_err(|e| invalid(e.to_string()))?;
@@ -71,6 +72,7 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
         let ids = layout.section(&bytes, SectionKind::IDS, false).map_err(|e| invalid(e.to_string()))?;
         let id_of = |row: u32| ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])));
         let open_s = t.elapsed().as_secs_f64();
+        let rss_open = rss_bytes().unwrap_or(0);
         let timings = Timings { build_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(file_len as f64 / c.n as f64) };
         for &ef in &a.ef {
             let sp = SearchParams { ef_search: ef, beam_width: a.beam, ..SearchParams::default() };
@@ -81,9 +83,12 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
             report(a, c, &format!("{label}{suffix}"), ef, &r, &timings);
         }
         let rss_after = rss_bytes().unwrap_or(0);
+        let anon_grew = status_bytes("RssAnon:").unwrap_or(0).saturating_sub(anon_before);
         eprintln!(
-            "# {label}{suffix}: codes {code_len} B/vector; RSS grew {:.1} B/vector over open + searches (segment {:.0} B/vector on disk)",
+            "# {label}{suffix}: codes {code_len} B/vector; RSS grew {:.1} B/vector over open + searches ({:.1} at open; heap {:.1}, the rest mapped file pages; segment {:.0} B/vector on disk)",
             rss_after.saturating_sub(rss_before) as f64 / c.n as f64,
+            rss_open.saturating_sub(rss_before) as f64 / c.n as f64,
+            anon_grew as f64 / c.n as f64,
             file_len as f64 / c.n as f64
         );
         drop(index);
