@@ -86,7 +86,7 @@ pub struct QuantizedCodes {
     quantizer: AnyQuantizer,
     codes: PodSlice<u8>,
     code_len: usize,
-    /// `‖x̂‖²` per row, for SQ8 with L2 only (computed at build and open).
+    /// `‖x̂‖²` per row, for SQ8 and INT4 with L2 only (computed at build and open; 4 bytes per row).
     norms: Vec<f32>,
 }
 
@@ -142,6 +142,7 @@ impl QuantizedCodes {
         };
         let norms = match (&quantizer, metric) {
             (AnyQuantizer::Sq8(q), Metric::L2) => codes.as_slice().chunks_exact(code_len).map(|c| q.row_norm(c)).collect(),
+            (AnyQuantizer::Int4(q), Metric::L2) => codes.as_slice().chunks_exact(code_len).map(|c| q.row_norm(c)).collect(),
             _ => Vec::new(),
         };
         QuantizedCodes { quantizer, codes, code_len, norms }
@@ -190,7 +191,7 @@ impl QuantizedCodes {
         let code = self.code(row);
         match (&self.quantizer, q) {
             (AnyQuantizer::Sq8(s), PreparedQuery::Sq8(p)) => s.distance_with_norm(p, code, self.norms.get(row as usize).copied()),
-            (AnyQuantizer::Int4(s), PreparedQuery::Int4(p)) => s.distance(p, code),
+            (AnyQuantizer::Int4(s), PreparedQuery::Int4(p)) => s.distance_with_norm(p, code, self.norms.get(row as usize).copied()),
             (AnyQuantizer::Pq(s), PreparedQuery::Pq(p)) => s.distance(p, code),
             (AnyQuantizer::Binary(s), PreparedQuery::Binary(p)) => s.distance(p, code),
             _ => f32::INFINITY,
@@ -204,6 +205,10 @@ impl QuantizedCodes {
         let codes = &self.codes.as_slice()[first * self.code_len..][..out.len() * self.code_len];
         match (&self.quantizer, q) {
             (AnyQuantizer::Sq8(s), PreparedQuery::Sq8(p)) => {
+                let norms = self.norms.get(first..first + out.len()).unwrap_or(&[]);
+                s.distances_with_norms(p, codes, norms, out, threshold)
+            }
+            (AnyQuantizer::Int4(s), PreparedQuery::Int4(p)) => {
                 let norms = self.norms.get(first..first + out.len()).unwrap_or(&[]);
                 s.distances_with_norms(p, codes, norms, out, threshold)
             }

@@ -172,6 +172,9 @@ pub struct KernelTable {
     pub dot_u8_i8_batch: fn(&[i8], &[u8], &mut [i32]),
     /// `dot_u4_i8(codes, q_even, q_odd)`: see [`DistanceKernel::dot_u4_i8`].
     pub dot_u4_i8: fn(&[u8], &[i8], &[i8]) -> i32,
+    /// `dot_u4_i8_batch(q_even, q_odd, rows, out)`: `out[i] = dot_u4_i8(row i, q_even,
+    /// q_odd)` for the `out.len()` rows of `rows` (row-major, `q_even.len()` bytes each).
+    pub dot_u4_i8_batch: fn(&[i8], &[i8], &[u8], &mut [i32]),
     /// Number of differing bits of two equal-length word slices.
     pub hamming: fn(&[u64], &[u64]) -> u32,
     /// `pq_adc(table, codes)`: see [`DistanceKernel::pq_adc`].
@@ -193,6 +196,7 @@ impl KernelTable {
             dot_u8_i8: scalar::dot_u8_i8,
             dot_u8_i8_batch: scalar::dot_u8_i8_batch,
             dot_u4_i8: scalar::dot_u4_i8,
+            dot_u4_i8_batch: scalar::dot_u4_i8_batch,
             hamming: scalar::hamming,
             pq_adc: scalar::pq_adc,
         }
@@ -231,6 +235,7 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         dot_u8_i8: x86::dot_u8_i8_sse_checked,
         dot_u8_i8_batch: x86::dot_u8_i8_batch_sse,
         dot_u4_i8: scalar::dot_u4_i8,
+        dot_u4_i8_batch: scalar::dot_u4_i8_batch,
         hamming: x86::hamming_popcnt_checked,
         pq_adc: scalar::pq_adc,
     };
@@ -246,6 +251,7 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         dot_u8_i8: x86::dot_u8_i8_avx2_checked,
         dot_u8_i8_batch: x86::dot_u8_i8_batch_avx2,
         dot_u4_i8: x86::dot_u4_i8_avx2_checked,
+        dot_u4_i8_batch: x86::dot_u4_i8_batch_avx2,
         ..sse
     };
     if name == "avx2" {
@@ -273,6 +279,7 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         best.dot_u8_i8 = x86::dot_u8_i8_vnni_checked;
         best.dot_u8_i8_batch = x86::dot_u8_i8_batch_vnni_checked;
         best.dot_u4_i8 = x86::dot_u4_i8_vnni_checked;
+        best.dot_u4_i8_batch = x86::dot_u4_i8_batch_vnni_checked;
     }
     if x86::has_vpopcntdq() {
         best.hamming = x86::hamming_vpopcntdq_checked;
@@ -431,6 +438,20 @@ mod tests {
                 (t.dot_u8_i8_batch)(&q, &rows[..n * dim], &mut out);
                 for (i, o) in out.iter().enumerate() {
                     prop_assert_eq!(*o, scalar::dot_u8_i8(&rows[i * dim..(i + 1) * dim], &q), "{} row {}", t.name, i);
+                }
+            }
+        }
+
+        #[test]
+        fn u4_batch_matches_single((half, rows) in (1usize..=120).prop_flat_map(|h| (Just(h), proptest::collection::vec(any::<u8>(), h..h * 41)))) {
+            let n = rows.len() / half;
+            let q_even: Vec<i8> = rows[..half].iter().map(|&b| b.wrapping_mul(37) as i8).collect();
+            let q_odd: Vec<i8> = rows[..half].iter().map(|&b| b.wrapping_mul(91) as i8).collect();
+            for t in KernelTable::available() {
+                let mut out = vec![0i32; n];
+                (t.dot_u4_i8_batch)(&q_even, &q_odd, &rows[..n * half], &mut out);
+                for (i, o) in out.iter().enumerate() {
+                    prop_assert_eq!(*o, scalar::dot_u4_i8(&rows[i * half..(i + 1) * half], &q_even, &q_odd), "{} row {}", t.name, i);
                 }
             }
         }

@@ -18,6 +18,7 @@ pub(super) fn table() -> KernelTable {
         dot_u8_i8,
         dot_u8_i8_batch,
         dot_u4_i8: scalar::dot_u4_i8,
+        dot_u4_i8_batch: scalar::dot_u4_i8_batch,
         hamming,
         pq_adc: scalar::pq_adc,
     }

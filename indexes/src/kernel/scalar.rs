@@ -72,6 +72,12 @@ pub(crate) fn dot_u4_i8(codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
         .sum()
 }
 
+pub(crate) fn dot_u4_i8_batch(q_even: &[i8], q_odd: &[i8], rows: &[u8], out: &mut [i32]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(q_even.len().max(1))) {
+        *o = dot_u4_i8(r, q_even, q_odd);
+    }
+}
+
 /// Number of differing bits of the common prefix of `a` and `b`.
 pub(crate) fn hamming(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()

@@ -416,6 +416,44 @@ fn dot_u4_i8_vnni(codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
     _mm512_reduce_add_epi32(acc)
 }
 
+/// Batched INT4 VNNI scan: 16 rows per pass share each query load, as in
+/// [`dot_u8_i8_batch_vnni`]; each row's nibbles are split and fed to two `vpdpbusd`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn dot_u4_i8_batch_vnni(q_even: &[i8], q_odd: &[i8], rows: &[u8], out: &mut [i32]) {
+    let len = q_even.len().min(q_odd.len());
+    let n = out.len().min(rows.len() / q_even.len().max(1));
+    let stride = q_even.len();
+    let low = _mm512_set1_epi8(0x0F);
+    let mut r = 0;
+    while r + 16 <= n {
+        let mut acc = [_mm512_setzero_si512(); 16];
+        let mut i = 0;
+        // SAFETY: rows r..r+16 lie inside `rows` (r + 16 <= n <= rows.len() / stride);
+        // masked loads read bytes i..len of the queries and of each row only (len <=
+        // stride); the store writes out[r..r+16] (r + 16 <= n <= out.len()).
+        unsafe {
+            let base = rows.as_ptr().add(r * stride);
+            while i < len {
+                let mask = mask64(len - i);
+                let e = _mm512_maskz_loadu_epi8(mask, q_even.as_ptr().add(i));
+                let o = _mm512_maskz_loadu_epi8(mask, q_odd.as_ptr().add(i));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let raw = _mm512_maskz_loadu_epi8(mask, base.add(j * stride + i) as *const i8);
+                    let lo = _mm512_and_si512(raw, low);
+                    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(raw), low);
+                    *a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*a, lo, e), hi, o);
+                }
+                i += 64;
+            }
+            _mm512_storeu_si512(out.as_mut_ptr().add(r) as *mut __m512i, reduce16_epi32(&acc));
+        }
+        r += 16;
+    }
+    for k in r..n {
+        out[k] = dot_u4_i8_vnni(&rows[k * stride..(k + 1) * stride], q_even, q_odd);
+    }
+}
+
 // ----------------------------------------------------------------------------- Hamming
 
 /// Scalar loop compiled with the `popcnt` instruction.
@@ -499,6 +537,7 @@ checked! {
     dot_u8_i8_batch_vnni_checked => dot_u8_i8_batch_vnni(q: &[i8], rows: &[u8], out: &mut [i32]) -> ();
     dot_u4_i8_avx2_checked => dot_u4_i8_avx2(c: &[u8], e: &[i8], o: &[i8]) -> i32;
     dot_u4_i8_vnni_checked => dot_u4_i8_vnni(c: &[u8], e: &[i8], o: &[i8]) -> i32;
+    dot_u4_i8_batch_vnni_checked => dot_u4_i8_batch_vnni(e: &[i8], o: &[i8], rows: &[u8], out: &mut [i32]) -> ();
     hamming_popcnt_checked => hamming_popcnt(a: &[u64], b: &[u64]) -> u32;
     hamming_vpopcntdq_checked => hamming_vpopcntdq(a: &[u64], b: &[u64]) -> u32;
     pq_adc_avx512_checked => pq_adc_avx512(t: &[f32], c: &[u8]) -> f32;
@@ -534,6 +573,12 @@ u8_batch! {
     dot_u8_i8_batch_sse => dot_u8_i8_sse_checked;
     dot_u8_i8_batch_avx2 => dot_u8_i8_avx2_checked;
     dot_u8_i8_batch_avx512bw => dot_u8_i8_avx512bw_checked;
+}
+
+pub(super) fn dot_u4_i8_batch_avx2(q_even: &[i8], q_odd: &[i8], rows: &[u8], out: &mut [i32]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(q_even.len().max(1))) {
+        *o = dot_u4_i8_avx2_checked(r, q_even, q_odd);
+    }
 }
 
 /// Hints the CPU to fetch the cache line holding `p` (no effect on correctness).

@@ -107,3 +107,42 @@ impl AffineQuery {
         }
     }
 }
+
+/// Rows per block of a quantized scan: the unit of the threshold skip.
+const SCAN_BLOCK: usize = 256;
+
+/// The quantized scan shared by SQ8 and INT4: distances of the `out.len()` rows of `codes`
+/// (`code_len` bytes each). `dots(block, out)` fills the integer dot products of a block of
+/// rows with the query; `norms` holds each row's `‖x̂‖²` (only read for L2; rows beyond it
+/// use `row_norm`). For inner product and cosine a block whose best dot product cannot score
+/// below `threshold` is skipped; returns `false`, leaving `out` unspecified, when every
+/// block was.
+pub(crate) fn scan(
+    q: &AffineQuery,
+    code_len: usize,
+    codes: &[u8],
+    norms: &[f32],
+    out: &mut [f32],
+    threshold: f32,
+    dots: impl Fn(&[u8], &mut [i32]),
+    row_norm: impl Fn(&[u8]) -> f32,
+) -> bool {
+    let mut block_dots = [0i32; SCAN_BLOCK];
+    let mut any = false;
+    for (b, (o, c)) in out.chunks_mut(SCAN_BLOCK).zip(codes.chunks(SCAN_BLOCK * code_len)).enumerate() {
+        let d = &mut block_dots[..o.len()];
+        dots(c, d);
+        if q.needs_norm() {
+            for (i, (o, &dot)) in o.iter_mut().zip(d.iter()).enumerate() {
+                let norm = norms.get(b * SCAN_BLOCK + i).copied();
+                *o = q.score(dot, norm.unwrap_or_else(|| row_norm(&c[i * code_len..][..code_len])));
+            }
+            any = true;
+        } else if q.score(d.iter().copied().max().unwrap_or(i32::MIN), 0.0) < threshold {
+            o.iter_mut().zip(d.iter()).for_each(|(o, &dot)| *o = q.score(dot, 0.0));
+            any = true;
+        }
+    }
+    any
+}
+

@@ -50,6 +50,20 @@ impl Int4 {
     pub fn row_norm(&self, code: &[u8]) -> f32 {
         (0..self.dim()).map(|d| self.0.value(d, Self::level_of(code, d)).powi(2)).sum()
     }
+
+    /// [`Quantizer::distance`] with the row's `‖x̂‖²` when it was precomputed (only L2
+    /// reads it; `None` computes it from the code).
+    pub fn distance_with_norm(&self, q: &Int4Query, code: &[u8], norm: Option<f32>) -> f32 {
+        let norm = if q.affine.needs_norm() { norm.unwrap_or_else(|| self.row_norm(code)) } else { 0.0 };
+        q.affine.score((kernels().dot_u4_i8)(code, &q.even, &q.odd), norm)
+    }
+
+    /// [`Quantizer::distances`] on the batched INT4 kernel, with precomputed norms and the
+    /// block skip of [`super::Sq8::distances_with_norms`].
+    pub fn distances_with_norms(&self, q: &Int4Query, codes: &[u8], norms: &[f32], out: &mut [f32], threshold: f32) -> bool {
+        let dots = |c: &[u8], d: &mut [i32]| (kernels().dot_u4_i8_batch)(&q.even, &q.odd, c, d);
+        super::affine::scan(&q.affine, self.code_len(), codes, norms, out, threshold, dots, |c| self.row_norm(c))
+    }
 }
 
 impl Quantizer for Int4 {
@@ -88,8 +102,11 @@ impl Quantizer for Int4 {
     }
 
     fn distance(&self, q: &Int4Query, code: &[u8]) -> f32 {
-        let norm = if q.affine.needs_norm() { self.row_norm(code) } else { 0.0 };
-        q.affine.score((kernels().dot_u4_i8)(code, &q.even, &q.odd), norm)
+        self.distance_with_norm(q, code, None)
+    }
+
+    fn distances(&self, q: &Int4Query, codes: &[u8], out: &mut [f32]) {
+        self.distances_with_norms(q, codes, &[], out, f32::INFINITY);
     }
 
     fn encode_params(&self) -> Vec<u8> {

@@ -42,24 +42,8 @@ impl Sq8 {
     /// `out` unspecified, when no row can have a distance below `threshold` (checked on the
     /// integer dot products for inner product and cosine, so a scan skips such blocks).
     pub fn distances_with_norms(&self, q: &AffineQuery, codes: &[u8], norms: &[f32], out: &mut [f32], threshold: f32) -> bool {
-        const BLOCK: usize = 256;
-        let mut dots = [0i32; BLOCK];
-        let mut any = false;
-        for (b, (o, c)) in out.chunks_mut(BLOCK).zip(codes.chunks(BLOCK * self.code_len())).enumerate() {
-            let dots = &mut dots[..o.len()];
-            (kernels().dot_u8_i8_batch)(&q.w, c, dots);
-            if q.needs_norm() {
-                for (i, (o, &d)) in o.iter_mut().zip(dots.iter()).enumerate() {
-                    let norm = norms.get(b * BLOCK + i).copied();
-                    *o = q.score(d, norm.unwrap_or_else(|| self.row_norm(&c[i * self.code_len()..][..self.code_len()])));
-                }
-                any = true;
-            } else if q.score(dots.iter().copied().max().unwrap_or(i32::MIN), 0.0) < threshold {
-                o.iter_mut().zip(dots.iter()).for_each(|(o, &d)| *o = q.score(d, 0.0));
-                any = true;
-            }
-        }
-        any
+        let dots = |c: &[u8], d: &mut [i32]| (kernels().dot_u8_i8_batch)(&q.w, c, d);
+        super::affine::scan(q, self.code_len(), codes, norms, out, threshold, dots, |c| self.row_norm(c))
     }
 }
 
