@@ -20,6 +20,7 @@ mod commit;
 mod compaction;
 mod db;
 mod error;
+pub mod filter;
 pub mod fvecs;
 mod memtable;
 mod options;
@@ -31,6 +32,8 @@ mod vector;
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use db::{Db, Stats};
 pub use error::{Error, ErrorKind, Result};
+pub use filter::Filter;
+pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
 pub use options::{DbOptions, SearchParams};
 pub use search::Hit;
 

@@ -92,6 +92,10 @@ impl SectionKind {
     pub const DISKANN_META: SectionKind = SectionKind(6);
     /// DiskANN node sectors (4096-byte aligned in the file), see [`crate::diskann`].
     pub const DISKANN_NODES: SectionKind = SectionKind(7);
+    /// Per-row metadata: a [`crate::column`] of [`crate::metadata`] rows.
+    pub const METADATA: SectionKind = SectionKind(8);
+    /// Per-row payloads: a [`crate::column`] of opaque byte strings.
+    pub const PAYLOAD: SectionKind = SectionKind(9);
 
     /// Human-readable name for tools.
     pub fn name(self) -> &'static str {
@@ -103,6 +107,8 @@ impl SectionKind {
             5 => "quant_codes",
             6 => "diskann_meta",
             7 => "diskann_nodes",
+            8 => "metadata",
+            9 => "payload",
             _ => "unknown",
         }
     }
