@@ -271,7 +271,7 @@ impl Db {
         if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
             return Err(Error::new(ErrorKind::AlreadyExists, format!("key {id} already exists; use upsert to replace it")));
         }
-        Self::append(&mut s, ids, &prepared)
+        Self::append(&mut s, ids, &prepared, &[])
     }
 
     /// Inserts or replaces the vector of `id` (the old row, if any, is tombstoned).
@@ -285,7 +285,7 @@ impl Db {
         if let Some(loc) = s.pk.remove(&id) {
             s.kill(loc);
         }
-        Self::append(&mut s, &[id], &prepared)
+        Self::append(&mut s, &[id], &prepared, &[])
     }
 
     /// Deletes `id`; returns whether it was live.
@@ -342,8 +342,8 @@ impl Db {
         Ok(out)
     }
 
-    fn append(s: &mut State, ids: &[u64], prepared: &[f32]) -> Result<()> {
-        let first = s.memtable.append(ids, prepared)?;
+    pub(crate) fn append(s: &mut State, ids: &[u64], prepared: &[f32], data: &[(stratovec_formats::metadata::Metadata, Vec<u8>)]) -> Result<()> {
+        let first = s.memtable.append(ids, prepared, data)?;
         for (i, id) in ids.iter().enumerate() {
             s.pk.insert(*id, Loc::Memtable(first + i as u32));
         }

@@ -24,17 +24,23 @@ pub mod filter;
 pub mod fvecs;
 mod memtable;
 mod options;
+mod query;
+mod record;
+mod rows;
 mod search;
 mod segment;
 mod state;
 mod vector;
+mod write;
 
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use db::{Db, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
+pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};
 pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
 pub use options::{DbOptions, SearchParams};
+pub use query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};
 pub use search::Hit;
 
 pub use stratovec_backends as backends;

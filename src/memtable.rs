@@ -4,8 +4,10 @@ use roaring::RoaringBitmap;
 use stratovec_formats::segment::SegmentKind;
 use stratovec_indexes::{FlatIndex, GraphView, HnswGraph, HnswParams, Index, Metric};
 
+use crate::rows::RowColumns;
 use crate::segment::encode_segment;
 use crate::Result;
+use stratovec_formats::metadata::Metadata;
 
 /// Rows not yet committed: user keys, vectors (in the graph) and rows deleted since insert.
 #[derive(Debug)]
@@ -13,29 +15,39 @@ pub(crate) struct Memtable {
     pub graph: HnswGraph,
     pub ids: Vec<u64>,
     pub deleted: RoaringBitmap,
+    /// Metadata and payload of each row.
+    pub columns: RowColumns,
 }
 
 impl Memtable {
     pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
         let graph = HnswGraph::new(dim, metric, params).map_err(|e| crate::Error::invalid(e.to_string()))?;
-        Ok(Memtable { graph, ids: Vec::new(), deleted: RoaringBitmap::new() })
+        Ok(Memtable { graph, ids: Vec::new(), deleted: RoaringBitmap::new(), columns: RowColumns::default() })
     }
 
     pub fn rows(&self) -> usize {
         self.ids.len()
     }
 
-    /// Appends prepared vectors (`ids.len() × dim` values) and links them into the graph.
+    /// Appends prepared vectors (`ids.len() × dim` values) and links them into the graph;
+    /// `data` holds each row's metadata and payload, or is empty for rows without them.
     /// Returns the first new row.
-    pub fn append(&mut self, ids: &[u64], vectors: &[f32]) -> Result<u32> {
+    pub fn append(&mut self, ids: &[u64], vectors: &[f32], data: &[(Metadata, Vec<u8>)]) -> Result<u32> {
         let first = self.graph.insert_batch(vectors).map_err(|e| crate::Error::invalid(e.to_string()))?;
         self.ids.extend_from_slice(ids);
+        if data.is_empty() {
+            self.columns.push_empty(ids.len());
+        } else {
+            for (m, p) in data {
+                self.columns.push(m, p);
+            }
+        }
         Ok(first)
     }
 
     /// Bytes held (vectors, graph, keys).
     pub fn memory_bytes(&self) -> usize {
-        self.graph.memory_bytes() + self.ids.capacity() * 8 + self.deleted.serialized_size()
+        self.graph.memory_bytes() + self.ids.capacity() * 8 + self.deleted.serialized_size() + self.columns.memory_bytes()
     }
 
     /// Encodes the memtable as a segment: Flat below `flat_threshold` rows, else HNSW with the
@@ -52,6 +64,7 @@ impl Memtable {
             } else {
                 self.graph.write_sections(w);
             }
+            self.columns.write_sections(w);
         });
         (kind, bytes)
     }

@@ -28,6 +28,8 @@ pub struct DbOptions {
     /// deleted once this many newer versions exist, so readers of the last
     /// `retain_versions` manifests can still open them. Minimum 1. Default 4.
     pub retain_versions: u64,
+    /// Largest payload of one record, in bytes. Default 1 MiB.
+    pub max_payload_bytes: usize,
     /// Check the CRC32C of every section when opening segments (one pass over the bytes).
     /// Default `true`.
     pub verify_on_open: bool,
@@ -44,6 +46,7 @@ impl Default for DbOptions {
             diskann: DiskAnnParams::default(),
             compaction: Arc::new(SizeTiered::default()),
             retain_versions: 4,
+            max_payload_bytes: 1 << 20,
             verify_on_open: true,
             commit_store: None,
         }

@@ -17,6 +17,8 @@ pub(crate) struct Segment {
     pub meta: SegmentMeta,
     pub index: Box<dyn Index>,
     pub ids: PodSlice<u64>,
+    /// Metadata and payloads.
+    pub rows: crate::rows::StoredRows,
 }
 
 impl Segment {
@@ -61,7 +63,8 @@ impl Segment {
         let ids = layout.section(&file, SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(file.slice_ref(ids))
             .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
-        Ok(Segment { meta, index, ids })
+        let rows = crate::rows::StoredRows::open(&file, &layout, verify).map_err(|e| Error::format(&name, e))?;
+        Ok(Segment { meta, index, ids, rows })
     }
 }
 

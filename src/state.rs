@@ -10,6 +10,7 @@ use stratovec_formats::tombstones::Tombstone;
 use stratovec_indexes::Index;
 
 use crate::memtable::Memtable;
+use crate::rows::Rows;
 use crate::segment::Segment;
 
 /// Where a live key's row is.
@@ -34,6 +35,9 @@ pub(crate) struct Source<'a> {
     pub index: &'a dyn Index,
     pub ids: &'a [u64],
     pub dead: Option<&'a RoaringBitmap>,
+    pub rows: &'a dyn Rows,
+    /// The segment id, or `None` for the active memtable.
+    pub segment: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -69,15 +73,18 @@ impl State {
         let mut out: Vec<Source<'_>> = self
             .segments
             .iter()
-            .map(|s| Source { index: s.index.as_ref(), ids: s.ids.as_slice(), dead: dead(s.meta.id) })
+            .map(|s| Source { index: s.index.as_ref(), ids: s.ids.as_slice(), dead: dead(s.meta.id), rows: &s.rows, segment: Some(s.meta.id) })
             .collect();
         out.extend(self.frozen.iter().map(|f| Source {
             index: &f.memtable.graph,
             ids: &f.memtable.ids,
             dead: dead(f.segment_id),
+            rows: &f.memtable.columns,
+            segment: Some(f.segment_id),
         }));
         let m = &self.memtable;
-        out.push(Source { index: &m.graph, ids: &m.ids, dead: Some(&m.deleted).filter(|b| !b.is_empty()) });
+        let dead = Some(&m.deleted).filter(|b| !b.is_empty());
+        out.push(Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None });
         out
     }
 
@@ -115,6 +122,19 @@ impl State {
                 .find(|s| s.meta.id == id)
                 .map(|s| s.index.as_ref())
                 .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.graph as &dyn Index)),
+        }
+    }
+
+    /// The metadata and payloads holding `loc`.
+    pub fn rows_of(&self, loc: Loc) -> Option<&dyn Rows> {
+        match loc {
+            Loc::Memtable(_) => Some(&self.memtable.columns),
+            Loc::Segment { id, .. } => self
+                .segments
+                .iter()
+                .find(|s| s.meta.id == id)
+                .map(|s| &s.rows as &dyn Rows)
+                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.columns as &dyn Rows)),
         }
     }
 

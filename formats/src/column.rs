@@ -107,6 +107,25 @@ impl<'a> Column<'a> {
         Ok(Column { count: count as usize, offsets, data })
     }
 
+    /// Views `bytes` as a column of `rows` rows checking only the header and table length
+    /// (O(1)); row reads stay bounds-checked, so damaged offsets give `None` or a wrong
+    /// slice, never a panic. Use [`Column::decode`] (or the section CRC) to detect damage.
+    ///
+    /// # Errors
+    /// As [`Column::decode`], except for the offset checks.
+    pub fn view(bytes: &'a [u8], rows: u64) -> Result<Self, FormatError> {
+        let count = read_u64(bytes, 0).ok_or_else(|| FormatError::truncated(8, bytes.len()))?;
+        if count != rows {
+            return Err(FormatError::invalid(format!("column of {count} rows in a segment of {rows}")));
+        }
+        let table = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_add(1)?.checked_mul(8)?.checked_add(8))
+            .filter(|t| *t <= bytes.len())
+            .ok_or_else(|| FormatError::invalid(format!("column table of {count} rows is longer than the section")))?;
+        Ok(Column { count: count as usize, offsets: &bytes[8..table], data: &bytes[table..] })
+    }
+
     /// Rows.
     pub fn len(&self) -> usize {
         self.count

@@ -8,6 +8,7 @@ use roaring::RoaringBitmap;
 use stratovec_formats::segment::SegmentKind;
 use stratovec_indexes::{DiskAnnBuild, FlatIndex, HnswGraph, Index, Metric};
 
+use crate::rows::RowColumns;
 use crate::segment::{encode_segment, Segment};
 use crate::{DbOptions, Error, ErrorKind, Result};
 
@@ -23,6 +24,8 @@ pub(crate) struct LiveRows {
     pub vectors: Vec<f32>,
     /// Per input (same order as the inputs): output row of each input row, or [`DROPPED`].
     pub maps: Vec<(u64, Vec<u32>)>,
+    /// Metadata and payload of each output row.
+    pub columns: RowColumns,
 }
 
 /// Collects the rows of `inputs` not in `dead` (committed tombstones, by segment id).
@@ -31,7 +34,12 @@ pub(crate) struct LiveRows {
 /// `Unavailable` if a row cannot be read (a DiskANN node read failed).
 pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBitmap>>, dim: usize) -> Result<LiveRows> {
     let total: usize = inputs.iter().map(|s| s.meta.rows as usize).sum();
-    let mut live = LiveRows { ids: Vec::with_capacity(total), vectors: Vec::with_capacity(total * dim), maps: Vec::new() };
+    let mut live = LiveRows {
+        ids: Vec::with_capacity(total),
+        vectors: Vec::with_capacity(total * dim),
+        maps: Vec::new(),
+        columns: RowColumns::default(),
+    };
     for seg in inputs {
         let dead = dead.get(&seg.meta.id);
         let mut map = vec![DROPPED; seg.meta.rows as usize];
@@ -45,6 +53,7 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
             *slot = live.ids.len() as u32;
             live.ids.push(seg.ids.as_slice()[row]);
             live.vectors.extend_from_slice(&v);
+            live.columns.push_from(&seg.rows, row as u32);
         }
         live.maps.push((seg.meta.id, map));
     }
@@ -73,21 +82,30 @@ pub(crate) fn encode(live: &mut LiveRows, kind: SegmentKind, dim: usize, metric:
     Ok(match kind {
         SegmentKind::Flat => {
             let flat = FlatIndex::from_vectors(std::mem::take(&mut live.vectors), dim, metric).map_err(invalid)?;
-            encode_segment(kind, metric, dim, &live.ids, rows * (dim * 4 + 8), |w| flat.write_sections(w))
+            encode_segment(kind, metric, dim, &live.ids, rows * (dim * 4 + 8), |w| {
+                flat.write_sections(w);
+                live.columns.write_sections(w);
+            })
         }
         SegmentKind::Hnsw => {
             let mut graph = HnswGraph::new(dim, metric, options.hnsw).map_err(invalid)?;
             graph.insert_batch(&live.vectors).map_err(invalid)?;
             live.vectors = Vec::new();
             let estimate = rows * (dim * 4 + 8 + 8 * options.hnsw.m + 8);
-            encode_segment(kind, metric, dim, &live.ids, estimate, |w| graph.write_sections(w))
+            encode_segment(kind, metric, dim, &live.ids, estimate, |w| {
+                graph.write_sections(w);
+                live.columns.write_sections(w);
+            })
         }
         SegmentKind::DiskAnn => {
             let built = DiskAnnBuild::build(&live.vectors, dim, metric, &options.diskann, &|_, _| {}).map_err(invalid)?;
             live.vectors = Vec::new();
             renumber(live, &built.order);
             let estimate = built.nodes.len() + rows * 64 + 8192;
-            encode_segment(kind, metric, dim, &live.ids, estimate, |w| built.write_sections(w))
+            encode_segment(kind, metric, dim, &live.ids, estimate, |w| {
+                built.write_sections(w);
+                live.columns.write_sections(w);
+            })
         }
     })
 }
@@ -99,6 +117,7 @@ fn renumber(live: &mut LiveRows, order: &[u32]) {
         new_of[old as usize] = new as u32;
     }
     live.ids = order.iter().map(|&old| live.ids[old as usize]).collect();
+    live.columns = live.columns.permuted(order);
     for (_, map) in &mut live.maps {
         for r in map.iter_mut().filter(|r| **r != DROPPED) {
             *r = new_of[*r as usize];
@@ -112,10 +131,16 @@ mod tests {
 
     #[test]
     fn renumber_moves_keys_and_maps_together() {
-        let mut live = LiveRows { ids: vec![10, 11, 12], vectors: Vec::new(), maps: vec![(1, vec![0, DROPPED, 1, 2])] };
+        let mut columns = RowColumns::default();
+        for p in [b"a", b"b", b"c"] {
+            columns.push(&Default::default(), p);
+        }
+        let mut live = LiveRows { ids: vec![10, 11, 12], vectors: Vec::new(), maps: vec![(1, vec![0, DROPPED, 1, 2])], columns };
         renumber(&mut live, &[2, 0, 1]);
         assert_eq!(live.ids, vec![12, 10, 11]);
         assert_eq!(live.maps[0].1, vec![1, DROPPED, 2, 0]);
+        use crate::rows::Rows;
+        assert_eq!([0, 1, 2].map(|r| live.columns.payload(r)), [b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         for (input_row, &out) in live.maps[0].1.iter().enumerate() {
             if out != DROPPED {
                 assert_eq!(live.ids[out as usize], [10, 0, 11, 12][input_row]);

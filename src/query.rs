@@ -1,0 +1,248 @@
+//! Reads with metadata: `get_record`, filtered `search_with` (with a per-source planner and
+//! an explain report), `count` and `delete_by_filter`.
+
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use stratovec_indexes::{Candidate, RowFilter, Scorer, TopK};
+
+use crate::filter::Filter;
+use crate::record::{Include, RecordView};
+use crate::state::{Loc, Source, State};
+use crate::vector::prepare;
+use crate::{Db, Error, Result, SearchParams};
+
+/// Options of [`Db::search_with`].
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Results wanted (1..=100,000). Default 10.
+    pub k: usize,
+    /// Index parameters (`ef_search`, `rerank_factor`, `beam_width`).
+    pub params: SearchParams,
+    /// Only rows matching this filter. Default none.
+    pub filter: Option<Filter>,
+    /// What each hit carries besides key and distance. Default nothing.
+    pub include: Include,
+    /// A source (segment or memtable) where at most this many live rows match the filter is
+    /// searched exactly by scanning them; above it, by the index with the filter applied
+    /// during traversal. Default 20,000.
+    pub brute_force_below: u64,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { k: 10, params: SearchParams::default(), filter: None, include: Include::default(), brute_force_below: 20_000 }
+    }
+}
+
+/// One hit of [`Db::search_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// Distance to the query (as in [`crate::Hit`]).
+    pub distance: f32,
+    /// The record; vector, metadata and payload as asked in [`SearchOptions::include`].
+    pub record: RecordView,
+}
+
+/// How one source was searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// No filter: the index searched as is.
+    Unfiltered,
+    /// No live row matched the filter: not searched.
+    Pruned,
+    /// The matching rows were scanned exactly.
+    BruteForce,
+    /// The index was searched, accepting only matching rows during traversal.
+    FilteredGraph,
+}
+
+/// What happened in one source of a search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceExplain {
+    /// Segment id (or that of a commit in progress); `None` for the memtable.
+    pub segment: Option<u64>,
+    /// Rows in the source, deleted ones included.
+    pub rows: u64,
+    /// Live rows matching the filter (`None` without a filter).
+    pub matched: Option<u64>,
+    /// The plan that ran.
+    pub strategy: Strategy,
+    /// Exact distance computations, when the strategy counts them (brute force).
+    pub distances: Option<u64>,
+}
+
+/// The explain report of a search: one entry per source, in search order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explain {
+    /// Per source.
+    pub sources: Vec<SourceExplain>,
+}
+
+impl Explain {
+    /// Sources not searched because nothing matched.
+    pub fn pruned(&self) -> usize {
+        self.sources.iter().filter(|s| s.strategy == Strategy::Pruned).count()
+    }
+}
+
+/// Largest `k` accepted.
+const MAX_K: usize = 100_000;
+
+impl Db {
+    /// The record of `id` with the parts `include` asks for; `None` if not live.
+    pub fn get_record(&self, id: u64, include: Include) -> Option<RecordView> {
+        let s = self.state.read();
+        let loc = *s.pk.get(&id)?;
+        Some(view(&s, id, loc, include))
+    }
+
+    /// The `opts.k` live records closest to `query` that match `opts.filter`, closest
+    /// first, and how each source was searched.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `k` of 0 or over 100,000, a bad query (as [`Db::search`]), or
+    /// a filter naming a field no row has.
+    pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
+        if opts.k == 0 || opts.k > MAX_K {
+            return Err(Error::invalid(format!("k must be in 1..={MAX_K}, got {}", opts.k)));
+        }
+        let q = prepare(query, self.dim, self.metric, "query")?;
+        let s = self.state.read();
+        let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
+        if let Some(f) = &opts.filter {
+            check_fields(f, &sources)?;
+        }
+        let per_source: Vec<(Vec<Candidate>, SourceExplain)> =
+            sources.par_iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?;
+        let mut all: Vec<(Candidate, usize)> = Vec::new();
+        let mut explain = Explain::default();
+        for (i, (found, e)) in per_source.into_iter().enumerate() {
+            all.extend(found.into_iter().map(|c| (c, i)));
+            explain.sources.push(e);
+        }
+        let id_of = |(c, i): &(Candidate, usize)| sources[*i].ids[c.row as usize];
+        all.sort_by(|a, b| a.0.distance.total_cmp(&b.0.distance).then(id_of(a).cmp(&id_of(b))));
+        all.truncate(opts.k);
+        let hits = all
+            .iter()
+            .map(|hit| {
+                let (c, i) = hit;
+                let src = &sources[*i];
+                let loc = match src.segment {
+                    Some(id) => Loc::Segment { id, row: c.row },
+                    None => Loc::Memtable(c.row),
+                };
+                SearchHit { distance: c.distance, record: view(&s, id_of(hit), loc, opts.include) }
+            })
+            .collect();
+        Ok((hits, explain))
+    }
+
+    fn search_source(&self, src: &Source<'_>, q: &[f32], opts: &SearchOptions) -> Result<(Vec<Candidate>, SourceExplain)> {
+        let rows = src.index.rows() as u64;
+        let explain = |matched, strategy, distances| SourceExplain { segment: src.segment, rows, matched, strategy, distances };
+        let index_error = |e: stratovec_indexes::IndexError| Error::invalid(e.to_string());
+        let Some(f) = &opts.filter else {
+            let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
+            let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;
+            return Ok((found, explain(None, Strategy::Unfiltered, None)));
+        };
+        let mut matched = src.rows.field_index().eval(f);
+        if let Some(d) = src.dead {
+            matched -= d;
+        }
+        let n = matched.len();
+        if n == 0 {
+            return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
+        }
+        if n <= opts.brute_force_below {
+            let scorer = Scorer::new(self.metric);
+            let mut top = TopK::new(opts.k);
+            for row in &matched {
+                if let Some(v) = src.index.vector(row) {
+                    top.push(Candidate { distance: scorer.distance(q, &v), row });
+                }
+            }
+            return Ok((top.into_sorted_vec(), explain(Some(n), Strategy::BruteForce, Some(n))));
+        }
+        let accept = |row: u32| matched.contains(row);
+        let found = src.index.search(q, opts.k, &opts.params, Some(&accept)).map_err(index_error)?;
+        Ok((found, explain(Some(n), Strategy::FilteredGraph, None)))
+    }
+
+    /// Live records matching `filter`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a filter naming a field no row has.
+    pub fn count(&self, filter: &Filter) -> Result<u64> {
+        let s = self.state.read();
+        let sources = s.sources();
+        check_fields(filter, &sources)?;
+        Ok(sources.iter().map(|src| live_matches(src, filter).len()).sum())
+    }
+
+    /// Deletes every live record matching `filter`; returns how many. Durable at the next
+    /// commit, like [`Db::delete`].
+    ///
+    /// # Errors
+    /// `ReadOnly`; `InvalidArgument` for a filter naming a field no row has.
+    pub fn delete_by_filter(&self, filter: &Filter) -> Result<u64> {
+        self.writable()?;
+        let mut s = self.state.write();
+        let victims: Vec<(u64, Loc)> = {
+            let sources = s.sources();
+            check_fields(filter, &sources)?;
+            sources
+                .iter()
+                .flat_map(|src| {
+                    live_matches(src, filter).into_iter().map(move |row| {
+                        let loc = src.segment.map_or(Loc::Memtable(row), |id| Loc::Segment { id, row });
+                        (src.ids[row as usize], loc)
+                    })
+                })
+                .collect()
+        };
+        let mut deleted = 0;
+        for (key, loc) in victims {
+            if s.pk.get(&key) == Some(&loc) {
+                s.pk.remove(&key);
+                s.kill(loc);
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Rows of `src` matching `f` that are not deleted.
+fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
+    let mut m = src.rows.field_index().eval(f);
+    if let Some(d) = src.dead {
+        m -= d;
+    }
+    m
+}
+
+/// `InvalidArgument` if `f` names a field that no source has.
+fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
+    let known: BTreeSet<&str> = sources.iter().flat_map(|s| s.rows.field_index().field_names()).collect();
+    match f.fields().into_iter().find(|name| !known.contains(name)) {
+        Some(name) => Err(Error::invalid(format!("unknown field {name:?} in the filter (no record has it)"))),
+        None => Ok(()),
+    }
+}
+
+fn view(s: &State, id: u64, loc: Loc, include: Include) -> RecordView {
+    let row = match loc {
+        Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
+    };
+    let rows = s.rows_of(loc);
+    RecordView {
+        id,
+        vector: if include.vector { s.index_of(loc).and_then(|i| i.vector(row)).map(|v| v.into_owned()) } else { None },
+        metadata: if include.metadata { rows.map(|r| r.metadata(row)) } else { None },
+        payload: if include.payload { rows.map(|r| r.payload(row)) } else { None },
+    }
+}

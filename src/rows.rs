@@ -1,0 +1,170 @@
+//! Metadata and payload of rows: built in the memtable ([`RowColumns`]), read from a segment
+//! ([`StoredRows`]), and filtered through a [`FieldIndex`] either way ([`Rows`]).
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use stratovec_formats::column::{Column, ColumnBuilder};
+use stratovec_formats::metadata::{decode_row, encode_row, Metadata};
+use stratovec_formats::segment::{SectionKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::FormatError;
+
+use crate::filter::FieldIndex;
+
+/// Read access to the metadata and payloads of a set of rows.
+pub(crate) trait Rows: Sync + std::fmt::Debug {
+    /// The field indexes of all rows.
+    fn field_index(&self) -> &FieldIndex;
+    /// Row `row`'s metadata (empty if none or unreadable).
+    fn metadata(&self, row: u32) -> Metadata;
+    /// Row `row`'s payload (empty if none).
+    fn payload(&self, row: u32) -> Vec<u8>;
+}
+
+/// Metadata and payloads appended row by row (the memtable's, or a compaction output's).
+#[derive(Debug, Default)]
+pub(crate) struct RowColumns {
+    meta: ColumnBuilder,
+    payload: ColumnBuilder,
+    fields: FieldIndex,
+    any_meta: bool,
+    any_payload: bool,
+}
+
+impl RowColumns {
+    /// Appends the next row.
+    pub fn push(&mut self, metadata: &Metadata, payload: &[u8]) {
+        let row = self.meta.len() as u32;
+        self.meta.push(&encode_row(metadata));
+        self.payload.push(payload);
+        self.fields.add(row, metadata);
+        self.fields.set_rows(row + 1);
+        self.any_meta |= !metadata.is_empty();
+        self.any_payload |= !payload.is_empty();
+    }
+
+    /// Appends `n` rows without metadata or payload.
+    pub fn push_empty(&mut self, n: usize) {
+        for _ in 0..n {
+            self.meta.push(&[]);
+            self.payload.push(&[]);
+        }
+        self.fields.set_rows(self.meta.len() as u32);
+    }
+
+    /// Appends row `row` of `from`.
+    pub fn push_from(&mut self, from: &dyn Rows, row: u32) {
+        self.push(&from.metadata(row), &from.payload(row));
+    }
+
+    /// Sorts the numeric indexes once no more rows come.
+    pub fn finish(&mut self) {
+        self.fields.finish();
+    }
+
+    /// Reorders rows: row `i` of the result is row `order[i]` of `self`.
+    pub fn permuted(&self, order: &[u32]) -> RowColumns {
+        let mut out = RowColumns::default();
+        for &old in order {
+            out.push_from(self, old);
+        }
+        out.finish();
+        out
+    }
+
+    /// Bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.meta.memory_bytes() + self.payload.memory_bytes()
+    }
+
+    /// Adds the metadata and payload sections, each only when some row has one.
+    pub fn write_sections(&self, w: &mut SegmentWriter) {
+        if self.any_meta {
+            w.add_section(SectionKind::METADATA, &self.meta.encode());
+        }
+        if self.any_payload {
+            w.add_section(SectionKind::PAYLOAD, &self.payload.encode());
+        }
+    }
+}
+
+impl Rows for RowColumns {
+    fn field_index(&self) -> &FieldIndex {
+        &self.fields
+    }
+    fn metadata(&self, row: u32) -> Metadata {
+        self.meta.get(row as usize).and_then(|b| decode_row(b).ok()).unwrap_or_default()
+    }
+    fn payload(&self, row: u32) -> Vec<u8> {
+        self.payload.get(row as usize).map(<[u8]>::to_vec).unwrap_or_default()
+    }
+}
+
+/// The metadata and payload sections of an open segment; the field index is built on the
+/// first filtered search (one pass over the metadata).
+#[derive(Debug)]
+pub(crate) struct StoredRows {
+    rows: u64,
+    meta: Option<Bytes>,
+    payload: Option<Bytes>,
+    fields: OnceLock<FieldIndex>,
+}
+
+impl StoredRows {
+    /// Opens the sections of `file` (absent sections mean no metadata or payload). With
+    /// `verify`, checksums are checked and every metadata row is decoded.
+    ///
+    /// # Errors
+    /// A [`FormatError`] for a damaged section.
+    pub fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, FormatError> {
+        let rows = layout.header.rows;
+        let section = |kind| -> Result<Option<Bytes>, FormatError> {
+            if layout.entry(kind).is_none() {
+                return Ok(None);
+            }
+            let s = layout.section(file, kind, verify)?;
+            if verify {
+                Column::decode(s, rows)?;
+            } else {
+                Column::view(s, rows)?;
+            }
+            Ok(Some(file.slice_ref(s)))
+        };
+        let (meta, payload) = (section(SectionKind::METADATA)?, section(SectionKind::PAYLOAD)?);
+        if let (true, Some(m)) = (verify, &meta) {
+            let c = Column::view(m, rows)?;
+            for i in 0..c.len() {
+                decode_row(c.get(i).unwrap_or_default()).map_err(|e| FormatError::Invalid(format!("metadata of row {i}: {e}")))?;
+            }
+        }
+        Ok(StoredRows { rows, meta, payload, fields: OnceLock::new() })
+    }
+
+    fn column<'a>(&self, bytes: &'a Option<Bytes>) -> Option<Column<'a>> {
+        Column::view(bytes.as_ref()?, self.rows).ok()
+    }
+}
+
+impl Rows for StoredRows {
+    fn field_index(&self) -> &FieldIndex {
+        self.fields.get_or_init(|| {
+            let mut idx = FieldIndex::default();
+            if let Some(c) = self.column(&self.meta) {
+                for i in 0..c.len() {
+                    if let Some(m) = c.get(i).filter(|b| !b.is_empty()).and_then(|b| decode_row(b).ok()) {
+                        idx.add(i as u32, &m);
+                    }
+                }
+            }
+            idx.set_rows(self.rows as u32);
+            idx.finish();
+            idx
+        })
+    }
+    fn metadata(&self, row: u32) -> Metadata {
+        self.column(&self.meta).and_then(|c| c.get(row as usize)).and_then(|b| decode_row(b).ok()).unwrap_or_default()
+    }
+    fn payload(&self, row: u32) -> Vec<u8> {
+        self.column(&self.payload).and_then(|c| c.get(row as usize)).map(<[u8]>::to_vec).unwrap_or_default()
+    }
+}
