@@ -17,7 +17,7 @@ use stratovec_formats::metadata::{Metadata, Scalar, Value};
 /// ```
 /// use stratovec::Filter;
 /// let built = Filter::eq("genre", "rock").and(Filter::range("year", 1990..2000));
-/// let parsed = Filter::parse("genre = 'rock' AND year >= 1990 AND year < 2000").unwrap();
+/// let parsed = Filter::parse("genre = 'rock' AND (year >= 1990 AND year < 2000)").unwrap();
 /// assert_eq!(built, parsed);
 /// ```
 ///
