@@ -24,9 +24,10 @@ pub struct SearchOptions {
     pub filter: Option<Filter>,
     /// What each hit carries besides key and distance. Default nothing.
     pub include: Include,
-    /// A source (segment or memtable) where at most this many live rows match the filter is
-    /// searched exactly by scanning them; above it, by the index with the filter applied
-    /// during traversal. Default 20,000.
+    /// The planner: a source (segment or memtable) where the filter's estimated matches
+    /// (exact for single predicates, the smaller side of an `AND`) are at most this many is
+    /// searched exactly by scanning the matching rows; above it, through its index,
+    /// accepting only matching rows during traversal. Default 20,000.
     pub brute_force_below: u64,
 }
 
@@ -65,7 +66,9 @@ pub struct SourceExplain {
     pub segment: Option<u64>,
     /// Rows in the source, deleted ones included.
     pub rows: u64,
-    /// Live rows matching the filter (`None` without a filter).
+    /// Rows matching the filter: exact live rows for `BruteForce` and `Pruned`, the
+    /// planner's estimate (deleted rows included) for `FilteredGraph`; `None` without a
+    /// filter.
     pub matched: Option<u64>,
     /// The plan that ran.
     pub strategy: Strategy,
@@ -149,7 +152,15 @@ impl Db {
             let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;
             return Ok((found, explain(None, Strategy::Unfiltered, None)));
         };
-        let mut matched = src.rows.field_index().eval(f);
+        let compiled = src.rows.field_index().compile(f);
+        let estimate = compiled.estimate();
+        if estimate > opts.brute_force_below {
+            // Many matches: search the index, accepting matching live rows as it traverses.
+            let accept = |row: u32| compiled.contains(row) && src.dead.is_none_or(|d| !d.contains(row));
+            let found = src.index.search(q, opts.k, &opts.params, Some(&accept)).map_err(index_error)?;
+            return Ok((found, explain(Some(estimate), Strategy::FilteredGraph, None)));
+        }
+        let mut matched = compiled.materialize();
         if let Some(d) = src.dead {
             matched -= d;
         }
@@ -157,19 +168,14 @@ impl Db {
         if n == 0 {
             return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
         }
-        if n <= opts.brute_force_below {
-            let scorer = Scorer::new(self.metric);
-            let mut top = TopK::new(opts.k);
-            for row in &matched {
-                if let Some(v) = src.index.vector(row) {
-                    top.push(Candidate { distance: scorer.distance(q, &v), row });
-                }
+        let scorer = Scorer::new(self.metric);
+        let mut top = TopK::new(opts.k);
+        for row in &matched {
+            if let Some(v) = src.index.vector(row) {
+                top.push(Candidate { distance: scorer.distance(q, &v), row });
             }
-            return Ok((top.into_sorted_vec(), explain(Some(n), Strategy::BruteForce, Some(n))));
         }
-        let accept = |row: u32| matched.contains(row);
-        let found = src.index.search(q, opts.k, &opts.params, Some(&accept)).map_err(index_error)?;
-        Ok((found, explain(Some(n), Strategy::FilteredGraph, None)))
+        Ok((top.into_sorted_vec(), explain(Some(n), Strategy::BruteForce, Some(n))))
     }
 
     /// Live records matching `filter`.

@@ -1,6 +1,7 @@
 //! [`FieldIndex`]: per-field roaring bitmaps and sorted numbers of a set of rows, so a filter
 //! is evaluated as bitmap algebra instead of row by row.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Bound;
 
@@ -43,6 +44,8 @@ struct FieldRows {
     /// `(value, row)` of numeric scalars, sorted by value once [`FieldIndex::finish`] ran.
     numbers: Vec<(f64, u32)>,
     sorted: bool,
+    /// The numeric scalar of each row (NaN where absent), for per-row range checks.
+    by_row: Vec<f64>,
 }
 
 /// Indexes of the metadata of rows `0..rows()`: for each field, a roaring bitmap of the rows
@@ -76,6 +79,10 @@ impl FieldIndex {
                     if let Some(x) = s.as_f64() {
                         f.numbers.push((x, row));
                         f.sorted = false;
+                        if f.by_row.len() <= row as usize {
+                            f.by_row.resize(row as usize + 1, f64::NAN);
+                        }
+                        f.by_row[row as usize] = x;
                     }
                     f.values.entry(key(&s)).or_default().insert(row);
                 }
@@ -113,58 +120,145 @@ impl FieldIndex {
 
     /// The rows matching `f`.
     pub fn eval(&self, f: &Filter) -> RoaringBitmap {
-        let none = RoaringBitmap::new();
+        self.compile(f).materialize()
+    }
+
+    /// Prepares `f` for this index: equality-like leaves become (borrowed) bitmaps, ranges
+    /// stay per-row checks, so a large match set need not be materialized.
+    pub fn compile(&self, f: &Filter) -> Compiled<'_> {
         let field = |name: &str| self.fields.get(name);
-        let eq = |name: &str, v: &Scalar| field(name).and_then(|f| f.values.get(&key(v)).cloned()).unwrap_or_default();
+        fn set(b: Option<&RoaringBitmap>) -> Compiled<'_> {
+            Compiled::Set(b.map_or(Cow::Owned(RoaringBitmap::new()), Cow::Borrowed))
+        }
+        let eq = |name: &str, v: &Scalar| field(name).and_then(|f| f.values.get(&key(v)));
+        let owned = |b: RoaringBitmap| Compiled::Set(Cow::Owned(b));
         match f {
-            Filter::Eq(n, v) => eq(n, v),
-            Filter::Ne(n, v) => field(n).map_or(none, |f| &f.scalars - &eq(n, v)),
+            Filter::Eq(n, v) => set(eq(n, v)),
+            Filter::Ne(n, v) => owned(field(n).map_or_else(RoaringBitmap::new, |f| eq(n, v).map_or_else(|| f.scalars.clone(), |e| &f.scalars - e))),
             Filter::Lt(n, x) => self.range(n, Bound::Unbounded, Bound::Excluded(*x)),
             Filter::Le(n, x) => self.range(n, Bound::Unbounded, Bound::Included(*x)),
             Filter::Gt(n, x) => self.range(n, Bound::Excluded(*x), Bound::Unbounded),
             Filter::Ge(n, x) => self.range(n, Bound::Included(*x), Bound::Unbounded),
-            Filter::In(n, vs) => vs.iter().map(|v| eq(n, v)).fold(none, |a, b| a | b),
+            Filter::In(n, vs) => owned(vs.iter().filter_map(|v| eq(n, v)).fold(RoaringBitmap::new(), |a, b| a | b)),
             Filter::Contains(n, v) => {
-                let elems = field(n).and_then(|f| f.elements.get(&key(v)).cloned()).unwrap_or_default();
-                elems | eq(n, v)
+                let elems = field(n).and_then(|f| f.elements.get(&key(v)));
+                owned(elems.cloned().unwrap_or_default() | eq(n, v).cloned().unwrap_or_default())
             }
-            Filter::Prefix(n, p) => field(n).map_or(none, |f| {
+            Filter::Prefix(n, p) => owned(field(n).map_or_else(RoaringBitmap::new, |f| {
                 f.values.iter().filter(|(k, _)| matches!(k, Key::Str(s) if s.starts_with(p.as_str()))).fold(RoaringBitmap::new(), |a, (_, b)| a | b)
-            }),
-            Filter::Exists(n) => field(n).map_or(none, |f| f.present.clone()),
-            Filter::And(a, b) => self.eval(a) & self.eval(b),
-            Filter::Or(a, b) => self.eval(a) | self.eval(b),
-            Filter::Not(a) => {
-                let mut all = RoaringBitmap::new();
-                all.insert_range(0..self.rows);
-                all - self.eval(a)
-            }
+            })),
+            Filter::Exists(n) => set(field(n).map(|f| &f.present)),
+            Filter::And(a, b) => Compiled::And(Box::new(self.compile(a)), Box::new(self.compile(b))),
+            Filter::Or(a, b) => Compiled::Or(Box::new(self.compile(a)), Box::new(self.compile(b))),
+            Filter::Not(a) => Compiled::Not(Box::new(self.compile(a)), self.rows),
         }
     }
 
-    /// Rows whose numeric value of `name` lies between `lo` and `hi`: a binary search of
-    /// the sorted values (a scan before [`FieldIndex::finish`]).
-    fn range(&self, name: &str, lo: Bound<f64>, hi: Bound<f64>) -> RoaringBitmap {
-        let Some(f) = self.fields.get(name) else { return RoaringBitmap::new() };
-        let above_lo = |v: f64| match lo {
-            Bound::Included(x) => v >= x,
-            Bound::Excluded(x) => v > x,
-            Bound::Unbounded => true,
-        };
-        let below_hi = |v: f64| match hi {
-            Bound::Included(x) => v <= x,
-            Bound::Excluded(x) => v < x,
-            Bound::Unbounded => true,
-        };
-        if !f.sorted {
-            return f.numbers.iter().filter(|(v, _)| above_lo(*v) && below_hi(*v)).map(|(_, r)| *r).collect();
+    fn range(&self, name: &str, lo: Bound<f64>, hi: Bound<f64>) -> Compiled<'_> {
+        match self.fields.get(name) {
+            Some(f) => Compiled::Range { numbers: &f.numbers, sorted: f.sorted, by_row: &f.by_row, lo, hi },
+            None => Compiled::Set(Cow::Owned(RoaringBitmap::new())),
         }
-        let start = f.numbers.partition_point(|(v, _)| !above_lo(*v));
-        let end = f.numbers.partition_point(|(v, _)| below_hi(*v)).max(start);
-        let mut rows: Vec<u32> = f.numbers[start..end].iter().map(|(_, r)| *r).collect();
-        rows.sort_unstable();
-        RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
     }
+}
+
+/// A filter prepared against one [`FieldIndex`] ([`FieldIndex::compile`]): answers
+/// "does row r match" in O(1) per leaf, estimates the match count without materializing
+/// it, or materializes the exact bitmap.
+#[derive(Debug)]
+pub enum Compiled<'a> {
+    /// Rows of a bitmap.
+    Set(Cow<'a, RoaringBitmap>),
+    /// Rows whose numeric value lies between `lo` and `hi`.
+    Range {
+        /// `(value, row)`, sorted by value when `sorted`.
+        numbers: &'a [(f64, u32)],
+        /// Whether `numbers` is sorted.
+        sorted: bool,
+        /// Value by row (NaN where absent).
+        by_row: &'a [f64],
+        /// Lower bound.
+        lo: Bound<f64>,
+        /// Upper bound.
+        hi: Bound<f64>,
+    },
+    /// Both.
+    And(Box<Compiled<'a>>, Box<Compiled<'a>>),
+    /// Either.
+    Or(Box<Compiled<'a>>, Box<Compiled<'a>>),
+    /// Rows `0..rows` not matching.
+    Not(Box<Compiled<'a>>, u32),
+}
+
+fn in_bounds(v: f64, lo: Bound<f64>, hi: Bound<f64>) -> bool {
+    let above = match lo {
+        Bound::Included(x) => v >= x,
+        Bound::Excluded(x) => v > x,
+        Bound::Unbounded => !v.is_nan(),
+    };
+    let below = match hi {
+        Bound::Included(x) => v <= x,
+        Bound::Excluded(x) => v < x,
+        Bound::Unbounded => !v.is_nan(),
+    };
+    above && below
+}
+
+impl Compiled<'_> {
+    /// Whether row `row` matches.
+    pub fn contains(&self, row: u32) -> bool {
+        match self {
+            Compiled::Set(b) => b.contains(row),
+            Compiled::Range { by_row, lo, hi, .. } => by_row.get(row as usize).is_some_and(|v| in_bounds(*v, *lo, *hi)),
+            Compiled::And(a, b) => a.contains(row) && b.contains(row),
+            Compiled::Or(a, b) => a.contains(row) || b.contains(row),
+            Compiled::Not(a, rows) => row < *rows && !a.contains(row),
+        }
+    }
+
+    /// An estimate of the match count: exact for leaves, the smaller side for `AND`, the
+    /// (capped) sum for `OR`.
+    pub fn estimate(&self) -> u64 {
+        match self {
+            Compiled::Set(b) => b.len(),
+            Compiled::Range { numbers, sorted: true, lo, hi, .. } => {
+                let (start, end) = sorted_run(numbers, *lo, *hi);
+                (end - start) as u64
+            }
+            Compiled::Range { numbers, lo, hi, .. } => numbers.iter().filter(|(v, _)| in_bounds(*v, *lo, *hi)).count() as u64,
+            Compiled::And(a, b) => a.estimate().min(b.estimate()),
+            Compiled::Or(a, b) => a.estimate().saturating_add(b.estimate()),
+            Compiled::Not(a, rows) => (*rows as u64).saturating_sub(a.estimate()),
+        }
+    }
+
+    /// The exact set of matching rows.
+    pub fn materialize(&self) -> RoaringBitmap {
+        match self {
+            Compiled::Set(b) => b.as_ref().clone(),
+            Compiled::Range { numbers, sorted: true, lo, hi, .. } => {
+                let (start, end) = sorted_run(numbers, *lo, *hi);
+                let mut rows: Vec<u32> = numbers[start..end].iter().map(|(_, r)| *r).collect();
+                rows.sort_unstable();
+                RoaringBitmap::from_sorted_iter(rows).expect("sorted rows")
+            }
+            Compiled::Range { numbers, lo, hi, .. } => numbers.iter().filter(|(v, _)| in_bounds(*v, *lo, *hi)).map(|(_, r)| *r).collect(),
+            Compiled::And(a, b) => a.materialize() & b.materialize(),
+            Compiled::Or(a, b) => a.materialize() | b.materialize(),
+            Compiled::Not(a, rows) => {
+                let mut all = RoaringBitmap::new();
+                all.insert_range(0..*rows);
+                all - a.materialize()
+            }
+        }
+    }
+}
+
+/// The index range `start..end` of sorted `numbers` whose values lie in the bounds.
+fn sorted_run(numbers: &[(f64, u32)], lo: Bound<f64>, hi: Bound<f64>) -> (usize, usize) {
+    let start = numbers.partition_point(|(v, _)| !in_bounds(*v, lo, Bound::Unbounded));
+    let end = numbers.partition_point(|(v, _)| in_bounds(*v, Bound::Unbounded, hi)).max(start);
+    (start, end)
 }
 
 #[cfg(test)]
@@ -227,7 +321,10 @@ mod tests {
             }
             let want: Vec<u32> = rows.iter().enumerate().filter(|(_, m)| f.matches(m)).map(|(i, _)| i as u32).collect();
             let got: Vec<u32> = idx.eval(&f).iter().collect();
-            prop_assert_eq!(got, want, "{:?}", f);
+            prop_assert_eq!(&got, &want, "{:?}", f);
+            let compiled = idx.compile(&f);
+            let by_row: Vec<u32> = (0..rows.len() as u32 + 2).filter(|&r| compiled.contains(r)).collect();
+            prop_assert_eq!(by_row, want, "per-row {:?}", f);
         }
     }
 }

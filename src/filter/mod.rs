@@ -8,7 +8,7 @@ mod parse;
 use std::collections::BTreeSet;
 use std::ops::{Bound, RangeBounds};
 
-pub use index::FieldIndex;
+pub use index::{Compiled, FieldIndex};
 pub use parse::ParseError;
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 

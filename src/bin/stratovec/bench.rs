@@ -18,6 +18,8 @@ use crate::progress;
 mod diskann;
 #[path = "bench_tiered.rs"]
 mod tiered;
+#[path = "bench_filtered.rs"]
+mod filtered;
 
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
@@ -67,7 +69,8 @@ pub struct BenchArgs {
     /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan),
     /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank),
     /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
-    /// tiered-int4 (engine ingest with commits and background compaction into DiskANN).
+    /// tiered-int4 (engine ingest with commits and background compaction into DiskANN),
+    /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -150,6 +153,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
         match index.as_str() {
             "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt)?,
             "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
+            "filtered" => filtered::run(&a, &c, &base, &queries)?,
             other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
                 Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
                 None if other.starts_with("diskann-") => {
@@ -160,7 +164,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     tiered::run(&a, &c, &base, &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>)"))),
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered)"))),
             },
         }
     }
@@ -321,19 +325,29 @@ pub(crate) struct Measured {
     p99_us: f64,
 }
 
-/// Runs every query once untimed (warm-up), then once timed, one query per call on this
-/// thread.
+/// Runs the first 200 queries untimed (warm-up), then every query once timed, one query
+/// per call on this thread.
 pub(crate) fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>) -> Result<Measured, Error> {
+    measure_indexed(queries, gt, k, |_, q| search(q))
+}
+
+/// [`measure`] with the query's index passed to `search`.
+pub(crate) fn measure_indexed(
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    k: usize,
+    mut search: impl FnMut(usize, &[f32]) -> Result<Vec<u64>, Error>,
+) -> Result<Measured, Error> {
     let nq = queries.rows();
     for i in 0..nq.min(200) {
-        search(queries.row(i))?;
+        search(i, queries.row(i))?;
     }
     let mut lat = Vec::with_capacity(nq);
     let mut hits = 0usize;
     let total = Instant::now();
     for (i, want) in gt.iter().enumerate().take(nq) {
         let t = Instant::now();
-        let ids = search(queries.row(i))?;
+        let ids = search(i, queries.row(i))?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
         hits += ids.iter().filter(|id| want.contains(id)).count();
     }
