@@ -115,3 +115,9 @@ impl From<StoreError> for Error {
         Error::store("store", e)
     }
 }
+
+impl From<crate::filter::ParseError> for Error {
+    fn from(e: crate::filter::ParseError) -> Self {
+        Error::with_source(ErrorKind::InvalidArgument, e.to_string(), e)
+    }
+}

@@ -16,6 +16,10 @@ fn write_fuzz_seeds() {
     db.insert_batch(&(0..12).collect::<Vec<_>>(), &v).unwrap();
     pollster::block_on(db.commit()).unwrap();
     db.insert_batch(&[100, 101], &v[..8]).unwrap();
+    let mut batch = stratovec::WriteBatch::new();
+    batch.insert(stratovec::Record::new(200, v[..4].to_vec()).with("genre", "rock").with("year", 1999).with("tags", vec!["a", "b"]).with_payload(b"x".to_vec()));
+    batch.insert(stratovec::Record::new(201, v[4..8].to_vec()).with("score", 0.5).with("draft", true));
+    db.write(&batch).unwrap();
     db.delete(3).unwrap();
     pollster::block_on(db.commit()).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
@@ -32,4 +36,16 @@ fn write_fuzz_seeds() {
         let bytes = pollster::block_on(store.get(&name)).unwrap();
         std::fs::write(dir.join(name.replace('/', "_")), &bytes).unwrap();
     }
+    // Metadata rows and a column of them.
+    let dir = root.join("metadata_decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut col = stratovec::formats::column::ColumnBuilder::new();
+    for (i, r) in [stratovec::Record::new(1, vec![0.0]).with("genre", "rock").with("year", 1999), stratovec::Record::new(2, vec![0.0]).with("tags", vec!["x"])].iter().enumerate() {
+        let row = stratovec::formats::metadata::encode_row(&r.metadata);
+        std::fs::write(dir.join(format!("row{i}")), &row).unwrap();
+        col.push(&row);
+    }
+    let mut bytes = col.encode();
+    bytes[0] = 2; // the target reads the row count from the first byte (mod 8)
+    std::fs::write(dir.join("column"), &bytes).unwrap();
 }

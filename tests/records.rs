@@ -14,7 +14,7 @@ const DIM: usize = 8;
 fn record(id: u64, v: &[f32]) -> Record {
     let genre = ["rock", "jazz", "pop", "folk"][(id % 4) as usize];
     let mut r = Record::new(id, v.to_vec()).with("genre", genre).with("year", 1980 + (id % 40) as i64).with_payload(format!("doc {id}"));
-    if id % 3 == 0 {
+    if id.is_multiple_of(3) {
         r = r.with("tags", vec!["live", "remaster"]);
     }
     r

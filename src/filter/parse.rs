@@ -154,14 +154,18 @@ fn quoted(text: &str, at: usize) -> Result<(String, usize), ParseError> {
     err(at, format!("unterminated {q}-quoted text"))
 }
 
+/// Deepest nesting of parentheses and `NOT` accepted (bounds the parser's recursion).
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
+    depth: usize,
 }
 
 /// Parses the text form (grammar in the module docs).
 pub(crate) fn parse(text: &str) -> Result<Filter, ParseError> {
-    let mut p = Parser { toks: lex(text)?, pos: 0 };
+    let mut p = Parser { toks: lex(text)?, pos: 0, depth: 0 };
     let f = p.or()?;
     match p.peek() {
         Tok::End => Ok(f),
@@ -208,10 +212,13 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Filter, ParseError> {
-        if self.eat_keyword("NOT") {
-            return Ok(self.unary()?.not());
+        if self.depth >= MAX_DEPTH {
+            return err(self.offset(), format!("parentheses and NOT nested deeper than {MAX_DEPTH}"));
         }
-        self.primary()
+        self.depth += 1;
+        let f = if self.eat_keyword("NOT") { self.unary().map(Filter::not) } else { self.primary() };
+        self.depth -= 1;
+        f
     }
 
     fn primary(&mut self) -> Result<Filter, ParseError> {
@@ -350,6 +357,7 @@ mod tests {
 
     #[test]
     fn errors_say_where_and_why() {
+        let deep = "(".repeat(100);
         let cases = [
             ("genre = ", 8, "expected a value"),
             ("year >= 'x'", 8, "expected a number"),
@@ -360,6 +368,7 @@ mod tests {
             ("AND a = 1", 0, "keyword AND"),
             ("x IN (1 2)", 8, "in the IN list"),
             ("", 0, "expected a field name"),
+            (deep.as_str(), 64, "nested deeper"),
         ];
         for (text, offset, what) in cases {
             let e = parse(text).unwrap_err();

@@ -174,12 +174,15 @@ pub struct KernelTable {
     pub dot_u4_i8: fn(&[u8], &[i8], &[i8]) -> i32,
     /// `dot_u4_i8_batch(q_even, q_odd, rows, out)`: `out[i] = dot_u4_i8(row i, q_even,
     /// q_odd)` for the `out.len()` rows of `rows` (row-major, `q_even.len()` bytes each).
-    pub dot_u4_i8_batch: fn(&[i8], &[i8], &[u8], &mut [i32]),
+    pub dot_u4_i8_batch: U4Batch,
     /// Number of differing bits of two equal-length word slices.
     pub hamming: fn(&[u64], &[u64]) -> u32,
     /// `pq_adc(table, codes)`: see [`DistanceKernel::pq_adc`].
     pub pq_adc: fn(&[f32], &[u8]) -> f32,
 }
+
+/// `dot_u4_i8_batch(q_even, q_odd, rows, out)`, see [`KernelTable::dot_u4_i8_batch`].
+pub type U4Batch = fn(&[i8], &[i8], &[u8], &mut [i32]);
 
 /// Every table name, worst first.
 const TABLE_NAMES: [&str; 6] = ["scalar", "sse4.2", "avx2", "avx512bw", "avx512", "neon"];

@@ -117,6 +117,7 @@ const SCAN_BLOCK: usize = 256;
 /// use `row_norm`). For inner product and cosine a block whose best dot product cannot score
 /// below `threshold` is skipped; returns `false`, leaving `out` unspecified, when every
 /// block was.
+#[allow(clippy::too_many_arguments)] // two callers; the closures are what differs
 pub(crate) fn scan(
     q: &AffineQuery,
     code_len: usize,

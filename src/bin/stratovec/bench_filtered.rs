@@ -44,8 +44,8 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
     for start in (0..c.n).step_by(20_000) {
         let end = (start + 20_000).min(c.n);
         let mut batch = WriteBatch::new();
-        for i in start..end {
-            batch.insert(Record::new(i as u64, base.row(i).to_vec()).with("bucket", bucket(i) as i64).with("cluster", cluster[i] as i64));
+        for (i, c) in cluster.iter().enumerate().take(end).skip(start) {
+            batch.insert(Record::new(i as u64, base.row(i).to_vec()).with("bucket", bucket(i) as i64).with("cluster", *c as i64));
         }
         db.write(&batch)?;
         pb.set_position(end as u64);
