@@ -5,7 +5,7 @@
 //! * [`manifest`]: the versioned list of live segments and tombstone files.
 //! * [`tombstones`]: a tombstone file (rows deleted from earlier segments).
 //! * [`diskann`]: the node layout of DiskANN segments (4 KiB sectors).
-//! * [`column`] and [`metadata`]: per-row metadata and payload sections.
+//! * [`column`](mod@column) and [`metadata`]: per-row metadata and payload sections.
 //!
 //! Every decoder returns a [`FormatError`] on any byte string: it never panics and never
 //! allocates more than the input justifies. The byte layouts are specified in

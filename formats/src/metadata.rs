@@ -1,5 +1,5 @@
 //! Typed metadata of a row: named fields holding null, bool, i64, f64, string, or a list of
-//! those; stored one row per entry of a [`crate::column`] (section `metadata`), each row
+//! those; stored one row per entry of a [`column`](mod@crate::column) (section `metadata`), each row
 //! the postcard encoding of its [`Metadata`] map (fields sorted by name).
 //!
 //! Lists hold scalars only, so decoding never recurses more than one level.

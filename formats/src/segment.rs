@@ -92,9 +92,9 @@ impl SectionKind {
     pub const DISKANN_META: SectionKind = SectionKind(6);
     /// DiskANN node sectors (4096-byte aligned in the file), see [`crate::diskann`].
     pub const DISKANN_NODES: SectionKind = SectionKind(7);
-    /// Per-row metadata: a [`crate::column`] of [`crate::metadata`] rows.
+    /// Per-row metadata: a [`column`](mod@crate::column) of [`crate::metadata`] rows.
     pub const METADATA: SectionKind = SectionKind(8);
-    /// Per-row payloads: a [`crate::column`] of opaque byte strings.
+    /// Per-row payloads: a [`column`](mod@crate::column) of opaque byte strings.
     pub const PAYLOAD: SectionKind = SectionKind(9);
 
     /// Human-readable name for tools.

@@ -131,7 +131,7 @@ impl Filter {
         Filter::Not(Box::new(self))
     }
 
-    /// Parses the text form; see [`parse`](parse::parse) for the grammar.
+    /// Parses the text form; the grammar: `=`, `!=`, `<`, `<=`, `>`, `>=`, `IN (...)`, `CONTAINS`, `PREFIX`, `EXISTS`, `AND`, `OR`, `NOT`, parentheses; a bare field means `field = true` (full grammar in `src/filter/parse.rs`).
     ///
     /// # Errors
     /// [`ParseError`] with the byte offset and what was expected there.
