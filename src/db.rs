@@ -311,7 +311,7 @@ impl Db {
         let row = match loc {
             Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
         };
-        s.index_of(loc)?.vector(row).map(std::borrow::Cow::into_owned)
+        s.holder_of(loc)?.0.vector(row).map(std::borrow::Cow::into_owned)
     }
 
     /// Whether `id` is live.

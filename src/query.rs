@@ -160,10 +160,7 @@ impl Db {
             let found = src.index.search(q, opts.k, &opts.params, Some(&accept)).map_err(index_error)?;
             return Ok((found, explain(Some(estimate), Strategy::FilteredGraph, None)));
         }
-        let mut matched = compiled.materialize();
-        if let Some(d) = src.dead {
-            matched -= d;
-        }
+        let matched = without_dead(compiled.materialize(), src);
         let n = matched.len();
         if n == 0 {
             return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
@@ -224,11 +221,15 @@ impl Db {
 
 /// Rows of `src` matching `f` that are not deleted.
 fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
-    let mut m = src.rows.field_index().eval(f);
+    without_dead(src.rows.field_index().eval(f), src)
+}
+
+/// `rows` minus the deleted rows of `src`.
+fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
     if let Some(d) = src.dead {
-        m -= d;
+        rows -= d;
     }
-    m
+    rows
 }
 
 /// `InvalidArgument` if `f` names a field that no source has.
@@ -244,11 +245,11 @@ fn view(s: &State, id: u64, loc: Loc, include: Include) -> RecordView {
     let row = match loc {
         Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
     };
-    let rows = s.rows_of(loc);
+    let holder = s.holder_of(loc);
     RecordView {
         id,
-        vector: if include.vector { s.index_of(loc).and_then(|i| i.vector(row)).map(|v| v.into_owned()) } else { None },
-        metadata: if include.metadata { rows.map(|r| r.metadata(row)) } else { None },
-        payload: if include.payload { rows.map(|r| r.payload(row)) } else { None },
+        vector: if include.vector { holder.and_then(|(i, _)| i.vector(row)).map(|v| v.into_owned()) } else { None },
+        metadata: if include.metadata { holder.map(|(_, r)| r.metadata(row)) } else { None },
+        payload: if include.payload { holder.map(|(_, r)| r.payload(row)) } else { None },
     }
 }

@@ -112,29 +112,19 @@ impl State {
             .collect()
     }
 
-    /// The index holding `loc`.
-    pub fn index_of(&self, loc: Loc) -> Option<&dyn Index> {
-        match loc {
-            Loc::Memtable(_) => Some(&self.memtable.graph),
-            Loc::Segment { id, .. } => self
-                .segments
-                .iter()
-                .find(|s| s.meta.id == id)
-                .map(|s| s.index.as_ref())
-                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.graph as &dyn Index)),
+    /// The index and the metadata/payload columns holding `loc`.
+    pub fn holder_of(&self, loc: Loc) -> Option<(&dyn Index, &dyn Rows)> {
+        fn memtable(m: &Memtable) -> (&dyn Index, &dyn Rows) {
+            (&m.graph, &m.columns)
         }
-    }
-
-    /// The metadata and payloads holding `loc`.
-    pub fn rows_of(&self, loc: Loc) -> Option<&dyn Rows> {
         match loc {
-            Loc::Memtable(_) => Some(&self.memtable.columns),
+            Loc::Memtable(_) => Some(memtable(&self.memtable)),
             Loc::Segment { id, .. } => self
                 .segments
                 .iter()
                 .find(|s| s.meta.id == id)
-                .map(|s| &s.rows as &dyn Rows)
-                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.columns as &dyn Rows)),
+                .map(|s| (s.index.as_ref(), &s.rows as &dyn Rows))
+                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| memtable(&f.memtable))),
         }
     }
 

@@ -81,30 +81,19 @@ impl<'a> Column<'a> {
     /// `Truncated`, or `Invalid` for a row count other than `rows`, decreasing offsets, or
     /// offsets that do not end at the data length.
     pub fn decode(bytes: &'a [u8], rows: u64) -> Result<Self, FormatError> {
-        let count = read_u64(bytes, 0).ok_or_else(|| FormatError::truncated(8, bytes.len()))?;
-        if count != rows {
-            return Err(FormatError::invalid(format!("column of {count} rows in a segment of {rows}")));
-        }
-        let table = usize::try_from(count)
-            .ok()
-            .and_then(|c| c.checked_add(1)?.checked_mul(8)?.checked_add(8))
-            .ok_or_else(|| FormatError::invalid(format!("column row count {count}")))?;
-        if bytes.len() < table {
-            return Err(FormatError::truncated(table as u64, bytes.len()));
-        }
-        let (offsets, data) = (&bytes[8..table], &bytes[table..]);
+        let c = Self::view(bytes, rows)?;
         let mut prev = 0u64;
-        for (i, o) in offsets.chunks_exact(8).enumerate() {
+        for (i, o) in c.offsets.chunks_exact(8).enumerate() {
             let o = u64::from_le_bytes(o.try_into().expect("8-byte chunk"));
             if (i == 0 && o != 0) || o < prev {
                 return Err(FormatError::invalid(format!("column offset {i} ({o}) out of order")));
             }
             prev = o;
         }
-        if prev != data.len() as u64 {
-            return Err(FormatError::invalid(format!("column offsets end at {prev}, data has {} bytes", data.len())));
+        if prev != c.data.len() as u64 {
+            return Err(FormatError::invalid(format!("column offsets end at {prev}, data has {} bytes", c.data.len())));
         }
-        Ok(Column { count: count as usize, offsets, data })
+        Ok(c)
     }
 
     /// Views `bytes` as a column of `rows` rows checking only the header and table length
@@ -121,8 +110,10 @@ impl<'a> Column<'a> {
         let table = usize::try_from(count)
             .ok()
             .and_then(|c| c.checked_add(1)?.checked_mul(8)?.checked_add(8))
-            .filter(|t| *t <= bytes.len())
-            .ok_or_else(|| FormatError::invalid(format!("column table of {count} rows is longer than the section")))?;
+            .ok_or_else(|| FormatError::invalid(format!("column row count {count}")))?;
+        if bytes.len() < table {
+            return Err(FormatError::truncated(table as u64, bytes.len()));
+        }
         Ok(Column { count: count as usize, offsets: &bytes[8..table], data: &bytes[table..] })
     }
 

@@ -190,8 +190,10 @@ impl Db {
                 let _ = self.store.delete(&output.meta.file).await;
                 return Err(Error::new(ErrorKind::Conflict, "another writer already compacted these segments"));
             }
-            let tombstone_id = self.state.write().reserve_id();
-            let next_segment_id = self.state.read().next_segment_id;
+            let (tombstone_id, next_segment_id) = {
+                let mut s = self.state.write();
+                (s.reserve_id(), s.next_segment_id)
+            };
             let (manifest, dead) = self.next_manifest(&base, plan, &output.meta, &committed, live, tombstone_id, next_segment_id);
             let tombstone_bytes = match manifest.tombstone_files.first() {
                 Some(t) => {
