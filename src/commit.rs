@@ -30,16 +30,23 @@ impl Db {
     pub async fn commit(&self) -> Result<u64> {
         self.writable()?;
         let _one_commit_at_a_time = self.commit_lock.lock().await;
-        let (base, frozen, pending, tombstone_id, next_segment_id) = {
+        let (base, frozen, pending, tombstone_id, next_segment_id, log_through) = {
             let mut s = self.state.write();
+            self.writable()?;
             let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
             s.freeze(fresh);
+            if s.frozen.is_empty() && s.pending_tombstones.is_empty() {
+                return Ok(s.version);
+            }
+            // Writes from here on go to a new log file; the older files hold exactly the
+            // rows and deletions this commit publishes.
+            let log_through = match &self.wal {
+                Some(wal) => Some(wal.rotate().map_err(|e| self.poison(e))?),
+                None => None,
+            };
             let tombstone_id = if s.pending_tombstones.is_empty() { 0 } else { s.reserve_id() };
-            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id)
+            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id, log_through)
         };
-        if frozen.is_empty() && pending.is_empty() {
-            return Ok(base.version);
-        }
         let mut manifest = Manifest { version: base.version + 1, epoch: self.epoch, next_segment_id, ..base.clone() };
         let mut opened = Vec::with_capacity(frozen.len());
         for f in &frozen {
@@ -52,8 +59,7 @@ impl Db {
             self.put(&file, tombstones::encode(&pending)).await?;
             manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
         }
-        let version =
-            self.commits.try_commit(base.version, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
+        let version = self.publish_manifest(base.version, manifest.encode()).await?;
         {
             let mut s = self.state.write();
             s.version = version;
@@ -62,9 +68,33 @@ impl Db {
             s.segments.extend(opened);
             s.pending_tombstones.drain(..pending.len());
         }
+        if let (Some(wal), Some(through)) = (&self.wal, log_through) {
+            wal.remove_through(through);
+        }
         self.compaction_signal.notify();
         self.delete_retired().await;
         Ok(version)
+    }
+
+    /// Publishes `manifest` as version `base + 1`. When the store fails without saying
+    /// whether the manifest was written (a lost response), reads the newest version back:
+    /// ours means success, `base` means nothing was published; anything else, or a second
+    /// failure, poisons the writer.
+    ///
+    /// # Errors
+    /// `Conflict`; `Unavailable` (nothing published); `Poisoned`-causing `Unavailable`.
+    pub(crate) async fn publish_manifest(&self, base: u64, manifest: Vec<u8>) -> Result<u64> {
+        let manifest = Bytes::from(manifest);
+        let err = match self.commits.try_commit(base, manifest.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e @ stratovec_backends::CommitError::Conflict { .. }) => return Err(Error::commit(e)),
+            Err(e) => Error::commit(e),
+        };
+        match self.commits.latest().await {
+            Ok(Some((v, bytes))) if v == base + 1 && bytes == manifest => Ok(v),
+            Ok(Some((v, _))) if v == base => Err(err),
+            _ => Err(self.poison(err)),
+        }
     }
 
     pub(crate) async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {

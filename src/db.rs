@@ -1,6 +1,6 @@
 //! [`Db`]: create, open, write and inspect a database.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +15,8 @@ use stratovec_indexes::{kernels, Metric};
 use crate::memtable::Memtable;
 use crate::segment::Segment;
 use crate::state::{Loc, State};
-use crate::vector::prepare_in_place;
+use crate::wal::Wal;
+use crate::write::Changes;
 use crate::{DbOptions, Error, ErrorKind, Result};
 
 /// An embedded vector database over a [`BlobStore`].
@@ -54,6 +55,11 @@ pub struct Db {
     pub(crate) commit_lock: async_lock::Mutex<()>,
     pub(crate) compaction_lock: async_lock::Mutex<()>,
     pub(crate) compaction_signal: Arc<crate::compaction::Signal>,
+    /// The write-ahead log, with [`crate::Durability::Wal`] on a writer.
+    pub(crate) wal: Option<Wal>,
+    /// Why the writer stopped accepting writes, once a log write, fsync or publish failed
+    /// with an unknown outcome.
+    pub(crate) poisoned: parking_lot::Mutex<Option<String>>,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
@@ -211,6 +217,17 @@ impl Db {
             retired: Vec::new(),
         };
         let epoch = state.manifest.epoch + u64::from(!read_only);
+        let mut state = state;
+        let wal = match (&options.durability, read_only) {
+            (crate::Durability::Wal(w), false) => {
+                let (wal, replay) = Wal::open(w)?;
+                for ops in replay.records {
+                    Changes::from_log(ops, dim)?.apply(&mut state, dim)?;
+                }
+                Some(wal)
+            }
+            _ => None,
+        };
         Ok(Db {
             store,
             commits,
@@ -223,6 +240,8 @@ impl Db {
             commit_lock: async_lock::Mutex::new(()),
             compaction_lock: async_lock::Mutex::new(()),
             compaction_signal: Arc::default(),
+            wal,
+            poisoned: parking_lot::Mutex::new(None),
         })
     }
 
@@ -243,65 +262,22 @@ impl Db {
 
     pub(crate) fn writable(&self) -> Result<()> {
         if self.read_only {
-            Err(Error::new(ErrorKind::ReadOnly, "the database was opened read-only"))
-        } else {
-            Ok(())
+            return Err(Error::new(ErrorKind::ReadOnly, "the database was opened read-only"));
         }
+        if let Some(why) = self.poisoned.lock().as_ref() {
+            return Err(Error::new(
+                ErrorKind::Poisoned,
+                format!("an earlier write failed with an unknown outcome ({why}); reopen the database"),
+            ));
+        }
+        Ok(())
     }
 
-    /// Inserts one vector (`dim` values) under key `id`.
-    ///
-    /// # Errors
-    /// `InvalidArgument` (dimension, NaN/Inf, zero vector with cosine), `AlreadyExists` if
-    /// `id` is live, `ReadOnly`.
-    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.insert_batch(&[id], vector)
-    }
-
-    /// Inserts `ids.len()` vectors (`vectors` holds `ids.len() × dim` values, row-major),
-    /// linking them into the memtable graph in parallel. All or nothing: on error nothing is
-    /// inserted.
-    ///
-    /// # Errors
-    /// As [`Db::insert`]; also `InvalidArgument` for duplicate keys within the batch.
-    pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        self.writable()?;
-        let prepared = self.prepare_batch(ids, vectors)?;
-        let mut s = self.state.write();
-        if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
-            return Err(Error::new(ErrorKind::AlreadyExists, format!("key {id} already exists; use upsert to replace it")));
-        }
-        Self::append(&mut s, ids, &prepared, &[])
-    }
-
-    /// Inserts or replaces the vector of `id` (the old row, if any, is tombstoned).
-    ///
-    /// # Errors
-    /// As [`Db::insert`], except that an existing key is replaced.
-    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.writable()?;
-        let prepared = self.prepare_batch(&[id], vector)?;
-        let mut s = self.state.write();
-        if let Some(loc) = s.pk.remove(&id) {
-            s.kill(loc);
-        }
-        Self::append(&mut s, &[id], &prepared, &[])
-    }
-
-    /// Deletes `id`; returns whether it was live.
-    ///
-    /// # Errors
-    /// `ReadOnly`.
-    pub fn delete(&self, id: u64) -> Result<bool> {
-        self.writable()?;
-        let mut s = self.state.write();
-        match s.pk.remove(&id) {
-            Some(loc) => {
-                s.kill(loc);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    /// Stops all later writes after `e`, a failure that left the log or the published
+    /// version in an unknown state; returns `e`.
+    pub(crate) fn poison(&self, e: Error) -> Error {
+        self.poisoned.lock().get_or_insert_with(|| e.to_string());
+        e
     }
 
     /// The stored vector of `id` (normalised if the metric is cosine), `None` if not live.
@@ -317,37 +293,6 @@ impl Db {
     /// Whether `id` is live.
     pub fn contains(&self, id: u64) -> bool {
         self.state.read().pk.contains_key(&id)
-    }
-
-    fn prepare_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<Vec<f32>> {
-        if vectors.len() != ids.len() * self.dim {
-            return Err(Error::invalid(format!(
-                "{} keys need {} values (dimension {}), got {}",
-                ids.len(),
-                ids.len() * self.dim,
-                self.dim,
-                vectors.len()
-            )));
-        }
-        if ids.len() > 1 {
-            let mut seen = HashSet::with_capacity(ids.len());
-            if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
-                return Err(Error::invalid(format!("key {id} appears twice in the batch")));
-            }
-        }
-        let mut out = vectors.to_vec();
-        for (id, v) in ids.iter().zip(out.chunks_exact_mut(self.dim)) {
-            prepare_in_place(v, self.dim, self.metric, &format!("vector of key {id}"))?;
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn append(s: &mut State, ids: &[u64], prepared: &[f32], data: &[(stratovec_formats::metadata::Metadata, Vec<u8>)]) -> Result<()> {
-        let first = s.memtable.append(ids, prepared, data)?;
-        for (i, id) in ids.iter().enumerate() {
-            s.pk.insert(*id, Loc::Memtable(first + i as u32));
-        }
-        Ok(())
     }
 
     /// Counts and sizes.

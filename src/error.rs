@@ -26,6 +26,10 @@ pub enum ErrorKind {
     Corrupt,
     /// The files were written by an incompatible format version or with unknown features.
     Incompatible,
+    /// An earlier write, log `fsync` or manifest publish failed with an unknown outcome,
+    /// so this writer refuses further writes; reopen the database (committed data and
+    /// logged writes are recovered on open).
+    Poisoned,
 }
 
 /// An error of the stratovec engine.

@@ -27,10 +27,12 @@ mod options;
 mod query;
 mod record;
 mod rows;
+mod schema;
 mod search;
 mod segment;
 mod state;
 mod vector;
+mod wal;
 mod write;
 
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
@@ -41,7 +43,9 @@ pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};
 pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
 pub use options::{DbOptions, SearchParams};
 pub use query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};
+pub use schema::{Field, FieldKind, Schema};
 pub use search::Hit;
+pub use wal::{Durability, SyncPolicy, WalOptions};
 
 pub use stratovec_backends as backends;
 pub use stratovec_formats as formats;

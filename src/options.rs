@@ -30,6 +30,17 @@ pub struct DbOptions {
     pub retain_versions: u64,
     /// Largest payload of one record, in bytes. Default 1 MiB.
     pub max_payload_bytes: usize,
+    /// When writes become durable: at commit (default) or on return, through a
+    /// write-ahead log.
+    pub durability: crate::Durability,
+    /// When a write leaves the memtable holding at least this many bytes (vectors, graph,
+    /// keys, metadata), it commits before returning (blocking that writer; with a store
+    /// whose futures need an async runtime, commit yourself and set `None`). A failed
+    /// automatic commit keeps the rows frozen and searchable for the next commit to retry.
+    /// Default 256 MiB.
+    pub memtable_limit_bytes: Option<usize>,
+    /// Types of metadata fields, checked on every write. Default `None` (any metadata).
+    pub schema: Option<crate::Schema>,
     /// Check the CRC32C of every section when opening segments (one pass over the bytes).
     /// Default `true`.
     pub verify_on_open: bool,
@@ -47,6 +58,9 @@ impl Default for DbOptions {
             compaction: Arc::new(SizeTiered::default()),
             retain_versions: 4,
             max_payload_bytes: 1 << 20,
+            durability: crate::Durability::Commit,
+            memtable_limit_bytes: Some(256 << 20),
+            schema: None,
             verify_on_open: true,
             commit_store: None,
         }
@@ -76,6 +90,18 @@ impl DbOptions {
     /// Sets the compaction policy.
     pub fn with_compaction(mut self, policy: impl CompactionPolicy + 'static) -> Self {
         self.compaction = Arc::new(policy);
+        self
+    }
+
+    /// Sets the durability mode.
+    pub fn with_durability(mut self, durability: crate::Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the metadata schema.
+    pub fn with_schema(mut self, schema: crate::Schema) -> Self {
+        self.schema = Some(schema);
         self
     }
 

@@ -186,14 +186,15 @@ impl Db {
         Ok(sources.iter().map(|src| live_matches(src, filter).len()).sum())
     }
 
-    /// Deletes every live record matching `filter`; returns how many. Durable at the next
-    /// commit, like [`Db::delete`].
+    /// Deletes every live record matching `filter`, atomically; returns how many. Durable
+    /// like [`Db::delete`].
     ///
     /// # Errors
-    /// `ReadOnly`; `InvalidArgument` for a filter naming a field no row has.
+    /// `ReadOnly`, `Poisoned`; `InvalidArgument` for a filter naming a field no row has;
+    /// `Unavailable` (log write).
     pub fn delete_by_filter(&self, filter: &Filter) -> Result<u64> {
         self.writable()?;
-        let mut s = self.state.write();
+        let s = self.state.write();
         let victims: Vec<(u64, Loc)> = {
             let sources = s.sources();
             check_fields(filter, &sources)?;
@@ -207,14 +208,9 @@ impl Db {
                 })
                 .collect()
         };
-        let mut deleted = 0;
-        for (key, loc) in victims {
-            if s.pk.get(&key) == Some(&loc) {
-                s.pk.remove(&key);
-                s.kill(loc);
-                deleted += 1;
-            }
-        }
+        let victims: Vec<u64> = victims.into_iter().filter(|(key, loc)| s.pk.get(key) == Some(loc)).map(|(key, _)| key).collect();
+        let deleted = victims.len() as u64;
+        self.delete_keys(s, victims)?;
         Ok(deleted)
     }
 }

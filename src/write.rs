@@ -1,46 +1,171 @@
-//! `Db::write`: atomic batches of inserts, upserts and deletes with metadata and payloads.
+//! The write path: every write (insert, upsert, delete, batch, delete by filter) becomes a
+//! [`Changes`] list, is logged when a write-ahead log is on, applied to the memtable under
+//! the state lock, synced per the log's policy, and may trigger an automatic commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use parking_lot::RwLockWriteGuard;
 use stratovec_formats::metadata::{self, Metadata};
+use stratovec_formats::wal::{RecordBuilder, WalOp};
 
 use crate::record::{Record, WriteBatch, WriteOp};
-use crate::vector::prepare;
+use crate::state::{Loc, State};
+use crate::vector::{prepare, prepare_in_place};
 use crate::{Db, Error, ErrorKind, Result};
 
-/// A record checked and ready to append.
-struct Prepared {
-    id: u64,
-    vector: Vec<f32>,
-    data: (Metadata, Vec<u8>),
+/// One write, in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Change {
+    /// Insert or replace: the `i`-th put of [`Changes`].
+    Put(usize),
+    /// Delete a key.
+    Delete(u64),
+}
+
+/// Writes applied atomically: puts (keys, prepared vectors, optional metadata and
+/// payloads) and deletes, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub ops: Vec<Change>,
+    pub ids: Vec<u64>,
+    /// `ids.len() × dim` prepared values.
+    pub vectors: Vec<f32>,
+    /// Empty, or the metadata and payload of each put.
+    pub data: Vec<(Metadata, Vec<u8>)>,
+}
+
+impl Changes {
+    fn puts(ids: Vec<u64>, vectors: Vec<f32>) -> Changes {
+        Changes { ops: (0..ids.len()).map(Change::Put).collect(), ids, vectors, data: Vec::new() }
+    }
+
+    fn deletes(ids: impl IntoIterator<Item = u64>) -> Changes {
+        Changes { ops: ids.into_iter().map(Change::Delete).collect(), ..Changes::default() }
+    }
+
+    /// The write-ahead log record of these changes.
+    fn record(&self, dim: usize) -> Vec<u8> {
+        let mut b = RecordBuilder::default();
+        let empty = (Metadata::new(), Vec::new());
+        for op in &self.ops {
+            match *op {
+                Change::Put(i) => {
+                    let (m, p) = self.data.get(i).unwrap_or(&empty);
+                    b.upsert(self.ids[i], &self.vectors[i * dim..(i + 1) * dim], m, p);
+                }
+                Change::Delete(id) => b.delete(id),
+            }
+        }
+        b.finish()
+    }
+
+    /// Changes from a replayed log record; vectors are checked (dimension, finite) but not
+    /// normalised again.
+    pub fn from_log(ops: Vec<WalOp>, dim: usize) -> Result<Changes> {
+        let mut c = Changes::default();
+        for op in ops {
+            match op {
+                WalOp::Upsert { id, vector, metadata, payload } => {
+                    if vector.len() != dim || vector.iter().any(|x| !x.is_finite()) {
+                        return Err(Error::new(
+                            ErrorKind::Corrupt,
+                            format!("log record for key {id} has a vector of dimension {} or a non-finite value (database dimension {dim})", vector.len()),
+                        ));
+                    }
+                    c.ops.push(Change::Put(c.ids.len()));
+                    c.ids.push(id);
+                    c.vectors.extend_from_slice(&vector);
+                    c.data.push((metadata, payload));
+                }
+                WalOp::Delete { id } => c.ops.push(Change::Delete(id)),
+            }
+        }
+        Ok(c)
+    }
+
+    /// Applies the changes to the memtable and PK index: replaced and deleted keys are
+    /// killed; a put replaced by a later op of the same list is never appended.
+    pub fn apply(self, s: &mut State, dim: usize) -> Result<()> {
+        let mut keep = vec![false; self.ids.len()];
+        let mut appended: HashMap<u64, usize> = HashMap::new();
+        for op in &self.ops {
+            let id = match *op {
+                Change::Put(i) => self.ids[i],
+                Change::Delete(id) => id,
+            };
+            match appended.remove(&id) {
+                Some(i) => keep[i] = false,
+                None => {
+                    if let Some(loc) = s.pk.remove(&id) {
+                        s.kill(loc);
+                    }
+                }
+            }
+            if let Change::Put(i) = *op {
+                appended.insert(id, i);
+                keep[i] = true;
+            }
+        }
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let first = if keep.iter().all(|k| *k) {
+            s.memtable.append(&self.ids, &self.vectors, &self.data)?
+        } else {
+            let rows: Vec<usize> = (0..self.ids.len()).filter(|i| keep[*i]).collect();
+            let ids: Vec<u64> = rows.iter().map(|&i| self.ids[i]).collect();
+            let vectors: Vec<f32> = rows.iter().flat_map(|&i| self.vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
+            let mut data = self.data;
+            let data: Vec<(Metadata, Vec<u8>)> =
+                if data.is_empty() { data } else { rows.iter().map(|&i| std::mem::take(&mut data[i])).collect() };
+            let first = s.memtable.append(&ids, &vectors, &data)?;
+            for (k, id) in ids.iter().enumerate() {
+                s.pk.insert(*id, Loc::Memtable(first + k as u32));
+            }
+            return Ok(());
+        };
+        for (k, id) in self.ids.iter().enumerate() {
+            s.pk.insert(*id, Loc::Memtable(first + k as u32));
+        }
+        Ok(())
+    }
 }
 
 impl Db {
     /// Applies `batch` atomically: every operation or none, in order, visible to searches
-    /// together. Durable at the next [`Db::commit`].
+    /// together. Durable when it returns with [`crate::Durability::Wal`], otherwise at the
+    /// next commit.
     ///
     /// # Errors
     /// `InvalidArgument` (dimension, NaN/Inf, zero vector with cosine, a NaN or badly
-    /// named metadata field, a payload over [`crate::DbOptions::max_payload_bytes`]),
-    /// `AlreadyExists` for an insert of a live key, `ReadOnly`. On error nothing is applied.
+    /// named metadata field, metadata that breaks [`crate::DbOptions::schema`], a payload
+    /// over [`crate::DbOptions::max_payload_bytes`]), `AlreadyExists` for an insert of a
+    /// live key, `ReadOnly`, `Poisoned`; `Unavailable` if the log write fails. On error
+    /// nothing is applied.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
         self.writable()?;
-        let prepared: Vec<Option<Prepared>> = batch
-            .ops
-            .iter()
-            .map(|op| match op {
-                WriteOp::Insert(r) | WriteOp::Upsert(r) => self.prepare_record(r).map(Some),
-                WriteOp::Delete(_) => Ok(None),
-            })
-            .collect::<Result<_>>()?;
-        let mut s = self.state.write();
+        let mut changes = Changes::default();
+        for op in &batch.ops {
+            match op {
+                WriteOp::Insert(r) | WriteOp::Upsert(r) => {
+                    let vector = self.prepare_record(r)?;
+                    changes.ops.push(Change::Put(changes.ids.len()));
+                    changes.ids.push(r.id);
+                    changes.vectors.extend_from_slice(&vector);
+                    changes.data.push((r.metadata.clone(), r.payload.clone()));
+                }
+                WriteOp::Delete(id) => changes.ops.push(Change::Delete(*id)),
+            }
+        }
+        let record = self.log_record(&changes);
+        let s = self.state.write();
         // Dry run: which inserts would meet a live key.
         let mut live: HashMap<u64, bool> = HashMap::new();
         for op in &batch.ops {
             match op {
                 WriteOp::Insert(r) => {
                     if *live.get(&r.id).unwrap_or(&s.pk.contains_key(&r.id)) {
-                        return Err(Error::new(ErrorKind::AlreadyExists, format!("key {} already exists; use upsert to replace it", r.id)));
+                        return Err(exists(r.id));
                     }
                     live.insert(r.id, true);
                 }
@@ -52,35 +177,7 @@ impl Db {
                 }
             }
         }
-        // Apply: kill replaced and deleted keys; drop appends a later op of the batch replaced.
-        let mut appends: Vec<Option<Prepared>> = Vec::new();
-        let mut appended: HashMap<u64, usize> = HashMap::new();
-        for (op, p) in batch.ops.iter().zip(prepared) {
-            let id = match op {
-                WriteOp::Insert(r) | WriteOp::Upsert(r) => r.id,
-                WriteOp::Delete(id) => *id,
-            };
-            match appended.remove(&id) {
-                Some(i) => appends[i] = None,
-                None => {
-                    if let Some(loc) = s.pk.remove(&id) {
-                        s.kill(loc);
-                    }
-                }
-            }
-            if let Some(p) = p {
-                appended.insert(id, appends.len());
-                appends.push(Some(p));
-            }
-        }
-        let appends: Vec<Prepared> = appends.into_iter().flatten().collect();
-        if appends.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<u64> = appends.iter().map(|p| p.id).collect();
-        let vectors: Vec<f32> = appends.iter().flat_map(|p| p.vector.iter().copied()).collect();
-        let data: Vec<(Metadata, Vec<u8>)> = appends.into_iter().map(|p| p.data).collect();
-        Self::append(&mut s, &ids, &vectors, &data)
+        self.apply_changes(s, record, changes)
     }
 
     /// Inserts one record (see [`Db::write`]).
@@ -99,9 +196,100 @@ impl Db {
         self.write(&WriteBatch { ops: vec![WriteOp::Upsert(record)] })
     }
 
-    fn prepare_record(&self, r: &Record) -> Result<Prepared> {
+    /// Inserts one vector (`dim` values) under key `id`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (dimension, NaN/Inf, zero vector with cosine), `AlreadyExists` if
+    /// `id` is live, `ReadOnly`, `Poisoned`, `Unavailable` (log write).
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.insert_batch(&[id], vector)
+    }
+
+    /// Inserts `ids.len()` vectors (`vectors` holds `ids.len() × dim` values, row-major),
+    /// linking them into the memtable graph in parallel. All or nothing: on error nothing is
+    /// inserted.
+    ///
+    /// # Errors
+    /// As [`Db::insert`]; also `InvalidArgument` for duplicate keys within the batch.
+    pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.writable()?;
+        let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
+        let record = self.log_record(&changes);
+        let s = self.state.write();
+        if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
+            return Err(exists(*id));
+        }
+        self.apply_changes(s, record, changes)
+    }
+
+    /// Inserts or replaces the vector of `id` (the old row, if any, is tombstoned).
+    ///
+    /// # Errors
+    /// As [`Db::insert`], except that an existing key is replaced.
+    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.writable()?;
+        let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
+        let record = self.log_record(&changes);
+        self.apply_changes(self.state.write(), record, changes)
+    }
+
+    /// Deletes `id`; returns whether it was live.
+    ///
+    /// # Errors
+    /// `ReadOnly`, `Poisoned`, `Unavailable` (log write).
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        self.writable()?;
+        let changes = Changes::deletes([id]);
+        let record = self.log_record(&changes);
+        let s = self.state.write();
+        let live = s.pk.contains_key(&id);
+        if live {
+            self.apply_changes(s, record, changes)?;
+        }
+        Ok(live)
+    }
+
+    /// Deletes the live keys of `victims` (found under the same lock `s`).
+    pub(crate) fn delete_keys(&self, s: RwLockWriteGuard<'_, State>, victims: Vec<u64>) -> Result<()> {
+        if victims.is_empty() {
+            return Ok(());
+        }
+        let changes = Changes::deletes(victims);
+        let record = self.log_record(&changes);
+        self.apply_changes(s, record, changes)
+    }
+
+    fn log_record(&self, changes: &Changes) -> Option<Vec<u8>> {
+        self.wal.as_ref().map(|_| changes.record(self.dim))
+    }
+
+    /// Logs (if a log is on) and applies `changes` under the lock `s`, then syncs the log
+    /// and commits automatically if the memtable passed its limit.
+    fn apply_changes(&self, mut s: RwLockWriteGuard<'_, State>, record: Option<Vec<u8>>, changes: Changes) -> Result<()> {
+        let seq = match (&self.wal, record) {
+            (Some(wal), Some(record)) => Some(wal.append(&record).map_err(|e| self.poison(e))?),
+            _ => None,
+        };
+        changes.apply(&mut s, self.dim).map_err(|e| if seq.is_some() { self.poison(e) } else { e })?;
+        let full = self.options.memtable_limit_bytes.is_some_and(|limit| s.memtable.memory_bytes() >= limit);
+        drop(s);
+        if let (Some(wal), Some(seq)) = (&self.wal, seq) {
+            wal.sync(seq).map_err(|e| self.poison(e))?;
+        }
+        if full {
+            // The write is applied (and logged); a failed automatic commit leaves its rows
+            // frozen and searchable, and the next commit retries them.
+            let _ = pollster::block_on(self.commit());
+        }
+        Ok(())
+    }
+
+    fn prepare_record(&self, r: &Record) -> Result<Vec<f32>> {
         let vector = prepare(&r.vector, self.dim, self.metric, &format!("vector of key {}", r.id))?;
         metadata::validate(&r.metadata).map_err(|e| Error::invalid(format!("metadata of key {}: {e}", r.id)))?;
+        if let Some(schema) = &self.options.schema {
+            schema.check(&r.metadata).map_err(|e| Error::invalid(format!("metadata of key {}: {e}", r.id)))?;
+        }
         if r.payload.len() > self.options.max_payload_bytes {
             return Err(Error::invalid(format!(
                 "payload of key {} has {} bytes, over the limit of {} (DbOptions::max_payload_bytes)",
@@ -110,6 +298,33 @@ impl Db {
                 self.options.max_payload_bytes
             )));
         }
-        Ok(Prepared { id: r.id, vector, data: (r.metadata.clone(), r.payload.clone()) })
+        Ok(vector)
     }
+
+    fn prepare_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<Vec<f32>> {
+        if vectors.len() != ids.len() * self.dim {
+            return Err(Error::invalid(format!(
+                "{} keys need {} values (dimension {}), got {}",
+                ids.len(),
+                ids.len() * self.dim,
+                self.dim,
+                vectors.len()
+            )));
+        }
+        if ids.len() > 1 {
+            let mut seen = HashSet::with_capacity(ids.len());
+            if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+                return Err(Error::invalid(format!("key {id} appears twice in the batch")));
+            }
+        }
+        let mut out = vectors.to_vec();
+        for (id, v) in ids.iter().zip(out.chunks_exact_mut(self.dim)) {
+            prepare_in_place(v, self.dim, self.metric, &format!("vector of key {id}"))?;
+        }
+        Ok(out)
+    }
+}
+
+fn exists(id: u64) -> Error {
+    Error::new(ErrorKind::AlreadyExists, format!("key {id} already exists; use upsert to replace it"))
 }

@@ -9,6 +9,8 @@
 //!   `MANIFEST-{v:020}.bin` on any [`BlobStore`], so two writers racing for the same version
 //!   cannot both win.
 //! * `conformance` (feature `test-util`): suites a custom backend can run against itself.
+//! * `faulty` (feature `test-util`): `FaultyStore`, a decorator that injects seeded or
+//!   scripted failures (errors, torn writes, lost responses, latency).
 //!
 //! # Writing a backend
 //! Implement [`BlobStore`] with `#[async_trait]`; see `MemoryStore` in `src/memory.rs` for a
@@ -20,6 +22,8 @@ mod commit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod error;
+#[cfg(feature = "test-util")]
+pub mod faulty;
 #[cfg(feature = "local")]
 mod local;
 #[cfg(feature = "local")]

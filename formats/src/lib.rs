@@ -6,6 +6,7 @@
 //! * [`tombstones`]: a tombstone file (rows deleted from earlier segments).
 //! * [`diskann`]: the node layout of DiskANN segments (4 KiB sectors).
 //! * [`column`](mod@column) and [`metadata`]: per-row metadata and payload sections.
+//! * [`wal`]: the write-ahead log of `Durability::Wal` (framed, checksummed batches).
 //!
 //! Every decoder returns a [`FormatError`] on any byte string: it never panics and never
 //! allocates more than the input justifies. The byte layouts are specified in
@@ -22,6 +23,7 @@ pub mod diskann;
 pub mod graph;
 pub mod segment;
 pub mod tombstones;
+pub mod wal;
 
 pub use error::FormatError;
 pub use metric::Metric;

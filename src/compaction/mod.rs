@@ -25,9 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use roaring::RoaringBitmap;
-use stratovec_backends::CommitError;
 use stratovec_formats::manifest::{manifest_name, Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones::{self, Tombstone};
 
@@ -204,15 +202,15 @@ impl Db {
                 }
                 None => 0,
             };
-            match self.commits.try_commit(base.version, Bytes::from(manifest.encode())).await {
+            match self.publish_manifest(base.version, manifest.encode()).await {
                 Ok(_) => {
                     self.swap(&base, plan, output, live, manifest);
                     return Ok((tombstone_bytes, attempt));
                 }
-                Err(CommitError::Conflict { .. }) if attempt + 1 < PUBLISH_ATTEMPTS => {
+                Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < PUBLISH_ATTEMPTS => {
                     base = self.latest_manifest().await?;
                 }
-                Err(e) => return Err(Error::commit(e)),
+                Err(e) => return Err(e),
             }
         }
         unreachable!("the last attempt returns")

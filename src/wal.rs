@@ -1,0 +1,247 @@
+//! The optional write-ahead log ([`Durability::Wal`]): every acknowledged write is appended
+//! to a local log file before it is applied, and replayed when the database is opened.
+//!
+//! One file per memtable generation, `{dir}/{number:020}.wal` (format: FORMAT.md §6).
+//! `commit()` starts a new file when it freezes the memtable and deletes the older files
+//! once the manifest that holds their rows is published. Replaying a file whose rows were
+//! already committed (a crash between publishing and deleting) is harmless: the log holds
+//! only upserts and deletes, so applying a prefix of the history twice gives the same keys
+//! and values as applying it once.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use stratovec_formats::wal::{self, WalOp};
+
+use crate::{Error, ErrorKind, Result};
+
+/// When a write becomes durable.
+#[derive(Debug, Clone, Default)]
+pub enum Durability {
+    /// Writes are durable when [`crate::Db::commit`] returns (and at automatic commits,
+    /// see [`crate::DbOptions::memtable_limit_bytes`]). The default.
+    #[default]
+    Commit,
+    /// Every write is appended to a write-ahead log in a local directory before it is
+    /// acknowledged, and replayed on open.
+    Wal(WalOptions),
+}
+
+/// Where the write-ahead log lives and when it is flushed to the device.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// Directory of the log files (created if missing). Use one directory per database; a
+    /// writer process holds it alone.
+    pub dir: PathBuf,
+    /// When log appends are made durable with `fsync`. Default [`SyncPolicy::EveryWrite`].
+    pub sync: SyncPolicy,
+}
+
+impl WalOptions {
+    /// A log in `dir`, fsynced on every write (group commit).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        WalOptions { dir: dir.into(), sync: SyncPolicy::EveryWrite }
+    }
+
+    /// Sets the fsync policy.
+    pub fn with_sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// The fsync policy of the log. Every policy survives a crash of the process (the bytes
+/// are in the OS page cache when a write returns); they differ on power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// A write returns once its record is on the device. Writers that arrive while an
+    /// `fsync` runs share the next one (group commit).
+    #[default]
+    EveryWrite,
+    /// A write syncs the log only if the last `fsync` is older than this interval: on power
+    /// loss, writes of up to about that long before the loss may be missing.
+    Interval(Duration),
+    /// Never `fsync` (the OS writes back on its own schedule); commits still make data
+    /// durable.
+    Never,
+}
+
+/// The open log of a writer.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    dir: PathBuf,
+    sync: SyncPolicy,
+    active: Mutex<Active>,
+    /// Highest record sequence known durable, and when the last `fsync` finished. Held
+    /// during an `fsync`, so writers arriving meanwhile wait and then find themselves
+    /// covered (group commit).
+    synced: Mutex<(u64, Instant)>,
+}
+
+/// The file being appended to.
+#[derive(Debug)]
+struct Active {
+    number: u64,
+    file: Arc<File>,
+    /// Sequence of the last record appended (records are numbered from 1 per process).
+    last_seq: u64,
+}
+
+/// What [`Wal::open`] found to replay, in order.
+pub(crate) struct Replay {
+    pub records: Vec<Vec<WalOp>>,
+    /// Files read (to report), and bytes dropped after the first bad record.
+    pub files: usize,
+    pub dropped_bytes: u64,
+}
+
+fn wal_error(what: impl std::fmt::Display, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Unavailable, format!("write-ahead log: {what}: {e}"))
+}
+
+fn file_name(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:020}.wal"))
+}
+
+/// Log file numbers in `dir`, ascending.
+fn list(dir: &Path) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| wal_error(dir.display(), e))? {
+        let entry = entry.map_err(|e| wal_error(dir.display(), e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+impl Wal {
+    /// Opens the log in `options.dir`: reads every file up to the first torn or corrupt
+    /// record, truncates that file there, renames later files to `*.wal.corrupt` (kept for
+    /// inspection, never replayed), and starts a new file for appends.
+    ///
+    /// # Errors
+    /// `Unavailable` for I/O errors; `Corrupt` for a file with a bad header that is not the
+    /// last one.
+    pub fn open(options: &WalOptions) -> Result<(Wal, Replay)> {
+        let dir = options.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| wal_error(dir.display(), e))?;
+        let numbers = list(&dir)?;
+        let mut replay = Replay { records: Vec::new(), files: 0, dropped_bytes: 0 };
+        let mut stop_at = None;
+        for (i, &n) in numbers.iter().enumerate() {
+            let path = file_name(&dir, n);
+            let bytes = std::fs::read(&path).map_err(|e| wal_error(path.display(), e))?;
+            replay.files += 1;
+            let (records, valid_len) = match wal::read(&bytes) {
+                Ok(f) => (f.records, f.valid_len),
+                // A header cut short is a file created just before a crash.
+                Err(stratovec_formats::FormatError::Truncated { .. }) => (Vec::new(), 0),
+                Err(e) => return Err(Error::new(ErrorKind::Corrupt, format!("{}: {e}", path.display()))),
+            };
+            replay.records.extend(records);
+            if valid_len < bytes.len() {
+                replay.dropped_bytes += (bytes.len() - valid_len) as u64;
+                let f = OpenOptions::new().write(true).open(&path).map_err(|e| wal_error(path.display(), e))?;
+                f.set_len(valid_len as u64).and_then(|_| f.sync_all()).map_err(|e| wal_error(path.display(), e))?;
+                stop_at = Some(i + 1);
+                break;
+            }
+        }
+        if let Some(first_unread) = stop_at {
+            for &n in &numbers[first_unread..] {
+                let path = file_name(&dir, n);
+                let to = path.with_extension("wal.corrupt");
+                replay.dropped_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                std::fs::rename(&path, &to).map_err(|e| wal_error(path.display(), e))?;
+            }
+        }
+        let next = numbers.last().map_or(1, |n| n + 1);
+        let file = Self::create_file(&dir, next)?;
+        let wal = Wal {
+            dir,
+            sync: options.sync,
+            active: Mutex::new(Active { number: next, file: Arc::new(file), last_seq: 0 }),
+            synced: Mutex::new((0, Instant::now())),
+        };
+        Ok((wal, replay))
+    }
+
+    fn create_file(dir: &Path, number: u64) -> Result<File> {
+        let path = file_name(dir, number);
+        let mut f = OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| wal_error(path.display(), e))?;
+        f.write_all(&wal::header()).map_err(|e| wal_error(path.display(), e))?;
+        f.sync_all().map_err(|e| wal_error(path.display(), e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| wal_error(dir.display(), e))?;
+        Ok(f)
+    }
+
+    /// Appends one framed record; returns its sequence for [`Wal::sync`]. The caller holds
+    /// the database's state lock, so log order is apply order.
+    ///
+    /// # Errors
+    /// `Unavailable` when the write fails; the file may then end in a torn record, so the
+    /// caller must stop writing (poison the writer).
+    pub fn append(&self, record: &[u8]) -> Result<u64> {
+        let mut a = self.active.lock();
+        (&*a.file).write_all(record).map_err(|e| wal_error(format!("appending to log {}", a.number), e))?;
+        a.last_seq += 1;
+        Ok(a.last_seq)
+    }
+
+    /// Makes record `seq` durable as the policy asks.
+    ///
+    /// # Errors
+    /// `Unavailable` when `fsync` fails; the caller must poison the writer.
+    pub fn sync(&self, seq: u64) -> Result<()> {
+        let mut synced = self.synced.lock();
+        let due = match self.sync {
+            SyncPolicy::Never => false,
+            SyncPolicy::EveryWrite => synced.0 < seq,
+            SyncPolicy::Interval(d) => synced.0 < seq && synced.1.elapsed() >= d,
+        };
+        if !due {
+            return Ok(());
+        }
+        let (file, last) = {
+            let a = self.active.lock();
+            (a.file.clone(), a.last_seq)
+        };
+        file.sync_data().map_err(|e| wal_error("fsync", e))?;
+        *synced = (synced.0.max(last), Instant::now());
+        Ok(())
+    }
+
+    /// Starts a new file (called as the memtable is frozen, under the state lock) and
+    /// returns the number of the last file whose records the frozen memtable holds.
+    ///
+    /// # Errors
+    /// `Unavailable`; the caller must poison the writer.
+    pub fn rotate(&self) -> Result<u64> {
+        let mut a = self.active.lock();
+        if self.sync != SyncPolicy::Never {
+            a.file.sync_data().map_err(|e| wal_error("fsync", e))?;
+        }
+        let old = a.number;
+        let file = Self::create_file(&self.dir, old + 1)?;
+        *a = Active { number: old + 1, file: Arc::new(file), last_seq: a.last_seq };
+        Ok(old)
+    }
+
+    /// Deletes the files up to `through` (their rows are in a published manifest).
+    pub fn remove_through(&self, through: u64) {
+        if let Ok(numbers) = list(&self.dir) {
+            for n in numbers.into_iter().filter(|n| *n <= through) {
+                // A file left behind is replayed harmlessly and deleted by a later commit.
+                let _ = std::fs::remove_file(file_name(&self.dir, n));
+            }
+        }
+    }
+}
