@@ -47,19 +47,23 @@ impl Db {
             let tombstone_id = if s.pending_tombstones.is_empty() { 0 } else { s.reserve_id() };
             (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id, log_through)
         };
+        crash_point!("commit::frozen");
         let mut manifest = Manifest { version: base.version + 1, epoch: self.epoch, next_segment_id, ..base.clone() };
         let mut opened = Vec::with_capacity(frozen.len());
         for f in &frozen {
             let seg = self.write_segment(f).await?;
             manifest.segments.push(seg.meta.clone());
             opened.push(Arc::new(seg));
+            crash_point!("commit::segment_written");
         }
         if !pending.is_empty() {
             let file = tombstone_name(tombstone_id);
             self.put(&file, tombstones::encode(&pending)).await?;
             manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
+            crash_point!("commit::tombstones_written");
         }
         let version = self.publish_manifest(base.version, manifest.encode()).await?;
+        crash_point!("commit::published");
         {
             let mut s = self.state.write();
             s.version = version;
@@ -70,6 +74,7 @@ impl Db {
         }
         if let (Some(wal), Some(through)) = (&self.wal, log_through) {
             wal.remove_through(through);
+            crash_point!("commit::log_removed");
         }
         self.compaction_signal.notify();
         self.delete_retired().await;

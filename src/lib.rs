@@ -16,6 +16,15 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// A named crash point (feature `failpoints`): the crash tests make the process kill itself
+/// there. Compiles to nothing without the feature.
+macro_rules! crash_point {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name);
+    };
+}
+
 mod commit;
 mod compaction;
 mod db;

@@ -231,6 +231,7 @@ impl Wal {
         }
         let old = a.number;
         let file = Self::create_file(&self.dir, old + 1)?;
+        crash_point!("wal::rotated");
         *a = Active { number: old + 1, file: Arc::new(file), last_seq: a.last_seq };
         Ok(old)
     }

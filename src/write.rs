@@ -270,6 +270,7 @@ impl Db {
             (Some(wal), Some(record)) => Some(wal.append(&record).map_err(|e| self.poison(e))?),
             _ => None,
         };
+        crash_point!("write::logged");
         changes.apply(&mut s, self.dim).map_err(|e| if seq.is_some() { self.poison(e) } else { e })?;
         let full = self.options.memtable_limit_bytes.is_some_and(|limit| s.memtable.memory_bytes() >= limit);
         drop(s);

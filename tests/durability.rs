@@ -209,8 +209,8 @@ fn random_faults_never_lose_committed_rows() {
     let inner = Arc::new(MemoryStore::new());
     let faulty = Arc::new(FaultyStore::new(inner.clone(), 7));
     let db = block(Db::create(faulty.clone(), DIM, Metric::L2, DbOptions::default())).unwrap();
-    faulty.inject(Rule::new(Op::Put, Fault::TornWrite).probability(0.2));
-    faulty.inject(Rule::new(Op::Any, Fault::Error).probability(0.1));
+    faulty.inject(Rule::new(Op::Put, Fault::TornWrite).probability(0.05));
+    faulty.inject(Rule::new(Op::Any, Fault::Error).probability(0.03));
     let mut committed = 0u64;
     for round in 0..40u64 {
         for id in round * 10..round * 10 + 10 {

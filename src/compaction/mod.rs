@@ -163,6 +163,7 @@ impl Db {
             max_id: live.ids.iter().copied().max().unwrap_or(0),
         };
         self.put(&meta.file, bytes).await?;
+        crash_point!("compact::output_written");
         let (meta, stored, random) = fetch_segment(self.store.as_ref(), &meta).await?;
         let output = Arc::new(Segment::open(meta, stored, random, self.dim, self.metric, self.options.verify_on_open)?);
         let (tombstone_bytes, conflicts) = self.publish(&plan, output.clone(), &live).await?;
@@ -198,12 +199,14 @@ impl Db {
                     let bytes = tombstones::encode(&dead);
                     let len = bytes.len() as u64;
                     self.put(&t.file, bytes).await?;
+                    crash_point!("compact::tombstones_written");
                     len
                 }
                 None => 0,
             };
             match self.publish_manifest(base.version, manifest.encode()).await {
                 Ok(_) => {
+                    crash_point!("compact::published");
                     self.swap(&base, plan, output, live, manifest);
                     return Ok((tombstone_bytes, attempt));
                 }
@@ -338,7 +341,10 @@ impl Db {
         for r in due {
             drop(r.segment);
             match self.store.delete(&r.file).await {
-                Ok(()) | Err(stratovec_backends::StoreError::NotFound(_)) => deleted += 1,
+                Ok(()) | Err(stratovec_backends::StoreError::NotFound(_)) => {
+                    deleted += 1;
+                    crash_point!("compact::retired_deleted");
+                }
                 Err(_) => self.state.write().retired.push(Retired { segment: None, ..r }),
             }
         }
