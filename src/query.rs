@@ -221,7 +221,7 @@ fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
 }
 
 /// `rows` minus the deleted rows of `src`.
-fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
+pub(crate) fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
     if let Some(d) = src.dead {
         rows -= d;
     }
@@ -229,7 +229,7 @@ fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
 }
 
 /// `InvalidArgument` if `f` names a field that no source has.
-fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
+pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
     let known: BTreeSet<&str> = sources.iter().flat_map(|s| s.rows.field_index().field_names()).collect();
     match f.fields().into_iter().find(|name| !known.contains(name)) {
         Some(name) => Err(Error::invalid(format!("unknown field {name:?} in the filter (no record has it)"))),
@@ -241,11 +241,8 @@ fn view(s: &State, id: u64, loc: Loc, include: Include) -> RecordView {
     let row = match loc {
         Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
     };
-    let holder = s.holder_of(loc);
-    RecordView {
-        id,
-        vector: if include.vector { holder.and_then(|(i, _)| i.vector(row)).map(|v| v.into_owned()) } else { None },
-        metadata: if include.metadata { holder.map(|(_, r)| r.metadata(row)) } else { None },
-        payload: if include.payload { holder.map(|(_, r)| r.payload(row)) } else { None },
+    match s.holder_of(loc) {
+        Some((index, rows)) => crate::scan::record(index, rows, id, row, include),
+        None => RecordView { id, ..RecordView::default() },
     }
 }

@@ -1,0 +1,150 @@
+//! `Db::scan`: every live record matching a filter, in batches, over one snapshot.
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use stratovec_indexes::Index;
+
+use crate::filter::Filter;
+use crate::query::{check_fields, without_dead};
+use crate::record::{Include, RecordView};
+use crate::rows::Rows;
+use crate::segment::Segment;
+use crate::state::{Frozen, Source};
+use crate::{Db, Error, Result};
+
+/// Where the rows of one part of a scan are read from.
+enum Holder {
+    Segment(Arc<Segment>),
+    Frozen(Arc<Frozen>),
+}
+
+impl Holder {
+    fn parts(&self) -> (&dyn Index, &dyn Rows, &[u64]) {
+        match self {
+            Holder::Segment(s) => (s.index.as_ref(), &s.rows, s.ids.as_slice()),
+            Holder::Frozen(f) => (&f.memtable.graph, &f.memtable.columns, &f.memtable.ids),
+        }
+    }
+}
+
+/// The matching rows of one immutable source, read lazily.
+struct Part {
+    holder: Holder,
+    rows: Vec<u32>,
+}
+
+/// An iterator over batches of the records a [`Db::scan`] matched (each batch at most
+/// `batch_size` records; the last may be shorter). It reads the snapshot taken when the
+/// scan started: writes, commits and compactions after that do not change what it
+/// returns. Rows of committed segments are read batch by batch (the segments stay open
+/// while the scan lives); matching rows of the active memtable are copied at the start.
+pub struct Scan {
+    parts: Vec<Part>,
+    copied: std::vec::IntoIter<RecordView>,
+    part: usize,
+    at: usize,
+    include: Include,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan").field("remaining", &self.remaining()).field("batch_size", &self.batch_size).finish()
+    }
+}
+
+impl Scan {
+    /// Records not yet returned.
+    pub fn remaining(&self) -> usize {
+        let later: usize = self.parts.iter().skip(self.part).map(|p| p.rows.len()).sum();
+        later - self.at.min(later) + self.copied.len()
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Vec<RecordView>;
+
+    fn next(&mut self) -> Option<Vec<RecordView>> {
+        let mut out = Vec::with_capacity(self.batch_size);
+        while out.len() < self.batch_size {
+            let Some(part) = self.parts.get(self.part) else {
+                out.extend(self.copied.by_ref().take(self.batch_size - out.len()));
+                break;
+            };
+            let (index, rows, ids) = part.holder.parts();
+            let end = (self.at + self.batch_size - out.len()).min(part.rows.len());
+            for &row in &part.rows[self.at..end] {
+                out.push(record(index, rows, ids[row as usize], row, self.include));
+            }
+            self.at = end;
+            if self.at == part.rows.len() {
+                self.part += 1;
+                self.at = 0;
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// The record of `row` with the parts `include` asks for.
+pub(crate) fn record(index: &dyn Index, rows: &dyn Rows, id: u64, row: u32, include: Include) -> RecordView {
+    RecordView {
+        id,
+        vector: if include.vector { index.vector(row).map(|v| v.into_owned()) } else { None },
+        metadata: if include.metadata { Some(rows.metadata(row)) } else { None },
+        payload: if include.payload { Some(rows.payload(row)) } else { None },
+    }
+}
+
+/// Live rows of `src` matching `filter` (all live rows without one), ascending.
+fn matching(src: &Source<'_>, filter: Option<&Filter>) -> Vec<u32> {
+    let all = || {
+        let mut b = RoaringBitmap::new();
+        b.insert_range(0..src.ids.len() as u32);
+        b
+    };
+    let rows = filter.map_or_else(all, |f| src.rows.field_index().eval(f));
+    without_dead(rows, src).into_iter().collect()
+}
+
+impl Db {
+    /// Every live record matching `filter` (all of them for `None`), in batches of
+    /// `batch_size`, with the parts `include` asks for. Records come source by source
+    /// (oldest segment first, the memtable last), in row order within each.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use stratovec::{Db, DbOptions, Filter, Include, MemoryStore, Metric, Record};
+    /// # pollster::block_on(async {
+    /// let db = Db::create(Arc::new(MemoryStore::new()), 2, Metric::L2, DbOptions::default()).await?;
+    /// for id in 0..10u64 {
+    ///     db.insert_record(Record::new(id, [id as f32, 1.0]).with("even", id % 2 == 0))?;
+    /// }
+    /// let batches: Vec<_> = db.scan(Some(&Filter::eq("even", true)), 2, Include::METADATA)?.collect();
+    /// assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    /// # Ok::<(), stratovec::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `batch_size == 0` or a filter naming a field no record has.
+    pub fn scan(&self, filter: Option<&Filter>, batch_size: usize, include: Include) -> Result<Scan> {
+        if batch_size == 0 {
+            return Err(Error::invalid("batch_size must be at least 1"));
+        }
+        let s = self.state.read();
+        let sources = s.sources();
+        if let Some(f) = filter {
+            check_fields(f, &sources)?;
+        }
+        let holders = s.segments.iter().map(|x| Holder::Segment(x.clone())).chain(s.frozen.iter().map(|f| Holder::Frozen(f.clone())));
+        let parts: Vec<Part> =
+            holders.zip(&sources).map(|(holder, src)| Part { holder, rows: matching(src, filter) }).filter(|p| !p.rows.is_empty()).collect();
+        let m = &s.memtable;
+        let memtable = sources.last().expect("the memtable is always a source");
+        let copied: Vec<RecordView> =
+            matching(memtable, filter).into_iter().map(|row| record(&m.graph, &m.columns, m.ids[row as usize], row, include)).collect();
+        Ok(Scan { parts, copied: copied.into_iter(), part: 0, at: 0, include, batch_size })
+    }
+}
