@@ -128,8 +128,9 @@ impl Wal {
     /// inspection, never replayed), and starts a new file for appends.
     ///
     /// # Errors
-    /// `Unavailable` for I/O errors; `Corrupt` for a file with a bad header that is not the
-    /// last one.
+    /// `Unavailable` for I/O errors; `Corrupt` for a file that is not a log (bad magic),
+    /// `Incompatible` for an unknown log format version: the writes in it are kept, not
+    /// dropped, until a reader that understands them opens the database.
     pub fn open(options: &WalOptions) -> Result<(Wal, Replay)> {
         let dir = options.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| wal_error(dir.display(), e))?;
@@ -144,7 +145,7 @@ impl Wal {
                 Ok(f) => (f.records, f.valid_len),
                 // A header cut short is a file created just before a crash.
                 Err(stratovec_formats::FormatError::Truncated { .. }) => (Vec::new(), 0),
-                Err(e) => return Err(Error::new(ErrorKind::Corrupt, format!("{}: {e}", path.display()))),
+                Err(e) => return Err(Error::format(&path.display().to_string(), e)),
             };
             replay.records.extend(records);
             if valid_len < bytes.len() {
