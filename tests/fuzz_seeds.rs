@@ -48,4 +48,23 @@ fn write_fuzz_seeds() {
     let mut bytes = col.encode();
     bytes[0] = 2; // the target reads the row count from the first byte (mod 8)
     std::fs::write(dir.join("column"), &bytes).unwrap();
+
+    // A write-ahead log: a batch with metadata and a payload, a delete, a plain insert.
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = stratovec::Durability::Wal(stratovec::WalOptions::new(tmp.path().join("wal")));
+    let db = pollster::block_on(Db::create(Arc::new(MemoryStore::new()), 4, Metric::L2, DbOptions::default().with_durability(wal))).unwrap();
+    db.write(&batch).unwrap();
+    db.delete(200).unwrap();
+    db.insert(7, &v[..4]).unwrap();
+    drop(db);
+    let dir = root.join("wal_decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(tmp.path().join("wal")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::write(dir.join(path.file_name().unwrap()), std::fs::read(&path).unwrap()).unwrap();
+    }
+    // The structured target reads its input through `Arbitrary`: any bytes do.
+    let dir = root.join("segment_model");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pattern"), (0..=255u8).cycle().take(512).collect::<Vec<u8>>()).unwrap();
 }
