@@ -20,6 +20,8 @@ mod diskann;
 mod tiered;
 #[path = "bench_filtered.rs"]
 mod filtered;
+#[path = "bench_ingest.rs"]
+mod ingest;
 
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
@@ -70,7 +72,8 @@ pub struct BenchArgs {
     /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank),
     /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
     /// tiered-int4 (engine ingest with commits and background compaction into DiskANN),
-    /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute).
+    /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute),
+    /// ingest (insert throughput with and without the write-ahead log).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -101,6 +104,9 @@ pub struct BenchArgs {
     /// tiered-*: a compaction output with at least this many rows is DiskANN.
     #[arg(long, default_value_t = 100_000)]
     diskann_threshold: usize,
+    /// ingest: rows written one by one in the single-row cases.
+    #[arg(long, default_value_t = 20_000)]
+    single_rows: usize,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -154,6 +160,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
             "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt)?,
             "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
             "filtered" => filtered::run(&a, &c, &base, &queries)?,
+            "ingest" => ingest::run(&a, &c, &base)?,
             other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
                 Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
                 None if other.starts_with("diskann-") => {
@@ -164,7 +171,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     tiered::run(&a, &c, &base, &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered)"))),
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest)"))),
             },
         }
     }
