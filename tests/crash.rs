@@ -60,7 +60,7 @@ fn options(dir: &Path, mode: Mode, seed: u64) -> DbOptions {
     let mut o = DbOptions::default().with_flat_threshold(60);
     o.retain_versions = 1;
     let policy: std::sync::Arc<dyn CompactionPolicy> =
-        if seed % 2 == 0 { std::sync::Arc::new(MergeAll) } else { std::sync::Arc::new(SizeTiered { base_rows: 20, ..SizeTiered::default() }) };
+        if seed.is_multiple_of(2) { std::sync::Arc::new(MergeAll) } else { std::sync::Arc::new(SizeTiered { base_rows: 20, ..SizeTiered::default() }) };
     o.compaction = policy;
     match mode {
         Mode::Wal => {

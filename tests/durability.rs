@@ -138,8 +138,7 @@ fn a_corrupt_record_stops_replay_and_later_files_are_set_aside() {
 #[test]
 fn the_memtable_commits_itself_past_its_limit() {
     let store = Arc::new(MemoryStore::new());
-    let mut opts = DbOptions::default();
-    opts.memtable_limit_bytes = Some(64 << 10);
+    let opts = DbOptions { memtable_limit_bytes: Some(64 << 10), ..DbOptions::default() };
     let db = block(Db::create(store.clone(), DIM, Metric::L2, opts.clone())).unwrap();
     for id in 0..2000 {
         db.insert(id, &vectors(1, DIM, id)).unwrap();
