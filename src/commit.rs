@@ -9,6 +9,7 @@ use stratovec_formats::tombstones;
 
 use crate::db::{segment_name, tombstone_name};
 use crate::memtable::Memtable;
+use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::Frozen;
 use crate::{Db, Error, Result};
@@ -119,6 +120,7 @@ impl Db {
             bytes: bytes.len() as u64,
             min_id: ids.iter().copied().min().unwrap_or(0),
             max_id: ids.iter().copied().max().unwrap_or(0),
+            fields: Some(f.memtable.columns.field_index().stats()),
         };
         self.put(&meta.file, bytes).await?;
         let (meta, stored, random) = crate::db::fetch_segment(self.store.as_ref(), &meta).await?;

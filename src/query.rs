@@ -152,6 +152,10 @@ impl Db {
             let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;
             return Ok((found, explain(None, Strategy::Unfiltered, None)));
         };
+        if src.stats.is_some_and(|stats| !crate::filter::may_match(f, stats)) {
+            // The manifest's statistics rule the segment out: its metadata is never read.
+            return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
+        }
         let compiled = src.rows.field_index().compile(f);
         let estimate = compiled.estimate();
         if estimate > opts.brute_force_below {
@@ -216,7 +220,10 @@ impl Db {
 }
 
 /// Rows of `src` matching `f` that are not deleted.
-fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
+pub(crate) fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
+    if src.stats.is_some_and(|stats| !crate::filter::may_match(f, stats)) {
+        return RoaringBitmap::new();
+    }
     without_dead(src.rows.field_index().eval(f), src)
 }
 
@@ -230,7 +237,13 @@ pub(crate) fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> Roaring
 
 /// `InvalidArgument` if `f` names a field that no source has.
 pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
-    let known: BTreeSet<&str> = sources.iter().flat_map(|s| s.rows.field_index().field_names()).collect();
+    let mut known: BTreeSet<&str> = BTreeSet::new();
+    for src in sources {
+        match src.stats {
+            Some(stats) => known.extend(stats.iter().map(|s| s.name.as_str())),
+            None => known.extend(src.rows.field_index().field_names()),
+        }
+    }
     match f.fields().into_iter().find(|name| !known.contains(name)) {
         Some(name) => Err(Error::invalid(format!("unknown field {name:?} in the filter (no record has it)"))),
         None => Ok(()),

@@ -6,7 +6,7 @@ use roaring::RoaringBitmap;
 use stratovec_indexes::Index;
 
 use crate::filter::Filter;
-use crate::query::{check_fields, without_dead};
+use crate::query::{check_fields, live_matches, without_dead};
 use crate::record::{Include, RecordView};
 use crate::rows::Rows;
 use crate::segment::Segment;
@@ -104,8 +104,8 @@ fn matching(src: &Source<'_>, filter: Option<&Filter>) -> Vec<u32> {
         b.insert_range(0..src.ids.len() as u32);
         b
     };
-    let rows = filter.map_or_else(all, |f| src.rows.field_index().eval(f));
-    without_dead(rows, src).into_iter().collect()
+    let rows = filter.map_or_else(|| without_dead(all(), src), |f| live_matches(src, f));
+    rows.into_iter().collect()
 }
 
 impl Db {

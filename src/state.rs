@@ -38,6 +38,8 @@ pub(crate) struct Source<'a> {
     pub rows: &'a dyn Rows,
     /// The segment id, or `None` for the active memtable.
     pub segment: Option<u64>,
+    /// Field statistics from the manifest (committed segments written by format 2).
+    pub stats: Option<&'a [stratovec_formats::manifest::FieldStats]>,
 }
 
 #[derive(Debug)]
@@ -73,7 +75,14 @@ impl State {
         let mut out: Vec<Source<'_>> = self
             .segments
             .iter()
-            .map(|s| Source { index: s.index.as_ref(), ids: s.ids.as_slice(), dead: dead(s.meta.id), rows: &s.rows, segment: Some(s.meta.id) })
+            .map(|s| Source {
+                index: s.index.as_ref(),
+                ids: s.ids.as_slice(),
+                dead: dead(s.meta.id),
+                rows: &s.rows,
+                segment: Some(s.meta.id),
+                stats: s.meta.fields.as_deref(),
+            })
             .collect();
         out.extend(self.frozen.iter().map(|f| Source {
             index: &f.memtable.graph,
@@ -81,10 +90,11 @@ impl State {
             dead: dead(f.segment_id),
             rows: &f.memtable.columns,
             segment: Some(f.segment_id),
+            stats: None,
         }));
         let m = &self.memtable;
         let dead = Some(&m.deleted).filter(|b| !b.is_empty());
-        out.push(Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None });
+        out.push(Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None, stats: None });
         out
     }
 

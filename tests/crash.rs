@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{block, local, vectors};
+use common::{block, vectors};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stratovec::{
@@ -158,7 +158,7 @@ fn crash_child() {
         .unwrap();
     }
     let mut acks = AckLog(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("acks")).unwrap());
-    let store = local(&dir.join("db"));
+    let store = open_store(&dir.join("db"));
     let opts = options(&dir, mode, seed);
     let db = match block(Db::open(store.clone(), opts.clone())) {
         Ok(db) => db,
@@ -219,6 +219,19 @@ fn crash_child() {
         acks.line("A");
     }
     acks.line("E");
+}
+
+/// The writer lock of a killed process is released when the kernel closes its files; under
+/// load that can lag the parent seeing the exit by a moment, so `Locked` is retried (5 s).
+fn open_store(dir: &Path) -> std::sync::Arc<dyn stratovec::BlobStore> {
+    for _ in 0..500 {
+        match stratovec::LocalStore::open(dir) {
+            Ok(s) => return std::sync::Arc::new(s),
+            Err(stratovec::StoreError::Locked(_)) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("opening {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} is still locked after 5 s", dir.display());
 }
 
 /// States the database may be in after the kill, given this run's acknowledgement lines.
@@ -328,7 +341,7 @@ fn run(mode: Mode, kills: usize, seed0: u64) -> Outcome {
         let lines: Vec<&str> = log.lines().collect();
         let run_lines = lines.iter().rposition(|l| *l == "S").map_or(&[][..], |s| &lines[s..]);
         let candidates = acceptable(&model, run_lines, mode);
-        let db = block(Db::open(local(&dir.path().join("db")), options(dir.path(), mode, seed)))
+        let db = block(Db::open(open_store(&dir.path().join("db")), options(dir.path(), mode, seed)))
             .unwrap_or_else(|e| panic!("reopen after kill {i} ({point:?}, {status}): {e}"));
         let state = read_state(&db);
         let q = vectors(1, DIM, 99);

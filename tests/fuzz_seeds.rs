@@ -34,7 +34,13 @@ fn write_fuzz_seeds() {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).unwrap();
         let bytes = pollster::block_on(store.get(&name)).unwrap();
-        std::fs::write(dir.join(name.replace('/', "_")), &bytes).unwrap();
+        // Manifests keep one seed set per format version (older versions stay readable).
+        let file = if target == "manifest_decode" {
+            format!("v{}_{name}", stratovec::formats::manifest::FORMAT_VERSION)
+        } else {
+            name.replace('/', "_")
+        };
+        std::fs::write(dir.join(file), &bytes).unwrap();
     }
     // Metadata rows and a column of them.
     let dir = root.join("metadata_decode");

@@ -188,3 +188,32 @@ fn delete_by_filter_survives_commit_and_reopen() {
         assert_eq!(h.record.payload.as_deref(), Some(r.payload.as_slice()));
     }
 }
+
+#[test]
+fn manifest_field_statistics_prune_whole_segments() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = block(Db::create(store.clone(), DIM, Metric::L2, DbOptions::default())).unwrap();
+    for (first, genre, year) in [(0u64, "rock", 1990i64), (100, "jazz", 1960)] {
+        let mut batch = WriteBatch::new();
+        for id in first..first + 50 {
+            batch.insert(Record::new(id, vectors(1, DIM, id)).with("genre", genre).with("year", year + (id % 10) as i64));
+        }
+        db.write(&batch).unwrap();
+        block(db.commit()).unwrap();
+    }
+    drop(db);
+    let db = block(Db::open(store, DbOptions::default())).unwrap();
+    let fields = db.manifest().segments[0].fields.clone().expect("statistics in the manifest");
+    assert_eq!(fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["genre", "year"]);
+    assert_eq!(fields[1].numbers, Some((1990.0, 1999.0)));
+    for (filter, matching_segment) in [(Filter::eq("genre", "jazz"), 1), (Filter::ge("year", 1985), 0), (Filter::lt("year", 1965), 1)] {
+        let opts = SearchOptions { k: 5, filter: Some(filter.clone()), ..Default::default() };
+        let (hits, explain) = db.search_with(&vectors(1, DIM, 7), &opts).unwrap();
+        let strategies: Vec<Strategy> = explain.sources.iter().filter(|s| s.segment.is_some()).map(|s| s.strategy).collect();
+        assert_eq!(strategies[1 - matching_segment], Strategy::Pruned, "{filter:?}: {explain:?}");
+        assert_ne!(strategies[matching_segment], Strategy::Pruned, "{filter:?}");
+        assert_eq!(hits.len(), 5);
+        assert!(db.count(&filter).unwrap() > 0);
+    }
+    assert_eq!(db.count(&Filter::eq("genre", "blues")).unwrap(), 0);
+}

@@ -14,12 +14,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metadata::Scalar;
 use crate::{checksum, read_u32, segment::SegmentKind, FormatError, Metric};
 
 /// Magic at offset 0 of every manifest.
 pub const MAGIC: &[u8; 8] = b"STRVMANI";
-/// Manifest format version written and read by this crate.
-pub const FORMAT_VERSION: u32 = 1;
+/// Manifest format version written by this crate. Version 2 added [`SegmentMeta::fields`];
+/// version 1 manifests are still read (with `fields: None`).
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest manifest format version this crate reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+/// Most distinct strings and booleans kept per field in [`FieldStats::distinct`].
+pub const MAX_DISTINCT: usize = 16;
 /// Reader features this crate understands (none are defined yet); a manifest that requires
 /// any other bit is refused with [`FormatError::UnsupportedFeatures`].
 pub const KNOWN_READER_FEATURES: u64 = 0;
@@ -27,8 +33,24 @@ const HEADER_LEN: usize = 24;
 /// Largest manifest payload accepted, in bytes (64 MiB).
 pub const MAX_PAYLOAD: u32 = 64 << 20;
 
+/// Statistics of one metadata field over all rows of a segment (deleted rows included), so
+/// a reader can skip a segment no row of which can match a filter without reading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldStats {
+    /// Field name.
+    pub name: String,
+    /// Rows where the field is present and not null.
+    pub present: u64,
+    /// Smallest and largest number among the field's values and list elements; `None` when
+    /// it holds no number.
+    pub numbers: Option<(f64, f64)>,
+    /// The distinct strings and booleans among its values and list elements, sorted, when
+    /// there are at most [`MAX_DISTINCT`]; `None` when there are more.
+    pub distinct: Option<Vec<Scalar>>,
+}
+
 /// One immutable segment of a database version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentMeta {
     /// Segment id, unique within the database.
     pub id: u64,
@@ -44,6 +66,56 @@ pub struct SegmentMeta {
     pub min_id: u64,
     /// Largest user key in the segment (0 when empty).
     pub max_id: u64,
+    /// Statistics of each metadata field, sorted by name; `None` when unknown (segments
+    /// listed by a version-1 manifest).
+    pub fields: Option<Vec<FieldStats>>,
+}
+
+/// [`SegmentMeta`] as manifest format version 1 stores it.
+#[derive(Deserialize)]
+struct SegmentMetaV1 {
+    id: u64,
+    kind: SegmentKind,
+    file: String,
+    rows: u64,
+    bytes: u64,
+    min_id: u64,
+    max_id: u64,
+}
+
+/// [`Manifest`] as format version 1 stores it.
+#[derive(Deserialize)]
+struct ManifestV1 {
+    version: u64,
+    epoch: u64,
+    dim: u32,
+    metric: Metric,
+    reader_features: u64,
+    writer_features: u64,
+    segments: Vec<SegmentMetaV1>,
+    tombstone_files: Vec<TombstoneFileMeta>,
+    next_segment_id: u64,
+}
+
+impl From<ManifestV1> for Manifest {
+    fn from(m: ManifestV1) -> Self {
+        let segments = m
+            .segments
+            .into_iter()
+            .map(|s| SegmentMeta { id: s.id, kind: s.kind, file: s.file, rows: s.rows, bytes: s.bytes, min_id: s.min_id, max_id: s.max_id, fields: None })
+            .collect();
+        Manifest {
+            version: m.version,
+            epoch: m.epoch,
+            dim: m.dim,
+            metric: m.metric,
+            reader_features: m.reader_features,
+            writer_features: m.writer_features,
+            segments,
+            tombstone_files: m.tombstone_files,
+            next_segment_id: m.next_segment_id,
+        }
+    }
 }
 
 /// One tombstone file (rows of earlier segments deleted by a commit).
@@ -56,7 +128,7 @@ pub struct TombstoneFileMeta {
 }
 
 /// A database version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Version number; version `v` is stored as `MANIFEST-{v:020}.bin`.
     pub version: u64,
@@ -105,7 +177,7 @@ impl Manifest {
             return Err(FormatError::BadMagic { expected: "STRVMANI" });
         }
         let version = read_u32(bytes, 8).unwrap_or(0);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
         }
         if read_u32(bytes, 20) != Some(0) {
@@ -124,8 +196,13 @@ impl Manifest {
         if stored != computed {
             return Err(FormatError::Checksum { what: "manifest".into(), stored, computed });
         }
-        let (m, rest): (Manifest, _) =
-            postcard::take_from_bytes(payload).map_err(|e| FormatError::invalid(format!("manifest payload: {e}")))?;
+        let bad = |e: postcard::Error| FormatError::invalid(format!("manifest payload: {e}"));
+        let (m, rest): (Manifest, _) = if version == 1 {
+            let (m, rest): (ManifestV1, _) = postcard::take_from_bytes(payload).map_err(bad)?;
+            (m.into(), rest)
+        } else {
+            postcard::take_from_bytes(payload).map_err(bad)?
+        };
         if !rest.is_empty() {
             return Err(FormatError::invalid("manifest payload has trailing bytes"));
         }
@@ -155,9 +232,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn arb_stats() -> impl Strategy<Value = Option<Vec<FieldStats>>> {
+        let scalar = prop_oneof![any::<bool>().prop_map(Scalar::Bool), "[a-z]{0,6}".prop_map(Scalar::Str)];
+        let field = ("[a-z]{1,8}", any::<u64>(), proptest::option::of((-1e9f64..1e9, -1e9f64..1e9)), proptest::option::of(proptest::collection::vec(scalar, 0..4)))
+            .prop_map(|(name, present, numbers, distinct)| FieldStats { name, present, numbers, distinct });
+        proptest::option::of(proptest::collection::vec(field, 0..3))
+    }
+
+    #[test]
+    fn version_1_manifests_still_decode() {
+        let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
+        assert_eq!(read_u32(v1, 8), Some(1));
+        let m = Manifest::decode(v1).unwrap();
+        assert_eq!(m.version, 2);
+        assert!(!m.segments.is_empty() && m.segments.iter().all(|s| s.fields.is_none()));
+        let again = Manifest::decode(&m.encode()).unwrap();
+        assert_eq!(again, m, "re-encoded as version {FORMAT_VERSION}");
+    }
+
     fn arb_manifest() -> impl Strategy<Value = Manifest> {
-        let seg = (any::<u64>(), any::<bool>(), "[a-z/0-9.]{1,30}", any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>())
-            .prop_map(|(id, hnsw, file, rows, bytes, min_id, max_id)| SegmentMeta {
+        let seg = (any::<u64>(), any::<bool>(), "[a-z/0-9.]{1,30}", any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), arb_stats())
+            .prop_map(|(id, hnsw, file, rows, bytes, min_id, max_id, fields)| SegmentMeta {
                 id,
                 kind: if hnsw { SegmentKind::Hnsw } else { SegmentKind::Flat },
                 file,
@@ -165,6 +260,7 @@ mod tests {
                 bytes,
                 min_id,
                 max_id,
+                fields,
             });
         let tomb = ("[a-z/0-9.]{1,30}", any::<u64>()).prop_map(|(file, count)| TombstoneFileMeta { file, count });
         (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>())

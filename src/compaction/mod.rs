@@ -34,6 +34,7 @@ pub(crate) use background::Signal;
 pub use policy::{CompactionPolicy, MergeAll, SegmentInfo, SizeTiered};
 
 use crate::db::{fetch_segment, load_tombstones, segment_name, tombstone_name};
+use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::{Loc, Retired};
 use crate::{Db, Error, ErrorKind, Result};
@@ -161,6 +162,7 @@ impl Db {
             bytes: bytes.len() as u64,
             min_id: live.ids.iter().copied().min().unwrap_or(0),
             max_id: live.ids.iter().copied().max().unwrap_or(0),
+            fields: Some(live.columns.field_index().stats()),
         };
         self.put(&meta.file, bytes).await?;
         crash_point!("compact::output_written");

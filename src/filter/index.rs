@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use roaring::RoaringBitmap;
+use stratovec_formats::manifest::{FieldStats, MAX_DISTINCT};
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
 use super::Filter;
@@ -116,6 +117,36 @@ impl FieldIndex {
     /// The field names seen.
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
         self.fields.keys().map(String::as_str)
+    }
+
+    /// Per-field statistics (sorted by name) for the manifest, from which
+    /// [`super::may_match`] decides whether any row can match a filter.
+    pub fn stats(&self) -> Vec<FieldStats> {
+        let mut out: Vec<FieldStats> = self
+            .fields
+            .iter()
+            .map(|(name, f)| {
+                let keys = || f.values.keys().chain(f.elements.keys());
+                let numbers = keys().filter_map(|k| match k {
+                    Key::Num(bits) => Some(f64::from_bits(*bits)),
+                    _ => None,
+                });
+                let numbers = numbers.fold(None, |acc: Option<(f64, f64)>, x| Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x)))));
+                let mut distinct: Vec<Scalar> = keys()
+                    .filter_map(|k| match k {
+                        Key::Bool(b) => Some(Scalar::Bool(*b)),
+                        Key::Str(s) => Some(Scalar::Str(s.clone())),
+                        Key::Null | Key::Num(_) => None,
+                    })
+                    .collect();
+                distinct.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+                distinct.dedup();
+                let distinct = (distinct.len() <= MAX_DISTINCT).then_some(distinct);
+                FieldStats { name: name.clone(), present: f.present.len(), numbers, distinct }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// The rows matching `f`.

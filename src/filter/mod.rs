@@ -4,12 +4,14 @@
 
 mod index;
 mod parse;
+mod prune;
 
 use std::collections::BTreeSet;
 use std::ops::{Bound, RangeBounds};
 
 pub use index::{Compiled, FieldIndex};
 pub use parse::ParseError;
+pub use prune::may_match;
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
 /// A predicate over a row's metadata.

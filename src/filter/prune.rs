@@ -1,0 +1,136 @@
+//! Segment pruning from manifest statistics: [`may_match`] says whether any row of a
+//! segment can match a filter, knowing only each field's [`FieldStats`].
+
+use stratovec_formats::manifest::FieldStats;
+use stratovec_formats::metadata::Scalar;
+
+use super::Filter;
+
+/// Whether some row described by `stats` (one entry per field, sorted by name) may match
+/// `f`. `false` is a proof that none does; `true` may be wrong (the statistics are a summary).
+pub fn may_match(f: &Filter, stats: &[FieldStats]) -> bool {
+    may_be(f, stats, true)
+}
+
+/// Whether some row may make `f` evaluate to `want`.
+fn may_be(f: &Filter, stats: &[FieldStats], want: bool) -> bool {
+    match f {
+        Filter::And(a, b) if want => may_be(a, stats, true) && may_be(b, stats, true),
+        Filter::And(a, b) => may_be(a, stats, false) || may_be(b, stats, false),
+        Filter::Or(a, b) if want => may_be(a, stats, true) || may_be(b, stats, true),
+        Filter::Or(a, b) => may_be(a, stats, false) && may_be(b, stats, false),
+        Filter::Not(a) => may_be(a, stats, !want),
+        // A leaf can always be false (on a row without the field, at least); whether it
+        // can be true depends on the field's values.
+        _ if !want => true,
+        leaf => leaf_may_hold(leaf, stats),
+    }
+}
+
+fn leaf_may_hold(f: &Filter, stats: &[FieldStats]) -> bool {
+    let field = |name: &str| stats.binary_search_by(|s| s.name.as_str().cmp(name)).ok().map(|i| &stats[i]);
+    let range = |name: &str, ok: &dyn Fn(f64, f64) -> bool| field(name).and_then(|s| s.numbers).is_some_and(|(lo, hi)| ok(lo, hi));
+    match f {
+        Filter::Eq(name, v) | Filter::Contains(name, v) => field(name).is_some_and(|s| may_equal(s, v)),
+        Filter::In(name, vs) => field(name).is_some_and(|s| vs.iter().any(|v| may_equal(s, v))),
+        // `!=` also holds on a null value, which `present` does not count.
+        Filter::Ne(name, _) => field(name).is_some(),
+        Filter::Exists(name) => field(name).is_some_and(|s| s.present > 0),
+        Filter::Lt(name, x) => range(name, &|lo, _| lo < *x),
+        Filter::Le(name, x) => range(name, &|lo, _| lo <= *x),
+        Filter::Gt(name, x) => range(name, &|_, hi| hi > *x),
+        Filter::Ge(name, x) => range(name, &|_, hi| hi >= *x),
+        Filter::Prefix(name, p) => field(name).is_some_and(|s| match &s.distinct {
+            Some(values) => values.iter().any(|v| matches!(v, Scalar::Str(t) if t.starts_with(p.as_str()))),
+            None => true,
+        }),
+        Filter::And(..) | Filter::Or(..) | Filter::Not(..) => true,
+    }
+}
+
+/// Whether the field may hold `v` (as a value or a list element).
+fn may_equal(s: &FieldStats, v: &Scalar) -> bool {
+    match v {
+        Scalar::Null => true,
+        Scalar::Int(_) | Scalar::Float(_) => {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            s.numbers.is_some_and(|(lo, hi)| lo <= x && x <= hi)
+        }
+        Scalar::Bool(_) | Scalar::Str(_) => s.distinct.as_ref().is_none_or(|d| d.contains(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use stratovec_formats::metadata::{Metadata, Value};
+
+    use super::*;
+    use crate::filter::FieldIndex;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let scalar = prop_oneof![
+            Just(Scalar::Null),
+            any::<bool>().prop_map(Scalar::Bool),
+            (-5i64..5).prop_map(Scalar::Int),
+            (-5.0f64..5.0).prop_map(Scalar::Float),
+            "[ab]{0,2}".prop_map(Scalar::Str),
+        ];
+        prop_oneof![scalar.clone().prop_map(Value::from), proptest::collection::vec(scalar, 0..3).prop_map(Value::List)]
+    }
+
+    fn row() -> impl Strategy<Value = Metadata> {
+        proptest::collection::btree_map(prop_oneof![Just("x".to_string()), Just("y".to_string())], value(), 0..3)
+    }
+
+    fn filter() -> impl Strategy<Value = Filter> {
+        let name = prop_oneof![Just("x"), Just("y"), Just("z")];
+        let s = prop_oneof![(-5i64..5).prop_map(Scalar::Int), "[ab]{0,2}".prop_map(Scalar::Str), any::<bool>().prop_map(Scalar::Bool)];
+        let leaf = prop_oneof![
+            (name.clone(), s.clone()).prop_map(|(n, v)| Filter::eq(n, v)),
+            (name.clone(), s.clone()).prop_map(|(n, v)| Filter::ne(n, v)),
+            (name.clone(), s).prop_map(|(n, v)| Filter::contains(n, v)),
+            (name.clone(), -6.0f64..6.0).prop_map(|(n, x)| Filter::lt(n, x)),
+            (name.clone(), -6.0f64..6.0).prop_map(|(n, x)| Filter::ge(n, x)),
+            (name.clone(), "[ab]{0,2}").prop_map(|(n, p)| Filter::prefix(n, &p)),
+            name.prop_map(Filter::exists),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.and(b)),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.or(b)),
+                inner.prop_map(Filter::not),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Pruning is sound: when a row matches, the statistics never rule the segment out.
+        #[test]
+        fn never_prunes_a_segment_with_a_match(rows in proptest::collection::vec(row(), 1..8), f in filter()) {
+            let mut index = FieldIndex::default();
+            for (i, m) in rows.iter().enumerate() {
+                index.add(i as u32, m);
+            }
+            index.finish();
+            if rows.iter().any(|m| f.matches(m)) {
+                prop_assert!(may_match(&f, &index.stats()), "{f:?} pruned although a row matches");
+            }
+        }
+    }
+
+    #[test]
+    fn prunes_what_the_statistics_exclude() {
+        let mut index = FieldIndex::default();
+        let m: Metadata = [("year".to_string(), Value::Int(1990)), ("genre".to_string(), Value::Str("rock".into()))].into();
+        index.add(0, &m);
+        index.finish();
+        let stats = index.stats();
+        assert!(!may_match(&Filter::gt("year", 2000), &stats));
+        assert!(!may_match(&Filter::eq("genre", "jazz"), &stats));
+        assert!(!may_match(&Filter::exists("colour"), &stats));
+        assert!(!may_match(&Filter::eq("genre", "jazz").or(Filter::lt("year", 1980)), &stats));
+        assert!(may_match(&Filter::eq("genre", "jazz").not(), &stats));
+        assert!(may_match(&Filter::range("year", 1980..2000), &stats));
+    }
+}
