@@ -292,8 +292,9 @@ fn sorted_run(numbers: &[(f64, u32)], lo: Bound<f64>, hi: Bound<f64>) -> (usize,
     (start, end)
 }
 
+/// Strategies shared by the filter tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -311,7 +312,7 @@ mod tests {
         prop_oneof![3 => scalar().prop_map(Value::from), 1 => proptest::collection::vec(scalar(), 0..3).prop_map(Value::List)]
     }
 
-    fn row() -> impl Strategy<Value = Metadata> {
+    pub(crate) fn row() -> impl Strategy<Value = Metadata> {
         proptest::collection::btree_map(prop_oneof![Just("x".to_string()), Just("y".to_string())], value(), 0..3)
     }
 
@@ -329,7 +330,7 @@ mod tests {
         })
     }
 
-    fn filter() -> impl Strategy<Value = Filter> {
+    pub(crate) fn filter() -> impl Strategy<Value = Filter> {
         leaf().prop_recursive(3, 16, 2, |inner| {
             prop_oneof![
                 (inner.clone(), inner.clone()).prop_map(|(a, b)| a.and(b)),

@@ -66,43 +66,8 @@ mod tests {
     use stratovec_formats::metadata::{Metadata, Value};
 
     use super::*;
+    use crate::filter::index::tests::{filter, row};
     use crate::filter::FieldIndex;
-
-    fn value() -> impl Strategy<Value = Value> {
-        let scalar = prop_oneof![
-            Just(Scalar::Null),
-            any::<bool>().prop_map(Scalar::Bool),
-            (-5i64..5).prop_map(Scalar::Int),
-            (-5.0f64..5.0).prop_map(Scalar::Float),
-            "[ab]{0,2}".prop_map(Scalar::Str),
-        ];
-        prop_oneof![scalar.clone().prop_map(Value::from), proptest::collection::vec(scalar, 0..3).prop_map(Value::List)]
-    }
-
-    fn row() -> impl Strategy<Value = Metadata> {
-        proptest::collection::btree_map(prop_oneof![Just("x".to_string()), Just("y".to_string())], value(), 0..3)
-    }
-
-    fn filter() -> impl Strategy<Value = Filter> {
-        let name = prop_oneof![Just("x"), Just("y"), Just("z")];
-        let s = prop_oneof![(-5i64..5).prop_map(Scalar::Int), "[ab]{0,2}".prop_map(Scalar::Str), any::<bool>().prop_map(Scalar::Bool)];
-        let leaf = prop_oneof![
-            (name.clone(), s.clone()).prop_map(|(n, v)| Filter::eq(n, v)),
-            (name.clone(), s.clone()).prop_map(|(n, v)| Filter::ne(n, v)),
-            (name.clone(), s).prop_map(|(n, v)| Filter::contains(n, v)),
-            (name.clone(), -6.0f64..6.0).prop_map(|(n, x)| Filter::lt(n, x)),
-            (name.clone(), -6.0f64..6.0).prop_map(|(n, x)| Filter::ge(n, x)),
-            (name.clone(), "[ab]{0,2}").prop_map(|(n, p)| Filter::prefix(n, &p)),
-            name.prop_map(Filter::exists),
-        ];
-        leaf.prop_recursive(3, 12, 2, |inner| {
-            prop_oneof![
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.and(b)),
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.or(b)),
-                inner.prop_map(Filter::not),
-            ]
-        })
-    }
 
     proptest! {
         /// Pruning is sound: when a row matches, the statistics never rule the segment out.
