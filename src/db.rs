@@ -57,6 +57,8 @@ pub struct Db {
     pub(crate) compaction_signal: Arc<crate::compaction::Signal>,
     /// The write-ahead log, with [`crate::Durability::Wal`] on a writer.
     pub(crate) wal: Option<Wal>,
+    /// What opening replayed from the log.
+    pub(crate) replayed: LogReplay,
     /// Why the writer stopped accepting writes, once a log write, fsync or publish failed
     /// with an unknown outcome.
     pub(crate) poisoned: parking_lot::Mutex<Option<String>>,
@@ -85,6 +87,18 @@ pub struct Stats {
     pub memtable_bytes: usize,
     /// Distance kernel in use (`scalar`, `avx2`, `avx512`).
     pub kernel: &'static str,
+    /// What opening the database replayed from its write-ahead log.
+    pub log_replay: LogReplay,
+}
+
+/// What [`Db::open`] replayed from the write-ahead log ([`crate::Durability::Wal`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogReplay {
+    /// Records (write batches) replayed.
+    pub records: u64,
+    /// Bytes after the first torn or corrupt record that were cut off or set aside (0 after
+    /// a clean shutdown or a kill between whole records).
+    pub dropped_bytes: u64,
 }
 
 /// The bytes of a segment (an mmap for local stores) and, for DiskANN segments, the
@@ -204,7 +218,7 @@ impl Db {
         };
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
-        let state = State {
+        let mut state = State {
             version: manifest.version,
             next_segment_id: manifest.next_segment_id,
             memtable: Memtable::new(dim, metric, options.hnsw)?,
@@ -217,16 +231,16 @@ impl Db {
             retired: Vec::new(),
         };
         let epoch = state.manifest.epoch + u64::from(!read_only);
-        let mut state = state;
-        let wal = match (&options.durability, read_only) {
+        let (wal, replayed) = match (&options.durability, read_only) {
             (crate::Durability::Wal(w), false) => {
                 let (wal, replay) = Wal::open(w)?;
+                let replayed = LogReplay { records: replay.records.len() as u64, dropped_bytes: replay.dropped_bytes };
                 for ops in replay.records {
                     Changes::from_log(ops, dim)?.apply(&mut state, dim)?;
                 }
-                Some(wal)
+                (Some(wal), replayed)
             }
-            _ => None,
+            _ => (None, LogReplay::default()),
         };
         Ok(Db {
             store,
@@ -241,6 +255,7 @@ impl Db {
             compaction_lock: async_lock::Mutex::new(()),
             compaction_signal: Arc::default(),
             wal,
+            replayed,
             poisoned: parking_lot::Mutex::new(None),
         })
     }
@@ -311,6 +326,7 @@ impl Db {
             memtable_rows: frozen_rows + s.memtable.rows(),
             memtable_bytes: s.memtable.memory_bytes() + s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>(),
             kernel: kernels().name,
+            log_replay: self.replayed,
         }
     }
 

@@ -46,7 +46,7 @@ mod wal;
 mod write;
 
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
-pub use db::{Db, Stats};
+pub use db::{Db, LogReplay, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};

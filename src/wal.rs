@@ -94,8 +94,7 @@ struct Active {
 /// What [`Wal::open`] found to replay, in order.
 pub(crate) struct Replay {
     pub records: Vec<Vec<WalOp>>,
-    /// Files read (to report), and bytes dropped after the first bad record.
-    pub files: usize,
+    /// Bytes dropped after the first bad record (cut, or in files set aside).
     pub dropped_bytes: u64,
 }
 
@@ -135,12 +134,11 @@ impl Wal {
         let dir = options.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| wal_error(dir.display(), e))?;
         let numbers = list(&dir)?;
-        let mut replay = Replay { records: Vec::new(), files: 0, dropped_bytes: 0 };
+        let mut replay = Replay { records: Vec::new(), dropped_bytes: 0 };
         let mut stop_at = None;
         for (i, &n) in numbers.iter().enumerate() {
             let path = file_name(&dir, n);
             let bytes = std::fs::read(&path).map_err(|e| wal_error(path.display(), e))?;
-            replay.files += 1;
             let (records, valid_len) = match wal::read(&bytes) {
                 Ok(f) => (f.records, f.valid_len),
                 // A header cut short is a file created just before a crash.

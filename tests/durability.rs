@@ -102,6 +102,9 @@ fn a_torn_tail_is_cut_and_later_writes_survive() {
 
     let db = block(Db::open(local(dir.path()), opts())).unwrap();
     assert_eq!(db.stats().live_rows, 9, "the torn record (key 9) is dropped, the rest replayed");
+    let replay = db.stats().log_replay;
+    assert_eq!(replay.records, 9);
+    assert!(replay.dropped_bytes > 0, "{replay:?}");
     assert!(!db.contains(9));
     db.insert_record(record(42, 3)).unwrap();
     drop(db);
