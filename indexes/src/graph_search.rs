@@ -106,6 +106,9 @@ pub(crate) struct Scratch {
     pub visited: Visited,
     pub visited_bits: VisitedBits,
     pub neighbors: Vec<u32>,
+    /// Neighbours of a rejected neighbour, and the expanded list, for two-hop expansion.
+    pub hop: Vec<u32>,
+    pub expanded: Vec<u32>,
     pub candidates: BinaryHeap<Reverse<Candidate>>,
     pub results: BinaryHeap<Candidate>,
 }
@@ -159,9 +162,10 @@ pub(crate) fn search_layer<G: GraphView + ?Sized>(
     ef: usize,
     level: usize,
     filter: Option<&dyn RowFilter>,
+    two_hop: bool,
     s: &mut Scratch,
 ) -> Vec<Candidate> {
-    let Scratch { visited, neighbors, candidates, results, .. } = s;
+    let Scratch { visited, neighbors, hop, expanded, candidates, results, .. } = s;
     visited.reset(g.vectors().len() / g.dim().max(1));
     candidates.clear();
     results.clear();
@@ -182,6 +186,9 @@ pub(crate) fn search_layer<G: GraphView + ?Sized>(
             break;
         }
         g.neighbors_into(c.row, level, neighbors);
+        if let (true, Some(f)) = (two_hop, filter) {
+            expand_rejected(g, level, f, neighbors, (hop, expanded), visited);
+        }
         for &n in neighbors.iter() {
             prefetch(g.vector_of(n));
         }
@@ -210,6 +217,38 @@ pub(crate) fn search_layer<G: GraphView + ?Sized>(
     out
 }
 
+/// How many times longer than a node's neighbour list its two-hop expansion may grow.
+const TWO_HOP_GROWTH: usize = 8;
+
+/// Two-hop expansion (ACORN-1): replaces each rejected, unvisited node of `neighbors` by
+/// its own neighbours on `level` that `filter` accepts, marking the rejected node visited
+/// (its neighbours are the same from wherever it is reached). The list grows to at most
+/// [`TWO_HOP_GROWTH`] times its length.
+fn expand_rejected<G: GraphView + ?Sized>(
+    g: &G,
+    level: usize,
+    filter: &dyn RowFilter,
+    neighbors: &mut Vec<u32>,
+    bufs: (&mut Vec<u32>, &mut Vec<u32>),
+    visited: &mut Visited,
+) {
+    let (hop, out) = bufs;
+    out.clear();
+    let cap = neighbors.len() * TWO_HOP_GROWTH;
+    for &n in neighbors.iter() {
+        if out.len() >= cap {
+            break;
+        }
+        if filter.accept(n) {
+            out.push(n);
+        } else if visited.insert(n) {
+            g.neighbors_into(n, level, hop);
+            out.extend(hop.iter().copied().filter(|&m| filter.accept(m)).take(cap - out.len()));
+        }
+    }
+    std::mem::swap(neighbors, out);
+}
+
 /// Full HNSW k-NN search: greedy descent to level 1, then beam search with
 /// `ef = max(ef_search, k)` on level 0. Returns up to `k` candidates, closest first.
 pub(crate) fn knn_search<G: GraphView + ?Sized>(
@@ -217,7 +256,7 @@ pub(crate) fn knn_search<G: GraphView + ?Sized>(
     scorer: &Scorer,
     query: &[f32],
     k: usize,
-    ef_search: usize,
+    params: &SearchParams,
     filter: Option<&dyn RowFilter>,
 ) -> Vec<Candidate> {
     let Some((ep, top)) = g.entry_point() else { return Vec::new() };
@@ -229,7 +268,7 @@ pub(crate) fn knn_search<G: GraphView + ?Sized>(
         for level in (1..=top).rev() {
             best = greedy_closest(g, scorer, query, best, level, &mut s.neighbors);
         }
-        let mut found = search_layer(g, scorer, query, &[best], ef_search.max(k), 0, filter, s);
+        let mut found = search_layer(g, scorer, query, &[best], params.ef_search.max(k), 0, filter, params.two_hop, s);
         found.truncate(k);
         found
     })
@@ -246,7 +285,7 @@ pub(crate) fn search_graph<G: GraphView + ?Sized>(
     filter: Option<&dyn RowFilter>,
 ) -> Result<Vec<Candidate>, IndexError> {
     check_dim(g.dim(), query.len())?;
-    Ok(knn_search(g, &Scorer::new(metric), query, k, params.ef_search, filter))
+    Ok(knn_search(g, &Scorer::new(metric), query, k, params, filter))
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ impl HnswGraph {
             }
             let mut entries = vec![best];
             for l in (0..=level.min(top)).rev() {
-                let mut found = search_layer(self, &scorer, q, &entries, self.params.ef_construction, l, None, s);
+                let mut found = search_layer(self, &scorer, q, &entries, self.params.ef_construction, l, None, false, s);
                 found.retain(|c| c.row != i);
                 let chosen = self.select_neighbors(&scorer, &found, self.params.m);
                 let chosen_rows: Vec<u32> = chosen.iter().map(|c| c.row).collect();

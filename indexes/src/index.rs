@@ -15,11 +15,17 @@ pub struct SearchParams {
     pub rerank_factor: usize,
     /// DiskANN beam width `W`: node blocks read per hop, in one batch. Default 4.
     pub beam_width: usize,
+    /// Graph search with a filter: a neighbour the filter rejects is not scored but
+    /// replaced by its own neighbours that the filter accepts (two-hop expansion, as in
+    /// ACORN-1: Patel et al., "ACORN: Performant and Predicate-Agnostic Search Over Vector
+    /// Embeddings and Structured Data", SIGMOD 2024), so the search walks the subgraph of
+    /// accepted rows. Helps when few rows pass; the engine's planner sets it. Default off.
+    pub two_hop: bool,
 }
 
 impl Default for SearchParams {
     fn default() -> Self {
-        SearchParams { ef_search: 64, rerank_factor: 4, beam_width: 4 }
+        SearchParams { ef_search: 64, rerank_factor: 4, beam_width: 4, two_hop: false }
     }
 }
 

@@ -73,6 +73,28 @@ fn filter_excludes_rows_and_flat_is_exact() {
 }
 
 #[test]
+fn two_hop_filtered_search_returns_only_accepted_rows_with_recall() {
+    let dim = 16;
+    let data = random_unit_vectors(3000, dim, 5);
+    let mut g = HnswGraph::new(dim, Metric::L2, HnswParams::default()).unwrap();
+    g.insert_batch(&data).unwrap();
+    let flat = FlatIndex::from_vectors(data.clone(), dim, Metric::L2).unwrap();
+    let tenth = |row: u32| row % 10 == 3;
+    let queries = random_unit_vectors(50, dim, 6);
+    let params = SearchParams { two_hop: true, ..SearchParams::with_ef(128) };
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let got = g.search(q, 10, &params, Some(&tenth)).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|c| tenth(c.row)));
+        let truth: Vec<u32> = flat.search(q, 10, &SearchParams::default(), Some(&tenth)).unwrap().iter().map(|c| c.row).collect();
+        hits += got.iter().filter(|c| truth.contains(&c.row)).count();
+    }
+    let recall = hits as f64 / 500.0;
+    assert!(recall >= 0.9, "two-hop recall@10 at 10% selectivity: {recall}");
+}
+
+#[test]
 fn empty_and_single_node_graphs() {
     let mut g = HnswGraph::new(4, Metric::L2, HnswParams::default()).unwrap();
     assert!(g.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap().is_empty());

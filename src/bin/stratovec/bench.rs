@@ -104,6 +104,9 @@ pub struct BenchArgs {
     /// tiered-*: a compaction output with at least this many rows is DiskANN.
     #[arg(long, default_value_t = 100_000)]
     diskann_threshold: usize,
+    /// filtered: values of `SearchOptions::two_hop_below` to measure (0 = never two-hop).
+    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    two_hop_below: Vec<f64>,
     /// ingest: rows written one by one in the single-row cases.
     #[arg(long, default_value_t = 20_000)]
     single_rows: usize,

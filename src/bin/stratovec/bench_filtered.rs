@@ -82,10 +82,16 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
             })
             .collect();
         let matched: f64 = (0..c.n).filter(|&r| pass(0, r)).count() as f64 / c.n as f64;
-        for &ef in &a.ef {
+        for (&ef, &two_hop_below) in a.ef.iter().flat_map(|ef| a.two_hop_below.iter().map(move |t| (ef, t))) {
             let mut strategies: BTreeMap<String, usize> = BTreeMap::new();
             let r = measure_indexed(queries, &gt, a.k, |qi, q| {
-                let opts = SearchOptions { k: a.k, params: SearchParams::with_ef(ef), filter: filter_of(qi), ..SearchOptions::default() };
+                let opts = SearchOptions {
+                    k: a.k,
+                    params: SearchParams::with_ef(ef),
+                    filter: filter_of(qi),
+                    two_hop_below,
+                    ..SearchOptions::default()
+                };
                 let (hits, explain) = db.search_with(q, &opts)?;
                 for s in &explain.sources {
                     *strategies.entry(format!("{:?}", s.strategy)).or_default() += 1;

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build, commit, optionally reopen, and measure recall@k / QPS / latency on fvecs data.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Import vectors from .fvecs or .npy into a database directory (created if needed).
     Import(commands::ImportArgs),
     /// Search a database with query vectors from a file or the command line.
@@ -38,7 +38,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => bench::run(*a),
         Command::Import(a) => commands::import(a),
         Command::Search(a) => commands::search(a),
         Command::Stats(a) => commands::stats(a),
