@@ -41,6 +41,12 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens (creating if needed) `root` for reading and writing, taking the writer lock.
     ///
+    /// The lock is an advisory `flock` on `root/LOCK`, released when the store is dropped
+    /// or the process exits (even by SIGKILL). A child process forked while the lock is
+    /// held shares it until the child execs or exits, so a process that spawns children
+    /// from several threads can briefly see `Locked` for a directory another thread just
+    /// released; retry in that case.
+    ///
     /// # Errors
     /// [`StoreError::Locked`] if another `LocalStore` (in any process) holds the lock;
     /// [`StoreError::Io`] if the directory cannot be created or the lock file opened.
