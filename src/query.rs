@@ -171,7 +171,7 @@ impl Db {
             let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;
             return Ok((found, explain(None, Strategy::Unfiltered, None)));
         };
-        if src.stats.is_some_and(|stats| !crate::filter::may_match(f, stats)) {
+        if src.excluded_by_stats(f) {
             // The manifest's statistics rule the segment out: its metadata is never read.
             return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
         }
@@ -243,7 +243,7 @@ impl Db {
 
 /// Rows of `src` matching `f` that are not deleted.
 pub(crate) fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
-    if src.stats.is_some_and(|stats| !crate::filter::may_match(f, stats)) {
+    if src.excluded_by_stats(f) {
         return RoaringBitmap::new();
     }
     without_dead(src.rows.field_index().eval(f), src)

@@ -68,6 +68,14 @@ pub(crate) struct Retired {
     pub segment: Option<Arc<Segment>>,
 }
 
+impl Source<'_> {
+    /// Whether the manifest's field statistics prove that no row of this source matches
+    /// `f` (never true for sources without statistics).
+    pub fn excluded_by_stats(&self, f: &crate::filter::Filter) -> bool {
+        self.stats.is_some_and(|stats| !crate::filter::may_match(f, stats))
+    }
+}
+
 impl State {
     /// Every searchable source: segments (oldest first), frozen memtables, the memtable.
     pub fn sources(&self) -> Vec<Source<'_>> {

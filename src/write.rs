@@ -109,22 +109,18 @@ impl Changes {
         if self.ids.is_empty() {
             return Ok(());
         }
-        let first = if keep.iter().all(|k| *k) {
-            s.memtable.append(&self.ids, &self.vectors, &self.data)?
+        let (ids, vectors, data) = if keep.iter().all(|k| *k) {
+            (self.ids, self.vectors, self.data)
         } else {
             let rows: Vec<usize> = (0..self.ids.len()).filter(|i| keep[*i]).collect();
-            let ids: Vec<u64> = rows.iter().map(|&i| self.ids[i]).collect();
-            let vectors: Vec<f32> = rows.iter().flat_map(|&i| self.vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
+            let ids = rows.iter().map(|&i| self.ids[i]).collect();
+            let vectors = rows.iter().flat_map(|&i| self.vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
             let mut data = self.data;
-            let data: Vec<(Metadata, Vec<u8>)> =
-                if data.is_empty() { data } else { rows.iter().map(|&i| std::mem::take(&mut data[i])).collect() };
-            let first = s.memtable.append(&ids, &vectors, &data)?;
-            for (k, id) in ids.iter().enumerate() {
-                s.pk.insert(*id, Loc::Memtable(first + k as u32));
-            }
-            return Ok(());
+            let data = if data.is_empty() { data } else { rows.iter().map(|&i| std::mem::take(&mut data[i])).collect() };
+            (ids, vectors, data)
         };
-        for (k, id) in self.ids.iter().enumerate() {
+        let first = s.memtable.append(&ids, &vectors, &data)?;
+        for (k, id) in ids.iter().enumerate() {
             s.pk.insert(*id, Loc::Memtable(first + k as u32));
         }
         Ok(())

@@ -170,18 +170,16 @@ async fn apply<T, F>(fault: Option<Fault>, op: Op, path: &str, call: F) -> Resul
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
 {
-    {
-        match fault {
-            None => call.await,
-            Some(Fault::Error | Fault::TornWrite) => Err(injected(op, path)),
-            Some(Fault::LostResponse) => {
-                call.await?;
-                Err(injected(op, path))
-            }
-            Some(Fault::Latency(d)) => {
-                std::thread::sleep(d);
-                call.await
-            }
+    match fault {
+        None => call.await,
+        Some(Fault::Error | Fault::TornWrite) => Err(injected(op, path)),
+        Some(Fault::LostResponse) => {
+            call.await?;
+            Err(injected(op, path))
+        }
+        Some(Fault::Latency(d)) => {
+            std::thread::sleep(d);
+            call.await
         }
     }
 }
