@@ -212,8 +212,34 @@ impl Manifest {
         if m.dim == 0 {
             return Err(FormatError::invalid("manifest dimension 0"));
         }
+        for seg in &m.segments {
+            check_field_stats(seg.fields.as_deref().unwrap_or(&[]))
+                .map_err(|e| FormatError::invalid(format!("field statistics of segment {}: {e}", seg.id)))?;
+        }
         Ok(m)
     }
+}
+
+/// Checks what readers rely on when pruning: names strictly ascending, numeric bounds
+/// finite with `min <= max`, distinct values only strings and booleans, at most
+/// [`MAX_DISTINCT`] of them.
+fn check_field_stats(fields: &[FieldStats]) -> Result<(), String> {
+    if let Some(w) = fields.windows(2).find(|w| w[0].name >= w[1].name) {
+        return Err(format!("field {:?} is not after {:?}", w[1].name, w[0].name));
+    }
+    for f in fields {
+        if let Some((lo, hi)) = f.numbers {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(format!("field {:?} has numeric bounds ({lo}, {hi})", f.name));
+            }
+        }
+        if let Some(d) = &f.distinct {
+            if d.len() > MAX_DISTINCT || d.iter().any(|v| !matches!(v, Scalar::Bool(_) | Scalar::Str(_))) {
+                return Err(format!("field {:?} has a bad distinct-value list", f.name));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Object name of manifest `version`: `MANIFEST-{version:020}.bin`.
@@ -235,8 +261,18 @@ mod tests {
     fn arb_stats() -> impl Strategy<Value = Option<Vec<FieldStats>>> {
         let scalar = prop_oneof![any::<bool>().prop_map(Scalar::Bool), "[a-z]{0,6}".prop_map(Scalar::Str)];
         let field = ("[a-z]{1,8}", any::<u64>(), proptest::option::of((-1e9f64..1e9, -1e9f64..1e9)), proptest::option::of(proptest::collection::vec(scalar, 0..4)))
-            .prop_map(|(name, present, numbers, distinct)| FieldStats { name, present, numbers, distinct });
-        proptest::option::of(proptest::collection::vec(field, 0..3))
+            .prop_map(|(name, present, numbers, distinct)| FieldStats {
+                name,
+                present,
+                numbers: numbers.map(|(a, b): (f64, f64)| (a.min(b), a.max(b))),
+                distinct,
+            });
+        let sorted = proptest::collection::vec(field, 0..3).prop_map(|mut v| {
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v.dedup_by(|a, b| a.name == b.name);
+            v
+        });
+        proptest::option::of(sorted)
     }
 
     #[test]
@@ -248,6 +284,26 @@ mod tests {
         assert!(!m.segments.is_empty() && m.segments.iter().all(|s| s.fields.is_none()));
         let again = Manifest::decode(&m.encode()).unwrap();
         assert_eq!(again, m, "re-encoded as version {FORMAT_VERSION}");
+    }
+
+    #[test]
+    fn bad_field_statistics_are_invalid() {
+        let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
+        let good = Manifest::decode(v1).unwrap();
+        let stats = |name: &str, numbers, distinct| FieldStats { name: name.into(), present: 1, numbers, distinct };
+        for fields in [
+            vec![stats("a", Some((f64::NAN, 0.5)), None)],
+            vec![stats("a", Some((2.0, 1.0)), None)],
+            vec![stats("a", Some((0.0, f64::INFINITY)), None)],
+            vec![stats("a", None, Some(vec![Scalar::Float(1.0)]))],
+            vec![stats("a", None, Some(vec![Scalar::Bool(true); MAX_DISTINCT + 1]))],
+            vec![stats("b", None, None), stats("a", None, None)],
+            vec![stats("a", None, None), stats("a", None, None)],
+        ] {
+            let mut m = good.clone();
+            m.segments[0].fields = Some(fields.clone());
+            assert!(matches!(Manifest::decode(&m.encode()), Err(FormatError::Invalid(_))), "{fields:?}");
+        }
     }
 
     fn arb_manifest() -> impl Strategy<Value = Manifest> {
