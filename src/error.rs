@@ -30,6 +30,12 @@ pub enum ErrorKind {
     /// so this writer refuses further writes; reopen the database (committed data and
     /// logged writes are recovered on open).
     Poisoned,
+    /// The store refused the request for good (permission denied, bad configuration, an
+    /// operation it does not support, such as create-only writes); fix the store's setup.
+    Rejected,
+    /// A newer writer opened the database (claimed a higher epoch), so this writer may no
+    /// longer publish; nothing of this writer's was published over the newer one's.
+    Fenced,
 }
 
 /// An error of the stratovec engine.
@@ -98,6 +104,7 @@ impl Error {
             StoreError::ReadOnly => ErrorKind::ReadOnly,
             StoreError::InvalidPath(_) | StoreError::InvalidRange { .. } => ErrorKind::InvalidArgument,
             StoreError::Io { .. } | StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Rejected(_) => ErrorKind::Rejected,
         };
         Error::with_source(kind, format!("{what}: {e}"), e)
     }

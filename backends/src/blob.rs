@@ -102,3 +102,16 @@ pub(crate) fn check_range(path: &str, range: &Range<u64>, size: u64) -> Result<(
     }
     Ok(())
 }
+
+/// The error for a ranged read that came back short or was refused: `InvalidRange` when the
+/// range ends past the object (found by a `head`), else `Unavailable`.
+#[cfg(any(feature = "opendal", feature = "object-store"))]
+pub(crate) async fn short_read(store: &dyn BlobStore, path: &str, range: Range<u64>) -> StoreError {
+    match store.head(path).await {
+        Ok(meta) => match check_range(path, &range, meta.size) {
+            Err(e) => e,
+            Ok(()) => StoreError::Unavailable(format!("{path}: short read of {}..{}", range.start, range.end)),
+        },
+        Err(e) => e,
+    }
+}

@@ -4,17 +4,105 @@
 //! #[test]
 //! fn my_store_conforms() {
 //!     let store = std::sync::Arc::new(MyStore::new(/* ... */));
-//!     pollster::block_on(stratovec::backends::conformance::blob_store_suite(store.as_ref()));
-//!     stratovec::backends::conformance::commit_race(store);
+//!     // Everything below, on one fresh, empty store:
+//!     stratovec::backends::conformance::full_suite(store, 20 << 20);
 //! }
 //! ```
-//! Each suite panics with a message naming the broken rule. Use a fresh, empty store.
+//! Each suite panics with a message naming the broken rule. [`full_suite`] runs them all:
+//! the basic contract ([`blob_store_suite`]), a create-only race among 8 writers
+//! ([`put_if_absent_race`]), a listing longer than one S3 page ([`list_pagination`]), a
+//! large object with ranged reads across part boundaries ([`large_object`]), and a manifest
+//! commit race ([`commit_race`]).
 
 use std::sync::{Arc, Barrier};
 
 use bytes::Bytes;
 
 use crate::{BlobCommitStore, BlobStore, CommitError, CommitStore, StoreError};
+
+/// Runs every suite of this module on `store`, which must be empty and writable;
+/// `large_bytes` is the size of the large object (make it cross your multipart threshold).
+/// Leaves objects behind.
+pub fn full_suite(store: Arc<dyn BlobStore>, large_bytes: usize) {
+    pollster::block_on(blob_store_suite(store.as_ref()));
+    put_if_absent_race(store.clone(), 8, 10);
+    pollster::block_on(list_pagination(store.as_ref(), 1_100));
+    pollster::block_on(large_object(store.as_ref(), large_bytes));
+    let before = pollster::block_on(store.list("MANIFEST-")).expect("list");
+    assert!(before.is_empty(), "no suite above writes manifests");
+    commit_race(store);
+}
+
+/// `writers` threads race to create the same object with different bytes, `rounds` times
+/// (objects `race/{round}`): each round exactly one must succeed, the others must get
+/// `AlreadyExists`, and the object must hold the winner's bytes.
+pub fn put_if_absent_race(store: Arc<dyn BlobStore>, writers: usize, rounds: usize) {
+    for round in 0..rounds {
+        let path = format!("race/{round:04}");
+        let barrier = Arc::new(Barrier::new(writers));
+        let handles: Vec<_> = (0..writers)
+            .map(|i| {
+                let (s, b, p) = (store.clone(), barrier.clone(), path.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    pollster::block_on(s.put_if_absent(&p, Bytes::from(vec![i as u8; 100 + i])))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("racing thread")).collect();
+        let winners: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one create-only write must win: {results:?}");
+        let losers = results.iter().filter(|r| matches!(r, Err(StoreError::AlreadyExists(_)))).count();
+        assert_eq!(losers, writers - 1, "round {round}: the others must get AlreadyExists: {results:?}");
+        let w = winners[0];
+        let stored = pollster::block_on(store.get(&path)).expect("get the raced object");
+        assert_eq!(&stored[..], &vec![w as u8; 100 + w][..], "round {round}: the object must hold the winner's bytes");
+    }
+}
+
+/// Writes `objects` small objects under `page/` (use more than 1,000, one S3 list page) and
+/// checks that listing returns every one, sorted, and that prefixes narrow it.
+pub async fn list_pagination(store: &dyn BlobStore, objects: usize) {
+    for i in 0..objects {
+        store.put(&format!("page/{i:05}"), Bytes::from(i.to_le_bytes().to_vec())).await.expect("put");
+    }
+    let all = store.list("page/").await.expect("list");
+    let want: Vec<String> = (0..objects).map(|i| format!("page/{i:05}")).collect();
+    assert_eq!(all.len(), objects, "list must return every object, across pages");
+    assert_eq!(all, want, "list must be complete and sorted");
+    let ten = store.list("page/0001").await.expect("list a narrower prefix");
+    assert_eq!(ten, (10..20.min(objects)).map(|i| format!("page/{i:05}")).collect::<Vec<_>>(), "prefix page/0001");
+    assert!(store.list("page/x").await.expect("list").is_empty(), "no object starts with page/x");
+    assert!(store.list("pag/").await.expect("list").is_empty(), "a prefix is a string prefix, not a directory");
+}
+
+/// Writes one object of `bytes` bytes (pseudo-random), reads it back whole and by ranges at
+/// its edges and across 8 MiB part boundaries, then deletes it.
+pub async fn large_object(store: &dyn BlobStore, bytes: usize) {
+    use rand::{RngCore, SeedableRng};
+    let mut data = vec![0u8; bytes];
+    rand::rngs::SmallRng::seed_from_u64(bytes as u64).fill_bytes(&mut data);
+    let data = Bytes::from(data);
+    store.put("large/object", data.clone()).await.expect("put a large object");
+    assert_eq!(store.head("large/object").await.expect("head").size, bytes as u64);
+    assert!(store.get("large/object").await.expect("get") == data, "large object must read back equal");
+    let n = bytes as u64;
+    let part = 8u64 << 20;
+    let mut ranges = vec![0..1.min(n), n.saturating_sub(1)..n, 0..n];
+    for b in (1..).map(|k| k * part).take_while(|&b| b < n) {
+        ranges.push(b.saturating_sub(3)..(b + 3).min(n));
+    }
+    for r in ranges {
+        let got = store.get_range("large/object", r.clone()).await.expect("ranged read");
+        assert!(got == data.slice(r.start as usize..r.end as usize), "range {r:?} of the large object");
+    }
+    assert!(
+        matches!(store.get_range("large/object", n - 1..n + 1).await, Err(StoreError::InvalidRange { .. })),
+        "a range past the end of a large object must be InvalidRange"
+    );
+    store.delete("large/object").await.expect("delete");
+    assert!(matches!(store.head("large/object").await, Err(StoreError::NotFound(_))));
+}
 
 /// Checks the [`BlobStore`] contract: round trips, ranges, create-only, delete, list, head,
 /// path validation. `store` must be empty and writable.

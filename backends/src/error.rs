@@ -39,12 +39,24 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The service cannot be reached or refused transiently.
+    /// The service cannot be reached or refused transiently (network, 5xx, throttling);
+    /// retrying may help.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The service refused the request for good (permission denied, bad configuration, an
+    /// operation it does not support); retrying will not help.
+    #[error("store rejected the request: {0}")]
+    Rejected(String),
 }
 
 impl StoreError {
+    /// Whether retrying the same request may succeed: `Unavailable` and `Io` are retryable;
+    /// `NotFound`, `AlreadyExists`, `Locked`, `ReadOnly`, `InvalidPath`, `InvalidRange` and
+    /// `Rejected` are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Io { .. })
+    }
+
     pub(crate) fn io(path: impl Into<String>, source: std::io::Error) -> Self {
         StoreError::Io { path: path.into(), source }
     }

@@ -18,6 +18,8 @@
 #![deny(missing_docs)]
 
 mod blob;
+#[cfg(any(feature = "opendal", feature = "object-store"))]
+mod bridge;
 mod commit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
@@ -29,6 +31,11 @@ mod local;
 #[cfg(feature = "local")]
 mod local_reader;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object_store;
+#[cfg(feature = "opendal")]
+mod opendal;
+mod retry;
 #[cfg(feature = "io-uring")]
 mod uring;
 mod random_access;
@@ -42,4 +49,9 @@ pub use local::LocalStore;
 #[cfg(feature = "local")]
 pub use local_reader::LocalFileReader;
 pub use memory::MemoryStore;
+#[cfg(feature = "object-store")]
+pub use crate::object_store::ObjectStoreAdapter;
+#[cfg(feature = "opendal")]
+pub use crate::opendal::OpenDalStore;
+pub use retry::{RetryPolicy, RetryStore};
 pub use random_access::RandomAccess;
