@@ -49,7 +49,13 @@ impl Db {
             (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id, log_through)
         };
         crash_point!("commit::frozen");
-        let mut manifest = Manifest { version: base.version + 1, epoch: self.epoch, next_segment_id, ..base.clone() };
+        let mut manifest = Manifest {
+            version: base.version + 1,
+            epoch: self.epoch,
+            next_segment_id,
+            created_unix_ms: crate::publish::now_unix_ms(),
+            ..base.clone()
+        };
         let mut opened = Vec::with_capacity(frozen.len());
         for f in &frozen {
             let seg = self.write_segment(f).await?;
@@ -80,27 +86,6 @@ impl Db {
         self.compaction_signal.notify();
         self.delete_retired().await;
         Ok(version)
-    }
-
-    /// Publishes `manifest` as version `base + 1`. When the store fails without saying
-    /// whether the manifest was written (a lost response), reads the newest version back:
-    /// ours means success, `base` means nothing was published; anything else, or a second
-    /// failure, poisons the writer.
-    ///
-    /// # Errors
-    /// `Conflict`; `Unavailable` (nothing published); `Poisoned`-causing `Unavailable`.
-    pub(crate) async fn publish_manifest(&self, base: u64, manifest: Vec<u8>) -> Result<u64> {
-        let manifest = Bytes::from(manifest);
-        let err = match self.commits.try_commit(base, manifest.clone()).await {
-            Ok(v) => return Ok(v),
-            Err(e @ stratovec_backends::CommitError::Conflict { .. }) => return Err(Error::commit(e)),
-            Err(e) => Error::commit(e),
-        };
-        match self.commits.latest().await {
-            Ok(Some((v, bytes))) if v == base + 1 && bytes == manifest => Ok(v),
-            Ok(Some((v, _))) if v == base => Err(err),
-            _ => Err(self.poison(err)),
-        }
     }
 
     pub(crate) async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {

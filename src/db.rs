@@ -7,7 +7,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore, RandomAccess};
-use stratovec_formats::manifest::{manifest_name, Manifest, SegmentMeta};
+use stratovec_formats::manifest::{Manifest, SegmentMeta};
 use stratovec_formats::segment::SegmentKind;
 use stratovec_formats::tombstones;
 use stratovec_indexes::{kernels, Metric};
@@ -50,6 +50,8 @@ pub struct Db {
     pub(crate) metric: Metric,
     pub(crate) options: DbOptions,
     pub(crate) read_only: bool,
+    /// Opened at a fixed version (time travel): `refresh` is refused.
+    pub(crate) pinned: bool,
     pub(crate) epoch: u64,
     pub(crate) state: RwLock<State>,
     pub(crate) commit_lock: async_lock::Mutex<()>,
@@ -139,6 +141,7 @@ impl Db {
         }
         options.hnsw.validate().map_err(|e| Error::invalid(e.to_string()))?;
         let commits = commit_store(&store, &options);
+        commits.preflight().await.map_err(Error::commit)?;
         if commits.latest().await.map_err(Error::commit)?.is_some() {
             return Err(Error::new(ErrorKind::AlreadyExists, "the store already holds a database; use Db::open"));
         }
@@ -152,6 +155,7 @@ impl Db {
             segments: Vec::new(),
             tombstone_files: Vec::new(),
             next_segment_id: 1,
+            created_unix_ms: crate::publish::now_unix_ms(),
         };
         let v = commits.try_commit(0, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
         debug_assert_eq!(v, 1);
@@ -181,22 +185,14 @@ impl Db {
 
     async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
         let commits = commit_store(&store, &options);
-        let (version, bytes) = commits
-            .latest()
-            .await
-            .map_err(Error::commit)?
+        let newest = crate::publish::latest_manifest(commits.as_ref())
+            .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
-        let manifest = Manifest::decode(&bytes).map_err(|e| Error::format(&manifest_name(version), e))?;
-        if manifest.version != version {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!("{} says it is version {}", manifest_name(version), manifest.version),
-            ));
-        }
+        let manifest = if read_only { newest } else { crate::publish::claim_epoch(commits.as_ref(), newest).await? };
         Self::from_manifest(store, commits, manifest, options, read_only).await
     }
 
-    async fn from_manifest(
+    pub(crate) async fn from_manifest(
         store: Arc<dyn BlobStore>,
         commits: Arc<dyn CommitStore>,
         manifest: Manifest,
@@ -204,18 +200,7 @@ impl Db {
         read_only: bool,
     ) -> Result<Db> {
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
-        let mut files = Vec::with_capacity(manifest.segments.len());
-        for meta in &manifest.segments {
-            files.push(fetch_segment(store.as_ref(), meta).await?);
-        }
-        let verify = options.verify_on_open;
-        let segments: Vec<Arc<Segment>> = {
-            use rayon::prelude::*;
-            files
-                .into_par_iter()
-                .map(|(meta, bytes, random)| Segment::open(meta, bytes, random, dim, metric, verify).map(Arc::new))
-                .collect::<Result<_>>()?
-        };
+        let segments = open_segments(store.as_ref(), &manifest, &[], options.verify_on_open).await?;
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
         let mut state = State {
@@ -230,7 +215,7 @@ impl Db {
             manifest,
             retired: Vec::new(),
         };
-        let epoch = state.manifest.epoch + u64::from(!read_only);
+        let epoch = state.manifest.epoch;
         let (wal, replayed) = match (&options.durability, read_only) {
             (crate::Durability::Wal(w), false) => {
                 let (wal, replay) = Wal::open(w)?;
@@ -249,6 +234,7 @@ impl Db {
             metric,
             options,
             read_only,
+            pinned: false,
             epoch,
             state: RwLock::new(state),
             commit_lock: async_lock::Mutex::new(()),
@@ -344,7 +330,31 @@ impl Db {
     }
 }
 
-fn commit_store(store: &Arc<dyn BlobStore>, options: &DbOptions) -> Arc<dyn CommitStore> {
+/// The segments of `manifest`, reusing those of `open` with the same id and fetching and
+/// opening the others (in parallel).
+pub(crate) async fn open_segments(
+    store: &dyn BlobStore,
+    manifest: &Manifest,
+    open: &[Arc<Segment>],
+    verify: bool,
+) -> Result<Vec<Arc<Segment>>> {
+    let (dim, metric) = (manifest.dim as usize, manifest.metric);
+    let mut files = Vec::new();
+    for meta in manifest.segments.iter().filter(|m| !open.iter().any(|s| s.meta.id == m.id)) {
+        files.push(fetch_segment(store, meta).await?);
+    }
+    let fresh: Vec<Arc<Segment>> = {
+        use rayon::prelude::*;
+        files
+            .into_par_iter()
+            .map(|(meta, bytes, random)| Segment::open(meta, bytes, random, dim, metric, verify).map(Arc::new))
+            .collect::<Result<_>>()?
+    };
+    let find = |id: u64| open.iter().chain(&fresh).find(|s| s.meta.id == id).cloned();
+    Ok(manifest.segments.iter().filter_map(|m| find(m.id)).collect())
+}
+
+pub(crate) fn commit_store(store: &Arc<dyn BlobStore>, options: &DbOptions) -> Arc<dyn CommitStore> {
     options.commit_store.clone().unwrap_or_else(|| Arc::new(BlobCommitStore::new(store.clone())))
 }
 
@@ -359,7 +369,7 @@ pub(crate) async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) 
     Ok(map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
 }
 
-fn build_pk(segments: &[Arc<Segment>], tombstones: &HashMap<u64, Arc<RoaringBitmap>>) -> HashMap<u64, Loc> {
+pub(crate) fn build_pk(segments: &[Arc<Segment>], tombstones: &HashMap<u64, Arc<RoaringBitmap>>) -> HashMap<u64, Loc> {
     let live: usize = segments.iter().map(|s| s.meta.rows as usize).sum();
     let mut pk = HashMap::with_capacity(live);
     for seg in segments {

@@ -24,7 +24,9 @@ fn insert_commit_reopen_search() {
     }
     let db = block(Db::open(local(dir.path()), DbOptions::default())).unwrap();
     let s = db.stats();
-    assert_eq!((s.version, s.rows, s.live_rows, s.segments, s.memtable_rows), (2, 300, 300, 1, 0));
+    // Opening for writing claims the next epoch by publishing version 3.
+    assert_eq!((s.version, s.rows, s.live_rows, s.segments, s.memtable_rows), (3, 300, 300, 1, 0));
+    assert_eq!(db.manifest().epoch, 2);
     for i in [0usize, 17, 299] {
         let hits = db.search(&data[i * dim..(i + 1) * dim], 1, &SearchParams::default()).unwrap();
         assert_eq!(hits[0].id, ids[i]);
@@ -161,7 +163,11 @@ fn corrupt_files_are_reported_by_name() {
         let name = if what.contains("manifest") { man } else { seg };
         assert!(e.to_string().contains(name), "{what}: message names the file: {e}");
     }
-    let e = damaged(|d| flip(&d.join(man), |_| 8)); // format version 1 -> 0
+    let e = damaged(|d| {
+        let mut b = std::fs::read(d.join(man)).unwrap();
+        b[8] = 99; // an unknown manifest format version
+        std::fs::write(d.join(man), b).unwrap();
+    });
     assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
     let e = damaged(|d| std::fs::remove_file(d.join(seg)).unwrap());
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");

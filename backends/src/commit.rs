@@ -47,6 +47,36 @@ pub trait CommitStore: Send + Sync + Debug {
     /// # Errors
     /// [`CommitError::Conflict`] if `expected + 1` exists; `Unavailable` on store failure.
     async fn try_commit(&self, expected: u64, manifest: Bytes) -> Result<u64, CommitError>;
+
+    /// Published versions still stored, ascending (for time travel and vacuum). The default
+    /// knows only the newest one.
+    ///
+    /// # Errors
+    /// [`CommitError::Unavailable`].
+    async fn versions(&self) -> Result<Vec<u64>, CommitError> {
+        Ok(self.latest().await?.map(|(v, _)| v).into_iter().collect())
+    }
+
+    /// Forgets `version` (vacuum), which must not be the newest. The default keeps
+    /// everything.
+    ///
+    /// # Errors
+    /// [`CommitError::Unavailable`].
+    async fn forget(&self, version: u64) -> Result<(), CommitError> {
+        let _ = version;
+        Ok(())
+    }
+
+    /// Proves, before a writer publishes anything, that the store keeps its promise that
+    /// only one of two commits of the same version succeeds. Writers call it when they open.
+    /// The default does nothing.
+    ///
+    /// # Errors
+    /// `Unavailable(Rejected)` if the store does not refuse a second create;
+    /// `Unavailable` on store failure.
+    async fn preflight(&self) -> Result<(), CommitError> {
+        Ok(())
+    }
 }
 
 /// [`CommitStore`] over any [`BlobStore`] with create-only writes: manifest `v` is the object
@@ -62,20 +92,21 @@ impl BlobCommitStore {
         BlobCommitStore { store }
     }
 
-    /// All published versions, ascending.
-    ///
-    /// # Errors
-    /// `Unavailable` on store failure.
-    pub async fn versions(&self) -> Result<Vec<u64>, CommitError> {
+}
+
+#[async_trait]
+impl CommitStore for BlobCommitStore {
+    async fn versions(&self) -> Result<Vec<u64>, CommitError> {
         let names = self.store.list("MANIFEST-").await?;
         let mut v: Vec<u64> = names.iter().filter_map(|n| parse_manifest_name(n)).collect();
         v.sort_unstable();
         Ok(v)
     }
-}
 
-#[async_trait]
-impl CommitStore for BlobCommitStore {
+    async fn forget(&self, version: u64) -> Result<(), CommitError> {
+        Ok(self.store.delete(&manifest_name(version)).await?)
+    }
+
     async fn latest(&self) -> Result<Option<(u64, Bytes)>, CommitError> {
         match self.versions().await?.last() {
             None => Ok(None),
@@ -85,6 +116,29 @@ impl CommitStore for BlobCommitStore {
 
     async fn load(&self, version: u64) -> Result<Bytes, CommitError> {
         Ok(self.store.get(&manifest_name(version)).await?)
+    }
+
+    /// Creates a scratch object `_stratovec/preflight-*` twice with create-only writes; the
+    /// second must fail with `AlreadyExists`. Some S3-compatible stores ignore
+    /// `If-None-Match`, and would let two writers publish the same version.
+    async fn preflight(&self) -> Result<(), CommitError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let path = format!("_stratovec/preflight-{nanos}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        self.store.put_if_absent(&path, Bytes::from_static(b"first")).await?;
+        let second = self.store.put_if_absent(&path, Bytes::from_static(b"second")).await;
+        let _ = self.store.delete(&path).await;
+        match second {
+            Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(CommitError::Unavailable(e)),
+            Ok(()) => Err(CommitError::Unavailable(StoreError::Rejected(
+                "the store accepted a second create-only write of the same object (it ignores If-None-Match), \
+                 so two writers could publish the same version; use a commit store with real conditional writes \
+                 (DynamoDbCommitStore, feature `dynamodb`)"
+                    .into(),
+            ))),
+        }
     }
 
     async fn try_commit(&self, expected: u64, manifest: Bytes) -> Result<u64, CommitError> {

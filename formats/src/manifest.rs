@@ -19,9 +19,10 @@ use crate::{checksum, read_u32, segment::SegmentKind, FormatError, Metric};
 
 /// Magic at offset 0 of every manifest.
 pub const MAGIC: &[u8; 8] = b"STRVMANI";
-/// Manifest format version written by this crate. Version 2 added [`SegmentMeta::fields`];
-/// version 1 manifests are still read (with `fields: None`).
-pub const FORMAT_VERSION: u32 = 2;
+/// Manifest format version written by this crate. Version 2 added [`SegmentMeta::fields`],
+/// version 3 [`Manifest::created_unix_ms`]; versions 1 and 2 are still read (with
+/// `fields: None` and `created_unix_ms: 0`).
+pub const FORMAT_VERSION: u32 = 3;
 /// Oldest manifest format version this crate reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Most distinct strings and booleans kept per field in [`FieldStats::distinct`].
@@ -97,6 +98,37 @@ struct ManifestV1 {
     next_segment_id: u64,
 }
 
+/// [`Manifest`] as format version 2 stores it (no creation time).
+#[derive(Deserialize)]
+struct ManifestV2 {
+    version: u64,
+    epoch: u64,
+    dim: u32,
+    metric: Metric,
+    reader_features: u64,
+    writer_features: u64,
+    segments: Vec<SegmentMeta>,
+    tombstone_files: Vec<TombstoneFileMeta>,
+    next_segment_id: u64,
+}
+
+impl From<ManifestV2> for Manifest {
+    fn from(m: ManifestV2) -> Self {
+        Manifest {
+            version: m.version,
+            epoch: m.epoch,
+            dim: m.dim,
+            metric: m.metric,
+            reader_features: m.reader_features,
+            writer_features: m.writer_features,
+            segments: m.segments,
+            tombstone_files: m.tombstone_files,
+            next_segment_id: m.next_segment_id,
+            created_unix_ms: 0,
+        }
+    }
+}
+
 impl From<ManifestV1> for Manifest {
     fn from(m: ManifestV1) -> Self {
         let segments = m
@@ -114,6 +146,7 @@ impl From<ManifestV1> for Manifest {
             segments,
             tombstone_files: m.tombstone_files,
             next_segment_id: m.next_segment_id,
+            created_unix_ms: 0,
         }
     }
 }
@@ -148,6 +181,9 @@ pub struct Manifest {
     pub tombstone_files: Vec<TombstoneFileMeta>,
     /// Next unused segment id.
     pub next_segment_id: u64,
+    /// When the writer made this version: milliseconds since the Unix epoch by its clock (0
+    /// for versions written before format version 3). Used by `open_at_time`.
+    pub created_unix_ms: u64,
 }
 
 impl Manifest {
@@ -197,11 +233,16 @@ impl Manifest {
             return Err(FormatError::Checksum { what: "manifest".into(), stored, computed });
         }
         let bad = |e: postcard::Error| FormatError::invalid(format!("manifest payload: {e}"));
-        let (m, rest): (Manifest, _) = if version == 1 {
-            let (m, rest): (ManifestV1, _) = postcard::take_from_bytes(payload).map_err(bad)?;
-            (m.into(), rest)
-        } else {
-            postcard::take_from_bytes(payload).map_err(bad)?
+        let (m, rest): (Manifest, _) = match version {
+            1 => {
+                let (m, rest): (ManifestV1, _) = postcard::take_from_bytes(payload).map_err(bad)?;
+                (m.into(), rest)
+            }
+            2 => {
+                let (m, rest): (ManifestV2, _) = postcard::take_from_bytes(payload).map_err(bad)?;
+                (m.into(), rest)
+            }
+            _ => postcard::take_from_bytes(payload).map_err(bad)?,
         };
         if !rest.is_empty() {
             return Err(FormatError::invalid("manifest payload has trailing bytes"));
@@ -287,6 +328,16 @@ mod tests {
     }
 
     #[test]
+    fn version_2_manifests_still_decode() {
+        let v2 = include_bytes!("../../fuzz/corpus/manifest_decode/v2_MANIFEST-00000000000000000003.bin");
+        assert_eq!(read_u32(v2, 8), Some(2));
+        let m = Manifest::decode(v2).unwrap();
+        assert_eq!((m.version, m.created_unix_ms), (3, 0));
+        assert!(m.segments.iter().all(|s| s.fields.is_some()));
+        assert_eq!(Manifest::decode(&m.encode()).unwrap(), m, "re-encoded as version {FORMAT_VERSION}");
+    }
+
+    #[test]
     fn bad_field_statistics_are_invalid() {
         let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
         let good = Manifest::decode(v1).unwrap();
@@ -319,8 +370,8 @@ mod tests {
                 fields,
             });
         let tomb = ("[a-z/0-9.]{1,30}", any::<u64>()).prop_map(|(file, count)| TombstoneFileMeta { file, count });
-        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>())
-            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id)| Manifest {
+        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>(), any::<u64>())
+            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms)| Manifest {
                 version,
                 epoch,
                 dim,
@@ -330,6 +381,7 @@ mod tests {
                 segments,
                 tombstone_files,
                 next_segment_id,
+                created_unix_ms,
             })
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
-use stratovec_formats::manifest::{manifest_name, Manifest, SegmentMeta, TombstoneFileMeta};
+use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones::{self, Tombstone};
 
 pub use background::{Compactor, CompactorStats};
@@ -213,7 +213,9 @@ impl Db {
                     return Ok((tombstone_bytes, attempt));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < PUBLISH_ATTEMPTS => {
-                    base = self.latest_manifest().await?;
+                    base = crate::publish::latest_manifest(self.commits.as_ref())
+                        .await?
+                        .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
                 }
                 Err(e) => return Err(e),
             }
@@ -265,6 +267,7 @@ impl Db {
             segments,
             tombstone_files,
             next_segment_id: next_segment_id.max(base.next_segment_id),
+            created_unix_ms: crate::publish::now_unix_ms(),
             ..base.clone()
         };
         (manifest, dead)
@@ -313,16 +316,6 @@ impl Db {
         s.retired.extend(retired);
         s.version = manifest.version;
         s.manifest = manifest;
-    }
-
-    async fn latest_manifest(&self) -> Result<Manifest> {
-        let (version, bytes) = self
-            .commits
-            .latest()
-            .await
-            .map_err(Error::commit)?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
-        Manifest::decode(&bytes).map_err(|e| Error::format(&manifest_name(version), e))
     }
 
     /// Deletes retired files once `retain_versions` newer versions exist and no search

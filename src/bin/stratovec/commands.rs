@@ -8,7 +8,7 @@ use stratovec::formats::manifest::{manifest_name, Manifest};
 use stratovec::formats::segment::SegmentLayout;
 use stratovec::formats::tombstones;
 use stratovec::fvecs::{parse_npy_f32, read_fvecs, Matrix};
-use stratovec::{BlobCommitStore, BlobStore, Db, DbOptions, Error, ErrorKind, LocalStore, Metric, SearchParams};
+use stratovec::{BlobCommitStore, BlobStore, CommitStore, Db, DbOptions, Error, ErrorKind, LocalStore, Metric, SearchParams};
 
 use crate::progress;
 
