@@ -56,7 +56,7 @@ pub(crate) enum Published {
     /// The manifest is the new version.
     Done(u64),
     /// Nothing was published (conflict, fenced, or a failure known to have written nothing).
-    NotPublished(Error),
+    Refused(Error),
     /// The store failed and reading back could not tell whether the manifest was published.
     Unknown(Error),
 }
@@ -68,7 +68,7 @@ pub(crate) async fn publish(commits: &dyn CommitStore, base: u64, epoch: u64, ma
     let err = match commits.try_commit(base, manifest.clone()).await {
         Ok(v) => return Published::Done(v),
         Err(e @ CommitError::Conflict { .. }) => {
-            return Published::NotPublished(match latest_manifest(commits).await {
+            return Published::Refused(match latest_manifest(commits).await {
                 Ok(Some(m)) if m.epoch > epoch => fenced(epoch, m.epoch),
                 _ => Error::commit(e),
             })
@@ -77,7 +77,7 @@ pub(crate) async fn publish(commits: &dyn CommitStore, base: u64, epoch: u64, ma
     };
     match commits.latest().await {
         Ok(Some((v, bytes))) if v == base + 1 && bytes == manifest => Published::Done(v),
-        Ok(Some((v, _))) if v == base => Published::NotPublished(err),
+        Ok(Some((v, _))) if v == base => Published::Refused(err),
         _ => Published::Unknown(err),
     }
 }
@@ -106,12 +106,12 @@ pub(crate) async fn claim_epoch(commits: &dyn CommitStore, mut newest: Manifest)
         };
         match publish(commits, newest.version, claim.epoch, Bytes::from(claim.encode())).await {
             Published::Done(_) => return Ok(claim),
-            Published::NotPublished(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
+            Published::Refused(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
                 newest = latest_manifest(commits)
                     .await?
                     .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
             }
-            Published::NotPublished(e) | Published::Unknown(e) => return Err(e),
+            Published::Refused(e) | Published::Unknown(e) => return Err(e),
         }
     }
     Err(Error::new(ErrorKind::Conflict, format!("other writers published {CLAIM_ATTEMPTS} times while this one opened")))
@@ -126,7 +126,7 @@ impl Db {
     pub(crate) async fn publish_manifest(&self, base: u64, manifest: Vec<u8>) -> Result<u64> {
         match publish(self.commits.as_ref(), base, self.epoch, Bytes::from(manifest)).await {
             Published::Done(v) => Ok(v),
-            Published::NotPublished(e) => Err(e),
+            Published::Refused(e) => Err(e),
             Published::Unknown(e) => Err(self.poison(e)),
         }
     }

@@ -150,7 +150,7 @@ fn replicas_reject_every_write_and_never_write_to_the_store() {
     read_only(replica.upsert(1, &[0.0; DIM]));
     read_only(replica.delete(1).map(|_| ()));
     read_only(replica.insert_batch(&[1001, 1002], &[0.0; 2 * DIM]));
-    read_only(replica.write(&WriteBatch::new().delete(2)));
+    read_only(replica.write(WriteBatch::new().delete(2)));
     read_only(replica.delete_by_filter(&Filter::parse("x = 1").unwrap()).map(|_| ()));
     read_only(block(replica.commit()).map(|_| ()));
     read_only(block(replica.compact()).map(|_| ()));
