@@ -118,6 +118,16 @@ pub(crate) async fn fetch_segment(
     Ok((meta.clone(), bytes, random))
 }
 
+/// The id in a segment or tombstone file name (`segments/{id:020}.seg`,
+/// `tombstones/{id:020}.tomb`), `None` for any other name.
+pub(crate) fn file_id(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix("segments/")
+        .and_then(|n| n.strip_suffix(".seg"))
+        .or_else(|| name.strip_prefix("tombstones/").and_then(|n| n.strip_suffix(".tomb")))?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
 pub(crate) fn segment_name(id: u64) -> String {
     format!("segments/{id:020}.seg")
 }

@@ -71,7 +71,7 @@ impl Error {
         Self::new(ErrorKind::InvalidArgument, message)
     }
 
-    fn with_source(kind: ErrorKind, message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn with_source(kind: ErrorKind, message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error { kind, message, source: Some(Box::new(source)) }
     }
 

@@ -27,10 +27,13 @@ macro_rules! crash_point {
 
 mod commit;
 mod compaction;
+mod backup;
 mod db;
 mod error;
 pub mod filter;
 pub mod fvecs;
+#[cfg(feature = "jsonl")]
+mod jsonl;
 mod memtable;
 mod options;
 mod publish;
@@ -43,16 +46,19 @@ mod schema;
 mod search;
 mod segment;
 mod state;
+mod vacuum;
 mod vector;
 mod wal;
 mod write;
 
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
+pub use backup::SnapshotReport;
 pub use db::{Db, LogReplay, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};
 pub use replica::{Refresher, RefresherStats};
+pub use vacuum::{RetentionPolicy, VacuumReport};
 pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
 pub use options::{DbOptions, SearchParams};
 pub use query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};

@@ -1,0 +1,146 @@
+//! Vacuum (retention, orphan files), physical snapshots and JSON-lines export/import.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use stratovec::*;
+
+mod common;
+use common::{block, vectors};
+
+const DIM: usize = 8;
+
+fn db_with_versions(store: &Arc<dyn BlobStore>, commits: u64) -> Db {
+    let db = block(Db::create(store.clone(), DIM, Metric::L2, DbOptions::default())).unwrap();
+    for c in 0..commits {
+        let ids: Vec<u64> = (c * 10..c * 10 + 10).collect();
+        db.insert_batch(&ids, &vectors(10, DIM, c)).unwrap();
+        block(db.commit()).unwrap();
+    }
+    db
+}
+
+const ONLY_NEWEST: RetentionPolicy = RetentionPolicy { keep_versions: 1, keep_for: Duration::ZERO };
+
+#[test]
+fn vacuum_deletes_old_manifests_and_orphans_but_not_files_in_flight() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = db_with_versions(&store, 3);
+    let next = db.manifest().next_segment_id;
+    block(store.put("segments/00000000000000000000.seg", Bytes::from_static(b"left by a crashed commit"))).unwrap();
+    block(store.put("tombstones/00000000000000000000.tomb", Bytes::from_static(b"same"))).unwrap();
+    let in_flight = format!("segments/{:020}.seg", next + 5);
+    block(store.put(&in_flight, Bytes::from_static(b"a newer writer may be writing this"))).unwrap();
+
+    let kept = block(db.vacuum(&RetentionPolicy { keep_versions: 100, keep_for: Duration::from_secs(3600) })).unwrap();
+    assert_eq!(kept.manifests_deleted, 0, "everything is within the policy");
+    assert_eq!(kept.files_deleted, 2, "orphans go whatever the policy: {kept:?}");
+
+    let report = block(db.vacuum(&ONLY_NEWEST)).unwrap();
+    assert_eq!((report.versions_kept, report.manifests_deleted, report.files_deleted), (1, 3, 0), "{report:?}");
+    assert_eq!(report.files_in_use, 1, "the file past next_segment_id is left alone");
+    assert!(block(store.head(&in_flight)).is_ok());
+    assert_eq!(block(db.commits_versions()).len(), 1);
+    let reopened = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();
+    assert_eq!(reopened.stats().live_rows, 30);
+    assert_eq!(block(Db::open_at(store, 2, DbOptions::default())).unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+trait Versions {
+    async fn commits_versions(&self) -> Vec<u64>;
+}
+
+impl Versions for Db {
+    async fn commits_versions(&self) -> Vec<u64> {
+        BlobCommitStore::new(self.store().clone()).versions().await.unwrap()
+    }
+}
+
+#[test]
+fn vacuum_deletes_compaction_inputs_no_search_holds() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = db_with_versions(&store, 4);
+    let inputs: Vec<String> = db.manifest().segments.iter().map(|s| s.file.clone()).collect();
+    let scan = db.scan(None, 7, Include::ALL).unwrap();
+    block(db.compact_with(&MergeAll)).unwrap();
+    let held = block(db.vacuum(&ONLY_NEWEST)).unwrap();
+    assert_eq!(held.files_in_use, 4, "the open scan holds the inputs: {held:?}");
+    let rows: usize = scan.map(|b| b.len()).sum();
+    assert_eq!(rows, 40, "the scan reads every input row after vacuum");
+    let freed = block(db.vacuum(&ONLY_NEWEST)).unwrap();
+    assert_eq!(freed.files_deleted, 4, "{freed:?}");
+    for f in &inputs {
+        assert!(matches!(block(store.head(f)), Err(StoreError::NotFound(_))), "{f} deleted");
+    }
+    let reopened = block(Db::open(store, DbOptions::default())).unwrap();
+    assert_eq!((reopened.stats().live_rows, reopened.stats().segments), (40, 1));
+}
+
+#[test]
+fn vacuum_is_refused_on_replicas_and_fenced_writers() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let old = db_with_versions(&store, 1);
+    let replica = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();
+    assert_eq!(block(replica.vacuum(&ONLY_NEWEST)).unwrap_err().kind(), ErrorKind::ReadOnly);
+    let _new = block(Db::open(store, DbOptions::default())).unwrap();
+    assert_eq!(block(old.vacuum(&ONLY_NEWEST)).unwrap_err().kind(), ErrorKind::Fenced);
+}
+
+#[test]
+fn snapshot_copies_one_consistent_version() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = db_with_versions(&store, 3);
+    db.delete(3).unwrap();
+    block(db.commit()).unwrap();
+    db.insert(999, &[1.0; DIM]).unwrap(); // not committed: not copied
+    let target: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let report = block(db.snapshot_to(target.clone())).unwrap();
+    assert_eq!((report.version, report.files), (db.stats().version, 4), "3 segments and 1 tombstone file");
+    let copy = block(Db::open(target.clone(), DbOptions::default())).unwrap();
+    assert_eq!(copy.stats().live_rows, 29);
+    assert!(!copy.contains(3) && !copy.contains(999) && copy.contains(29));
+    let q = vectors(1, DIM, 42);
+    let want: Vec<u64> = db.search(&q, 5, &SearchParams::default()).unwrap().iter().map(|h| h.id).filter(|&id| id != 999).collect();
+    let got: Vec<u64> = copy.search(&q, 5, &SearchParams::default()).unwrap().iter().map(|h| h.id).take(want.len()).collect();
+    assert_eq!(got, want);
+    copy.insert(1000, &[0.5; DIM]).unwrap();
+    block(copy.commit()).expect("the copy is a working database");
+    assert_eq!(block(db.snapshot_to(target)).unwrap_err().kind(), ErrorKind::AlreadyExists);
+}
+
+#[cfg(feature = "jsonl")]
+#[test]
+fn jsonl_export_and_import_round_trip() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = block(Db::create(store, 3, Metric::L2, DbOptions::default())).unwrap();
+    let records = vec![
+        Record::new(1, vec![0.5, -1.0, 2.25]).with("genre", "rock").with("year", 1995).with("score", 1.0).with_payload(b"\x00\xffbytes".to_vec()),
+        Record::new(2, vec![0.0, 0.0, 1.0]).with("tags", Value::List(vec![Scalar::Str("a".into()), Scalar::Int(3), Scalar::Bool(true)])).with("gone", Value::Null),
+        Record::new(u64::MAX, vec![1e-30, 3e30, -0.0]),
+    ];
+    let mut batch = WriteBatch::new();
+    for r in &records {
+        batch.insert(r.clone());
+    }
+    db.write(&batch).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(db.export_jsonl(None, &mut out).unwrap(), 3);
+    assert_eq!(String::from_utf8(out.clone()).unwrap().lines().count(), 3);
+
+    let copy = block(Db::create(Arc::new(MemoryStore::new()), 3, Metric::L2, DbOptions::default())).unwrap();
+    assert_eq!(copy.import_jsonl(&mut out.as_slice()).unwrap(), 3);
+    for r in &records {
+        assert_eq!(copy.get_record(r.id, Include::ALL), db.get_record(r.id, Include::ALL), "record {}", r.id);
+    }
+    let filtered = Filter::parse("genre = 'rock'").unwrap();
+    let mut one = Vec::new();
+    assert_eq!(db.export_jsonl(Some(&filtered), &mut one).unwrap(), 1);
+
+    let bad = b"{\"id\": 5, \"vector\": [1, 2, 3]}\n\n{\"id\": 6, \"vector\": [1, 2]}\n";
+    let e = copy.import_jsonl(&mut &bad[..]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("last batch"), "{e}");
+    let e = copy.import_jsonl(&mut &b"{\"id\": -1, \"vector\": []}"[..]).unwrap_err();
+    assert!(e.to_string().contains("line 1"), "{e}");
+}
