@@ -103,14 +103,16 @@ pub(crate) fn check_range(path: &str, range: &Range<u64>, size: u64) -> Result<(
     Ok(())
 }
 
-/// The error for a ranged read that came back short or was refused: `InvalidRange` when the
-/// range ends past the object (found by a `head`), else `Unavailable`.
+/// The error for a ranged read that came back short or failed (`failure`, if any):
+/// `InvalidRange` when the range ends past the object (found by a `head`), else `failure`
+/// or `Unavailable`.
 #[cfg(any(feature = "opendal", feature = "object-store"))]
-pub(crate) async fn short_read(store: &dyn BlobStore, path: &str, range: Range<u64>) -> StoreError {
+pub(crate) async fn short_read(store: &dyn BlobStore, path: &str, range: Range<u64>, failure: Option<StoreError>) -> StoreError {
     match store.head(path).await {
         Ok(meta) => match check_range(path, &range, meta.size) {
             Err(e) => e,
-            Ok(()) => StoreError::Unavailable(format!("{path}: short read of {}..{}", range.start, range.end)),
+            Ok(()) => failure
+                .unwrap_or_else(|| StoreError::Unavailable(format!("{path}: short read of {}..{}", range.start, range.end))),
         },
         Err(e) => e,
     }

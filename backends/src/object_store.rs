@@ -93,16 +93,17 @@ impl BlobStore for ObjectStoreAdapter {
             .bridge
             .run(async move {
                 match s.get_range(&Path::from(p.as_str()), r).await {
-                    Ok(b) => Ok(Some(b)),
+                    Ok(b) => Ok(Ok(b)),
                     Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound(p)),
-                    Err(object_store::Error::Generic { .. }) => Ok(None),
-                    Err(e) => Err(map_err(&p, e)),
+                    // A range past the end is refused or cut short; `short_read` tells.
+                    Err(e) => Ok(Err(map_err(&p, e))),
                 }
             })
             .await?;
         match got {
-            Some(b) if b.len() as u64 == range.end - range.start => Ok(b),
-            _ => Err(short_read(self, path, range).await),
+            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
+            Ok(_) => Err(short_read(self, path, range, None).await),
+            Err(e) => Err(short_read(self, path, range, Some(e)).await),
         }
     }
 

@@ -25,7 +25,8 @@ const PART_CONCURRENCY: usize = 4;
 /// returns [`StoreError::Rejected`]. Whether a service *honours* the condition is checked by
 /// `ConditionalCommitStore::open` before anything is published.
 ///
-/// Calls run on the tokio runtime current when the store is made, or on a 2-thread runtime
+/// Making a store installs OpenDAL's default (reqwest) HTTP transport unless the process
+/// installed one first. Calls run on the tokio runtime current when the store is made, or on a 2-thread runtime
 /// of the crate's own, so the store can be driven from any executor.
 ///
 /// ```no_run
@@ -52,6 +53,9 @@ impl OpenDalStore {
     /// # Errors
     /// `Rejected` if no tokio runtime is current and none can be started.
     pub fn new(op: Operator) -> Result<Self, StoreError> {
+        // The reqwest HTTP transport of the S3/GCS/Azure services; the first one installed
+        // in the process wins, so an application's own transport is kept.
+        opendal::install_default();
         Ok(OpenDalStore { op, bridge: Bridge::current_or_shared()?, multipart_threshold: DEFAULT_MULTIPART_THRESHOLD })
     }
 
@@ -109,15 +113,17 @@ impl BlobStore for OpenDalStore {
             .bridge
             .run(async move {
                 match op.read_with(&p).range(r).await {
-                    Ok(b) => Ok(Some(b.to_bytes())),
-                    Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(None),
-                    Err(e) => Err(map_err(&p, e)),
+                    Ok(b) => Ok(Ok(b.to_bytes())),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Err(map_err(&p, e)),
+                    // A range past the end is refused (416) or cut short; `short_read` tells.
+                    Err(e) => Ok(Err(map_err(&p, e))),
                 }
             })
             .await?;
         match got {
-            Some(b) if b.len() as u64 == range.end - range.start => Ok(b),
-            _ => Err(short_read(self, path, range).await),
+            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
+            Ok(_) => Err(short_read(self, path, range, None).await),
+            Err(e) => Err(short_read(self, path, range, Some(e)).await),
         }
     }
 
