@@ -340,8 +340,12 @@ impl Db {
     }
 }
 
-/// The segments of `manifest`, reusing those of `open` with the same id and fetching and
-/// opening the others (in parallel).
+/// Segment files fetched at once when opening or refreshing (one round trip for up to this
+/// many segments of a remote store).
+const CONCURRENT_FETCHES: usize = 16;
+
+/// The segments of `manifest`, reusing those of `open` with the same id and fetching (up to
+/// [`CONCURRENT_FETCHES`] at once) and opening (in parallel) the others.
 pub(crate) async fn open_segments(
     store: &dyn BlobStore,
     manifest: &Manifest,
@@ -349,10 +353,12 @@ pub(crate) async fn open_segments(
     verify: bool,
 ) -> Result<Vec<Arc<Segment>>> {
     let (dim, metric) = (manifest.dim as usize, manifest.metric);
-    let mut files = Vec::new();
-    for meta in manifest.segments.iter().filter(|m| !open.iter().any(|s| s.meta.id == m.id)) {
-        files.push(fetch_segment(store, meta).await?);
-    }
+    use futures_util::{StreamExt, TryStreamExt};
+    let missing = manifest.segments.iter().filter(|m| !open.iter().any(|s| s.meta.id == m.id));
+    let files: Vec<_> = futures_util::stream::iter(missing.map(|meta| fetch_segment(store, meta)))
+        .buffered(CONCURRENT_FETCHES)
+        .try_collect()
+        .await?;
     let fresh: Vec<Arc<Segment>> = {
         use rayon::prelude::*;
         files

@@ -81,17 +81,26 @@ pub trait CommitStore: Send + Sync + Debug {
 
 /// [`CommitStore`] over any [`BlobStore`] with create-only writes: manifest `v` is the object
 /// `MANIFEST-{v:020}.bin`, written with [`BlobStore::put_if_absent`].
+///
+/// `latest` lists the manifests once, then remembers the newest version it saw and probes
+/// forward from it (`MANIFEST-{v+1}`, `MANIFEST-{v+2}`, ... until one is missing), so a
+/// long-lived writer or replica does not list thousands of manifests per call. Versions are
+/// contiguous (`v + 1` is only created after `v`), so the first missing one ends the probe.
 #[derive(Debug, Clone)]
 pub struct BlobCommitStore {
     store: Arc<dyn BlobStore>,
+    newest_seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl BlobCommitStore {
     /// A commit store publishing into `store`.
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
-        BlobCommitStore { store }
+        BlobCommitStore { store, newest_seen: Arc::default() }
     }
 
+    fn saw(&self, version: u64) {
+        self.newest_seen.fetch_max(version, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[async_trait]
@@ -108,10 +117,25 @@ impl CommitStore for BlobCommitStore {
     }
 
     async fn latest(&self) -> Result<Option<(u64, Bytes)>, CommitError> {
-        match self.versions().await?.last() {
-            None => Ok(None),
-            Some(&v) => Ok(Some((v, self.load(v).await?))),
+        let seen = self.newest_seen.load(std::sync::atomic::Ordering::Relaxed);
+        let mut newest = if seen == 0 {
+            match self.versions().await?.last() {
+                None => return Ok(None),
+                Some(&v) => v,
+            }
+        } else {
+            seen
+        };
+        let mut bytes = self.load(newest).await?;
+        loop {
+            match self.store.get(&manifest_name(newest + 1)).await {
+                Ok(next) => (newest, bytes) = (newest + 1, next),
+                Err(StoreError::NotFound(_)) => break,
+                Err(e) => return Err(e.into()),
+            }
         }
+        self.saw(newest);
+        Ok(Some((newest, bytes)))
     }
 
     async fn load(&self, version: u64) -> Result<Bytes, CommitError> {
@@ -144,7 +168,10 @@ impl CommitStore for BlobCommitStore {
     async fn try_commit(&self, expected: u64, manifest: Bytes) -> Result<u64, CommitError> {
         let version = expected + 1;
         match self.store.put_if_absent(&manifest_name(version), manifest).await {
-            Ok(()) => Ok(version),
+            Ok(()) => {
+                self.saw(version);
+                Ok(version)
+            }
             Err(StoreError::AlreadyExists(_)) => Err(CommitError::Conflict { version }),
             Err(e) => Err(CommitError::Unavailable(e)),
         }

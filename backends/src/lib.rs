@@ -53,5 +53,8 @@ pub use memory::MemoryStore;
 pub use crate::object_store::ObjectStoreAdapter;
 #[cfg(feature = "opendal")]
 pub use crate::opendal::OpenDalStore;
+/// The `opendal` crate, to build operators for [`OpenDalStore`] (feature `opendal`).
+#[cfg(feature = "opendal")]
+pub use ::opendal as opendal_crate;
 pub use retry::{RetryPolicy, RetryStore};
 pub use random_access::RandomAccess;

@@ -1,0 +1,157 @@
+//! Concurrent writer processes on one S3 prefix (moto, started by `.ci/run`): every
+//! acknowledged commit is in the final version, no version overwrote another's segments,
+//! and a fenced writer publishes nothing. Skipped unless `STRATOVEC_S3_ENDPOINT` is set.
+#![cfg(feature = "opendal")]
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stratovec::backends::opendal_crate::{services::S3, Operator};
+use stratovec::backends::OpenDalStore;
+use stratovec::*;
+
+mod common;
+use common::block;
+
+const DIM: usize = 4;
+
+fn s3(root: &str) -> Option<Arc<dyn BlobStore>> {
+    let endpoint = std::env::var("STRATOVEC_S3_ENDPOINT").ok()?;
+    let bucket = std::env::var("STRATOVEC_S3_BUCKET").unwrap_or_else(|_| "stratovec".into());
+    let builder = S3::default()
+        .bucket(&bucket)
+        .endpoint(&endpoint)
+        .region("us-east-1")
+        .access_key_id("test")
+        .secret_access_key("test")
+        .disable_config_load()
+        .disable_ec2_metadata()
+        .root(root);
+    Some(Arc::new(OpenDalStore::new(Operator::new(builder).unwrap()).unwrap()))
+}
+
+fn options() -> DbOptions {
+    DbOptions { memtable_limit_bytes: None, ..DbOptions::default() }
+}
+
+/// Opens the database for writing, retrying while other writers keep publishing.
+fn open_writer(store: &Arc<dyn BlobStore>) -> Db {
+    loop {
+        match block(Db::open(store.clone(), options())) {
+            Ok(db) => return db,
+            Err(e) if e.kind() == ErrorKind::Conflict => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("open: {e}"),
+        }
+    }
+}
+
+/// The child: commits `STRATOVEC_S3_COMMITS` single-row commits as writer
+/// `STRATOVEC_S3_WRITER`, reopening whenever a newer writer fences it, and prints
+/// `ACK key version` for every acknowledged commit.
+#[test]
+#[ignore = "run by concurrent_writers_lose_no_commit in child processes"]
+fn s3_writer_child() {
+    let Ok(root) = std::env::var("STRATOVEC_S3_CHILD_ROOT") else { return };
+    let store = s3(&root).expect("STRATOVEC_S3_ENDPOINT");
+    let w: u64 = std::env::var("STRATOVEC_S3_WRITER").unwrap().parse().unwrap();
+    let commits: u64 = std::env::var("STRATOVEC_S3_COMMITS").unwrap().parse().unwrap();
+    let mut db = open_writer(&store);
+    let (mut done, mut fenced, mut backoff) = (0, 0, 0u32);
+    while done < commits {
+        let key = w * 1_000_000 + done;
+        db.insert(key, &[key as f32, w as f32, 1.0, 0.5]).unwrap();
+        match block(db.commit()) {
+            Ok(v) => {
+                println!("ACK {key} {v}");
+                (done, backoff) = (done + 1, 0);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Fenced | ErrorKind::Conflict) => {
+                // Every open fences the others: back off (random, exponential up to ~1 s)
+                // so that one writer at a time gets to commit a few times.
+                fenced += 1;
+                backoff = (backoff + 1).min(6);
+                let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+                std::thread::sleep(Duration::from_millis(jitter % (16u64 << backoff)));
+                db = open_writer(&store);
+            }
+            Err(e) => panic!("commit: {e}"),
+        }
+    }
+    println!("FENCED {fenced}");
+}
+
+#[test]
+fn concurrent_writers_lose_no_commit() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let root = format!("/writers-{nanos}");
+    let Some(store) = s3(&root) else {
+        eprintln!("skipped: STRATOVEC_S3_ENDPOINT is not set");
+        return;
+    };
+    let writers: u64 = std::env::var("STRATOVEC_S3_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let commits: u64 = std::env::var("STRATOVEC_S3_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    drop(block(Db::create(store.clone(), DIM, Metric::L2, options())).unwrap());
+    let started = Instant::now();
+    let children: Vec<_> = (0..writers)
+        .map(|w| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["s3_writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+                .env("STRATOVEC_S3_CHILD_ROOT", &root)
+                .env("STRATOVEC_S3_WRITER", w.to_string())
+                .env("STRATOVEC_S3_COMMITS", commits.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut acked: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut fenced = 0u64;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a writer failed: {}", String::from_utf8_lossy(&out.stdout));
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            // libtest prints "test s3_writer_child ... " without a newline before the
+            // child's first line.
+            let line = line.find("ACK ").or_else(|| line.find("FENCED ")).map_or(line, |i| &line[i..]);
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            match parts.as_slice() {
+                ["ACK", key, v] => assert!(acked.insert(key.parse().unwrap(), v.parse().unwrap()).is_none()),
+                ["FENCED", n] => fenced += n.parse::<u64>().unwrap(),
+                _ => {}
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(acked.len() as u64, writers * commits);
+
+    let reader = block(Db::open_read_only(store.clone(), options())).unwrap();
+    for key in acked.keys() {
+        assert!(reader.contains(*key), "acknowledged key {key} is missing from the final version");
+    }
+    assert_eq!(reader.stats().live_rows, writers * commits, "a fenced or refused commit published nothing");
+
+    // Versions are 1..=newest and each keeps every segment of the one before: no writer
+    // published over another's version.
+    let commits_store = BlobCommitStore::new(store.clone());
+    let versions = block(commits_store.versions()).unwrap();
+    assert_eq!(versions, (1..=reader.stats().version).collect::<Vec<_>>());
+    let mut previous: Vec<u64> = Vec::new();
+    let mut epoch = 0;
+    for v in versions {
+        let m = stratovec::formats::manifest::Manifest::decode(&block(commits_store.load(v)).unwrap()).unwrap();
+        let ids: Vec<u64> = m.segments.iter().map(|s| s.id).collect();
+        assert!(previous.iter().all(|id| ids.contains(id)), "version {v} dropped a segment of version {}", v - 1);
+        assert!(m.epoch >= epoch, "epochs never go back");
+        (previous, epoch) = (ids, m.epoch);
+    }
+    for (key, v) in &acked {
+        let m = stratovec::formats::manifest::Manifest::decode(&block(commits_store.load(*v)).unwrap()).unwrap();
+        assert!(m.segments.iter().any(|s| (s.min_id..=s.max_id).contains(key)), "ACK {key} at version {v}: its segment is there");
+    }
+    eprintln!(
+        "{writers} writers x {commits} commits on S3 (moto): {seconds:.1} s, {} versions, {fenced} fenced commits retried, final epoch {epoch}",
+        reader.stats().version
+    );
+}
