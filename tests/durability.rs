@@ -177,7 +177,7 @@ fn an_unresolvable_publish_poisons_the_writer_and_loses_nothing_committed() {
     db.insert(2, &vectors(1, DIM, 2)).unwrap();
     // The publish's response is lost and the read-back fails too: the outcome is unknown.
     faulty.inject(Rule::new(Op::PutIfAbsent, Fault::LostResponse).prefix("MANIFEST-").times(1));
-    faulty.inject(Rule::new(Op::List, Fault::Error).prefix("MANIFEST-").times(1));
+    faulty.inject(Rule::new(Op::Read, Fault::Error).prefix("MANIFEST-").times(1));
     assert_eq!(block(db.commit()).unwrap_err().kind(), ErrorKind::Unavailable);
     let e = db.insert(3, &vectors(1, DIM, 3)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Poisoned, "{e}");
