@@ -34,6 +34,14 @@ pub(crate) async fn latest_manifest(commits: &dyn CommitStore) -> Result<Option<
     }
 }
 
+/// The newest manifest of a database known to exist.
+///
+/// # Errors
+/// `NotFound` if its manifests disappeared; as [`latest_manifest`].
+pub(crate) async fn newest_manifest(commits: &dyn CommitStore) -> Result<Manifest> {
+    latest_manifest(commits).await?.ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))
+}
+
 /// Manifest `version`.
 ///
 /// # Errors
@@ -107,9 +115,7 @@ pub(crate) async fn claim_epoch(commits: &dyn CommitStore, mut newest: Manifest)
         match publish(commits, newest.version, claim.epoch, Bytes::from(claim.encode())).await {
             Published::Done(_) => return Ok(claim),
             Published::Refused(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
-                newest = latest_manifest(commits)
-                    .await?
-                    .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
+                newest = newest_manifest(commits).await?;
             }
             Published::Refused(e) | Published::Unknown(e) => return Err(e),
         }

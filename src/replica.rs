@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use stratovec_backends::BlobStore;
 
 use crate::db::{build_pk, commit_store, load_tombstones, open_segments};
-use crate::publish::{latest_manifest, load_manifest};
+use crate::publish::{load_manifest, newest_manifest};
 use crate::{Db, DbOptions, Error, ErrorKind, Result};
 
 impl Db {
@@ -68,9 +68,7 @@ impl Db {
             return Err(Error::invalid("refresh is for databases opened with open_read_only"));
         }
         let _one_refresh_at_a_time = self.commit_lock.lock().await;
-        let newest = latest_manifest(self.commits.as_ref())
-            .await?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
+        let newest = newest_manifest(self.commits.as_ref()).await?;
         let (current, open) = {
             let s = self.state.read();
             (s.version, s.segments.clone())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stratovec_formats::manifest::Manifest;
 
-use crate::publish::{latest_manifest, load_manifest, now_unix_ms};
+use crate::publish::{load_manifest, newest_manifest, now_unix_ms};
 use crate::{Db, Error, ErrorKind, Result};
 
 /// Which versions [`Db::vacuum`] keeps: the newest `keep_versions`, and every version made
@@ -59,9 +59,7 @@ impl Db {
         self.writable()?;
         let _no_compaction = self.compaction_lock.lock().await;
         let _no_commit = self.commit_lock.lock().await;
-        let newest = latest_manifest(self.commits.as_ref())
-            .await?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
+        let newest = newest_manifest(self.commits.as_ref()).await?;
         if newest.version != self.state.read().version {
             let kind = if newest.epoch > self.epoch { ErrorKind::Fenced } else { ErrorKind::Conflict };
             return Err(Error::new(kind, format!("version {} was published by another writer", newest.version)));

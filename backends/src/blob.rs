@@ -103,17 +103,30 @@ pub(crate) fn check_range(path: &str, range: &Range<u64>, size: u64) -> Result<(
     Ok(())
 }
 
-/// The error for a ranged read that came back short or failed (`failure`, if any):
-/// `InvalidRange` when the range ends past the object (found by a `head`), else `failure`
-/// or `Unavailable`.
+/// A ranged read through a backend that may cut a range past the object's end short, or
+/// refuse it, instead of saying so. `read` is the backend's request: `Err` for a failure
+/// that is final (not found), `Ok(Err)` for one that may be a bad range. An empty range is
+/// checked against the object's size without reading; a short or failed read is checked by
+/// a `head`: `InvalidRange` when the range ends past the object, else the failure (or
+/// `Unavailable` for a short read).
 #[cfg(any(feature = "opendal", feature = "object-store"))]
-pub(crate) async fn short_read(store: &dyn BlobStore, path: &str, range: Range<u64>, failure: Option<StoreError>) -> StoreError {
-    match store.head(path).await {
-        Ok(meta) => match check_range(path, &range, meta.size) {
-            Err(e) => e,
-            Ok(()) => failure
-                .unwrap_or_else(|| StoreError::Unavailable(format!("{path}: short read of {}..{}", range.start, range.end))),
-        },
-        Err(e) => e,
+pub(crate) async fn read_range(
+    store: &dyn BlobStore,
+    path: &str,
+    range: Range<u64>,
+    read: impl std::future::Future<Output = Result<Result<Bytes, StoreError>, StoreError>>,
+) -> Result<Bytes, StoreError> {
+    if range.start >= range.end {
+        let size = store.head(path).await?.size;
+        check_range(path, &range, size)?;
+        return Ok(Bytes::new());
     }
+    let failure = match read.await? {
+        Ok(b) if b.len() as u64 == range.end - range.start => return Ok(b),
+        Ok(_) => StoreError::Unavailable(format!("{path}: short read of {}..{}", range.start, range.end)),
+        Err(e) => e,
+    };
+    let size = store.head(path).await?.size;
+    check_range(path, &range, size)?;
+    Err(failure)
 }

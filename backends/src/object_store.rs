@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
-use crate::blob::{check_range, short_read};
+use crate::blob::read_range;
 use crate::bridge::Bridge;
 use crate::{validate_path, BlobStore, ObjectMeta, StoreError};
 
@@ -83,28 +83,18 @@ impl BlobStore for ObjectStoreAdapter {
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         validate_path(path)?;
-        if range.start >= range.end {
-            let size = self.head(path).await?.size;
-            check_range(path, &range, size)?;
-            return Ok(Bytes::new());
-        }
         let (s, p, r) = (self.inner.clone(), path.to_string(), range.clone());
-        let got = self
+        // A range past the end is refused or cut short; `read_range` tells which.
+        let read = self
             .bridge
             .run(async move {
                 match s.get_range(&Path::from(p.as_str()), r).await {
                     Ok(b) => Ok(Ok(b)),
                     Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound(p)),
-                    // A range past the end is refused or cut short; `short_read` tells.
                     Err(e) => Ok(Err(map_err(&p, e))),
                 }
-            })
-            .await?;
-        match got {
-            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
-            Ok(_) => Err(short_read(self, path, range, None).await),
-            Err(e) => Err(short_read(self, path, range, Some(e)).await),
-        }
+            });
+        read_range(self, path, range, read).await
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StoreError> {

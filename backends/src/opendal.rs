@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use opendal::{EntryMode, ErrorKind, Operator};
 
-use crate::blob::{check_range, short_read};
+use crate::blob::read_range;
 use crate::bridge::Bridge;
 use crate::{validate_path, BlobStore, ObjectMeta, StoreError};
 
@@ -103,28 +103,18 @@ impl BlobStore for OpenDalStore {
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         validate_path(path)?;
-        if range.start >= range.end {
-            let size = self.head(path).await?.size;
-            check_range(path, &range, size)?;
-            return Ok(Bytes::new());
-        }
         let (op, p, r) = (self.op.clone(), path.to_string(), range.clone());
-        let got = self
+        // A range past the end is refused or cut short; `read_range` tells which.
+        let read = self
             .bridge
             .run(async move {
                 match op.read_with(&p).range(r).await {
                     Ok(b) => Ok(Ok(b.to_bytes())),
                     Err(e) if e.kind() == ErrorKind::NotFound => Err(map_err(&p, e)),
-                    // A range past the end is refused (416) or cut short; `short_read` tells.
                     Err(e) => Ok(Err(map_err(&p, e))),
                 }
-            })
-            .await?;
-        match got {
-            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
-            Ok(_) => Err(short_read(self, path, range, None).await),
-            Err(e) => Err(short_read(self, path, range, Some(e)).await),
-        }
+            });
+        read_range(self, path, range, read).await
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StoreError> {

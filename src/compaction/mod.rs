@@ -213,9 +213,7 @@ impl Db {
                     return Ok((tombstone_bytes, attempt));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < PUBLISH_ATTEMPTS => {
-                    base = crate::publish::latest_manifest(self.commits.as_ref())
-                        .await?
-                        .ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))?;
+                    base = crate::publish::newest_manifest(self.commits.as_ref()).await?;
                 }
                 Err(e) => return Err(e),
             }
