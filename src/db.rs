@@ -6,9 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
-use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore, RandomAccess};
-use stratovec_formats::manifest::{Manifest, SegmentMeta};
-use stratovec_formats::segment::SegmentKind;
+use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore};
+use stratovec_formats::manifest::Manifest;
 use stratovec_formats::tombstones;
 use stratovec_indexes::{kernels, Metric};
 
@@ -103,21 +102,6 @@ pub struct LogReplay {
     pub dropped_bytes: u64,
 }
 
-/// The bytes of a segment (an mmap for local stores) and, for DiskANN segments, the
-/// store's positional reader for its nodes.
-pub(crate) async fn fetch_segment(
-    store: &dyn BlobStore,
-    meta: &SegmentMeta,
-) -> Result<(SegmentMeta, Bytes, Option<Arc<dyn RandomAccess>>)> {
-    let bytes = store.get(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?;
-    let random = if meta.kind == SegmentKind::DiskAnn {
-        store.random_access(&meta.file).await.map_err(|e| Error::store(&meta.file, e))?
-    } else {
-        None
-    };
-    Ok((meta.clone(), bytes, random))
-}
-
 /// The id in a segment or tombstone file name (`segments/{id:020}.seg`,
 /// `tombstones/{id:020}.tomb`), `None` for any other name.
 pub(crate) fn file_id(name: &str) -> Option<u64> {
@@ -210,7 +194,7 @@ impl Db {
         read_only: bool,
     ) -> Result<Db> {
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
-        let segments = open_segments(store.as_ref(), &manifest, &[], options.verify_on_open).await?;
+        let segments = open_segments(&store, options.cache.as_ref(), &manifest, &[], options.verify_on_open).await?;
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
         let mut state = State {
@@ -347,7 +331,8 @@ const CONCURRENT_FETCHES: usize = 16;
 /// The segments of `manifest`, reusing those of `open` with the same id and fetching (up to
 /// [`CONCURRENT_FETCHES`] at once) and opening (in parallel) the others.
 pub(crate) async fn open_segments(
-    store: &dyn BlobStore,
+    store: &Arc<dyn BlobStore>,
+    cache: Option<&stratovec_backends::cache::BlockCache>,
     manifest: &Manifest,
     open: &[Arc<Segment>],
     verify: bool,
@@ -355,7 +340,7 @@ pub(crate) async fn open_segments(
     let (dim, metric) = (manifest.dim as usize, manifest.metric);
     use futures_util::{StreamExt, TryStreamExt};
     let missing = manifest.segments.iter().filter(|m| !open.iter().any(|s| s.meta.id == m.id));
-    let files: Vec<_> = futures_util::stream::iter(missing.map(|meta| fetch_segment(store, meta)))
+    let files: Vec<_> = futures_util::stream::iter(missing.map(|meta| crate::fetch::fetch_segment(store, cache, meta)))
         .buffered(CONCURRENT_FETCHES)
         .try_collect()
         .await?;

@@ -30,6 +30,7 @@ mod compaction;
 mod backup;
 mod db;
 mod error;
+mod fetch;
 pub mod filter;
 pub mod fvecs;
 #[cfg(feature = "jsonl")]

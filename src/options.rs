@@ -46,6 +46,12 @@ pub struct DbOptions {
     pub verify_on_open: bool,
     /// Publishes manifests; default: create-only `MANIFEST-*` objects in the same store.
     pub commit_store: Option<Arc<dyn CommitStore>>,
+    /// Read segments through this block cache (RAM, optionally disk) by ranged reads, for
+    /// object stores: opening a segment reads its header and footer, then the sections held
+    /// in RAM (vectors and graph of Flat and HNSW segments; codes and ids of DiskANN
+    /// segments), and DiskANN nodes are read on demand through the cache. `None` (the
+    /// default) fetches each segment whole, the right choice for a local disk (an mmap).
+    pub cache: Option<stratovec_backends::cache::BlockCache>,
 }
 
 impl Default for DbOptions {
@@ -63,11 +69,18 @@ impl Default for DbOptions {
             schema: None,
             verify_on_open: true,
             commit_store: None,
+            cache: None,
         }
     }
 }
 
 impl DbOptions {
+    /// Reads segments through `cache` (see [`DbOptions::cache`]).
+    pub fn with_cache(mut self, cache: stratovec_backends::cache::BlockCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Sets `M` and `ef_construction`.
     pub fn with_hnsw(mut self, m: usize, ef_construction: usize) -> Self {
         self.hnsw.m = m;

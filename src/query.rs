@@ -100,6 +100,11 @@ pub struct SourceExplain {
 pub struct Explain {
     /// Per source.
     pub sources: Vec<SourceExplain>,
+    /// Block cache activity during the search (hits, misses, ranged GETs and bytes fetched
+    /// for DiskANN node reads), when the database reads through a cache
+    /// ([`crate::DbOptions::cache`]). Counted on the shared cache, so searches running at
+    /// the same time are included.
+    pub cache: Option<stratovec_backends::cache::CacheStats>,
 }
 
 impl Explain {
@@ -131,6 +136,7 @@ impl Db {
             return Err(Error::invalid(format!("k must be in 1..={MAX_K}, got {}", opts.k)));
         }
         let q = prepare(query, self.dim, self.metric, "query")?;
+        let cache_before = self.options.cache.as_ref().map(|c| c.stats());
         let s = self.state.read();
         let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
         if let Some(f) = &opts.filter {
@@ -140,6 +146,9 @@ impl Db {
             sources.par_iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?;
         let mut all: Vec<(Candidate, usize)> = Vec::new();
         let mut explain = Explain::default();
+        if let (Some(c), Some(before)) = (&self.options.cache, cache_before) {
+            explain.cache = Some(c.stats().since(&before));
+        }
         for (i, (found, e)) in per_source.into_iter().enumerate() {
             all.extend(found.into_iter().map(|c| (c, i)));
             explain.sources.push(e);

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use stratovec_formats::column::{Column, ColumnBuilder};
 use stratovec_formats::metadata::{decode_row, encode_row, Metadata};
-use stratovec_formats::segment::{SectionKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::filter::FieldIndex;
@@ -116,19 +116,19 @@ impl StoredRows {
     ///
     /// # Errors
     /// A [`FormatError`] for a damaged section.
-    pub fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, FormatError> {
-        let rows = layout.header.rows;
+    pub fn open(file: &SegmentBytes, verify: bool) -> Result<Self, FormatError> {
+        let rows = file.layout().header.rows;
         let section = |kind| -> Result<Option<Bytes>, FormatError> {
-            if layout.entry(kind).is_none() {
+            if file.layout().entry(kind).is_none() {
                 return Ok(None);
             }
-            let s = layout.section(file, kind, verify)?;
+            let s = file.section(kind, verify)?;
             if verify {
-                Column::decode(s, rows)?;
+                Column::decode(&s, rows)?;
             } else {
-                Column::view(s, rows)?;
+                Column::view(&s, rows)?;
             }
-            Ok(Some(file.slice_ref(s)))
+            Ok(Some(s))
         };
         let (meta, payload) = (section(SectionKind::METADATA)?, section(SectionKind::PAYLOAD)?);
         if let (true, Some(m)) = (verify, &meta) {

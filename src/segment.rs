@@ -1,8 +1,7 @@
 //! An opened, immutable segment: its index and the user key of each row.
 
-use bytes::Bytes;
 use stratovec_formats::manifest::SegmentMeta;
-use stratovec_formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentHeader, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
 use std::sync::Arc;
 
@@ -27,15 +26,14 @@ impl Segment {
     /// the store offers positional reads, else from `file`.
     pub fn open(
         meta: SegmentMeta,
-        file: Bytes,
+        file: SegmentBytes,
         random: Option<Arc<dyn RandomAccess>>,
         dim: usize,
         metric: Metric,
         verify: bool,
     ) -> Result<Self> {
         let name = meta.file.clone();
-        let layout = SegmentLayout::parse(&file).map_err(|e| Error::format(&name, e))?;
-        let h = layout.header;
+        let h = file.layout().header;
         if h.dim as usize != dim || h.metric != metric || h.rows != meta.rows || h.kind != meta.kind {
             return Err(Error::format(
                 &name,
@@ -46,24 +44,27 @@ impl Segment {
             ));
         }
         let index: Box<dyn Index> = match h.kind {
-            SegmentKind::Flat => Box::new(FlatIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
-            SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, &layout, verify).map_err(|e| Error::index(&name, e))?),
+            SegmentKind::Flat => Box::new(FlatIndex::open(&file, verify).map_err(|e| Error::index(&name, e))?),
+            SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, verify).map_err(|e| Error::index(&name, e))?),
             SegmentKind::DiskAnn => {
-                let reader: Arc<dyn SectorRead> = match random {
-                    Some(r) => Arc::new(StoreSectors(r)),
-                    None => Arc::new(file.clone()),
+                let reader: Arc<dyn SectorRead> = match (random, file.file()) {
+                    (Some(r), _) => Arc::new(StoreSectors(r)),
+                    (None, Some(whole)) => Arc::new(whole.clone()),
+                    (None, None) => return Err(Error::format(&name, FormatError::Invalid("DiskANN nodes neither fetched nor readable".into()))),
                 };
-                let index = DiskAnnIndex::open(&file, &layout, verify, reader).map_err(|e| Error::index(&name, e))?;
-                if verify {
-                    index.verify_nodes(&layout).map_err(|e| Error::index(&name, e))?;
+                let index = DiskAnnIndex::open(&file, verify, reader).map_err(|e| Error::index(&name, e))?;
+                // Nodes fetched by ranges through a cache stay in the store: checking their
+                // CRC32C would download them all.
+                if verify && file.file().is_some() {
+                    index.verify_nodes(file.layout()).map_err(|e| Error::index(&name, e))?;
                 }
                 Box::new(index)
             }
         };
-        let ids = layout.section(&file, SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
-        let ids = PodSlice::from_le_bytes(file.slice_ref(ids))
+        let ids = file.section(SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
+        let ids = PodSlice::from_le_bytes(ids)
             .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
-        let rows = crate::rows::StoredRows::open(&file, &layout, verify).map_err(|e| Error::format(&name, e))?;
+        let rows = crate::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
         Ok(Segment { meta, index, ids, rows })
     }
 }

@@ -12,7 +12,7 @@
 //! the basic contract ([`blob_store_suite`]), a create-only race among 8 writers
 //! ([`put_if_absent_race`]), a listing longer than one S3 page ([`list_pagination`]), a
 //! large object with ranged reads across part boundaries ([`large_object`]), and a manifest
-//! commit race ([`commit_race`]).
+//! commit race ([`commit_race`]). [`commit_store_suite`] checks a custom [`CommitStore`].
 
 use std::sync::{Arc, Barrier};
 
@@ -147,23 +147,39 @@ pub async fn blob_store_suite(store: &dyn BlobStore) {
 /// Races two threads committing version 1 through a [`BlobCommitStore`] on `store`: exactly
 /// one must win and the other must get [`CommitError::Conflict`]. `store` must be empty.
 pub fn commit_race(store: Arc<dyn BlobStore>) {
-    let commits = BlobCommitStore::new(store);
-    let barrier = Arc::new(Barrier::new(2));
-    let handles: Vec<_> = (0..2u8)
-        .map(|i| {
-            let (c, b) = (commits.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                b.wait();
-                pollster::block_on(c.try_commit(0, Bytes::from(vec![i; 64])))
+    commit_store_suite(Arc::new(BlobCommitStore::new(store)), 2, 1);
+}
+
+/// The contract of a [`CommitStore`], on one that holds no version yet: `latest` is `None`;
+/// for each of `versions` versions, `writers` threads race to commit it: exactly one wins,
+/// the others get `Conflict`, and `latest` and `load` return the winner's bytes; `load` of a
+/// missing version is `NotFound`; `versions` lists them ascending.
+pub fn commit_store_suite(commits: Arc<dyn CommitStore>, writers: usize, versions: u64) {
+    assert!(pollster::block_on(commits.latest()).expect("latest").is_none(), "a fresh commit store has no version");
+    for v in 1..=versions {
+        let barrier = Arc::new(Barrier::new(writers));
+        let handles: Vec<_> = (0..writers)
+            .map(|i| {
+                let (c, b) = (commits.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    pollster::block_on(c.try_commit(v - 1, Bytes::from(vec![i as u8; 64 + v as usize])))
+                })
             })
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
-    let wins = results.iter().filter(|r| matches!(r, Ok(1))).count();
-    let conflicts = results.iter().filter(|r| matches!(r, Err(CommitError::Conflict { version: 1 }))).count();
-    assert_eq!((wins, conflicts), (1, 1), "exactly one commit wins, the other conflicts: {results:?}");
-    let (v, bytes) = pollster::block_on(commits.latest()).expect("latest").expect("a version");
-    assert_eq!(v, 1);
-    let winner = results.iter().position(|r| r.is_ok()).expect("a winner") as u8;
-    assert_eq!(&bytes[..], &vec![winner; 64][..], "the published manifest is the winner's");
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
+        let wins = results.iter().filter(|r| matches!(r, Ok(got) if *got == v)).count();
+        let conflicts = results.iter().filter(|r| matches!(r, Err(CommitError::Conflict { version }) if *version == v)).count();
+        assert_eq!((wins, conflicts), (1, writers - 1), "version {v}: exactly one commit wins, the others conflict: {results:?}");
+        let winner = results.iter().position(|r| r.is_ok()).expect("a winner") as u8;
+        let want = vec![winner; 64 + v as usize];
+        let (latest, bytes) = pollster::block_on(commits.latest()).expect("latest").expect("a version");
+        assert_eq!(latest, v);
+        assert_eq!(&bytes[..], &want[..], "the published manifest is the winner's");
+        assert_eq!(&pollster::block_on(commits.load(v)).expect("load")[..], &want[..]);
+    }
+    let missing = pollster::block_on(commits.load(versions + 5));
+    assert!(matches!(missing, Err(CommitError::Unavailable(StoreError::NotFound(_)))), "load of a missing version: {missing:?}");
+    let listed = pollster::block_on(commits.versions()).expect("versions");
+    assert!(listed.ends_with(&[versions]) && listed.windows(2).all(|w| w[0] < w[1]), "versions ascending: {listed:?}");
 }

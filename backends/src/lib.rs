@@ -8,6 +8,11 @@
 //! * [`BlobCommitStore`]: publishes manifest `v` as the create-only object
 //!   `MANIFEST-{v:020}.bin` on any [`BlobStore`], so two writers racing for the same version
 //!   cannot both win.
+//! * [`cache`]: RAM and disk block caches ([`cache::BlockCache`]) for reads from remote
+//!   stores, with single-flight and coalesced ranged GETs.
+//! * [`LatencyStore`]: adds a fixed round-trip time to every request (benchmarks).
+//! * `DynamoDbCommitStore` (feature `dynamodb`): versions as items of a DynamoDB table, for
+//!   stores without trustworthy create-only writes.
 //! * `conformance` (feature `test-util`): suites a custom backend can run against itself.
 //! * `faulty` (feature `test-util`): `FaultyStore`, a decorator that injects seeded or
 //!   scripted failures (errors, torn writes, lost responses, latency).
@@ -18,11 +23,14 @@
 #![deny(missing_docs)]
 
 mod blob;
-#[cfg(any(feature = "opendal", feature = "object-store"))]
+pub mod cache;
+#[cfg(any(feature = "opendal", feature = "object-store", feature = "dynamodb"))]
 mod bridge;
 mod commit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod error;
 #[cfg(feature = "test-util")]
 pub mod faulty;
@@ -30,6 +38,7 @@ pub mod faulty;
 mod local;
 #[cfg(feature = "local")]
 mod local_reader;
+mod latency;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object_store;
@@ -43,11 +52,18 @@ mod random_access;
 pub use async_trait::async_trait;
 pub use blob::{validate_path, BlobStore, ObjectMeta};
 pub use commit::{BlobCommitStore, CommitError, CommitStore};
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoDbCommitStore;
+/// The `aws-sdk-dynamodb` crate, to build the client of [`DynamoDbCommitStore`] (feature
+/// `dynamodb`).
+#[cfg(feature = "dynamodb")]
+pub use ::aws_sdk_dynamodb as dynamodb_crate;
 pub use error::StoreError;
 #[cfg(feature = "local")]
 pub use local::LocalStore;
 #[cfg(feature = "local")]
 pub use local_reader::LocalFileReader;
+pub use latency::{LatencyStats, LatencyStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "object-store")]
 pub use crate::object_store::ObjectStoreAdapter;

@@ -426,6 +426,117 @@ impl SegmentLayout {
     }
 }
 
+/// Bytes a reader needs to fetch from the end of a segment of `file_len` bytes to hold the
+/// trailer and the largest possible footer (`8 + MAX_SECTIONS × 24` bytes): the footer of
+/// any valid segment lies within its last `tail_len(file_len)` bytes.
+pub fn tail_len(file_len: u64) -> u64 {
+    let most = (TRAILER_LEN + 8 + MAX_SECTIONS as usize * SECTION_ENTRY_LEN) as u64;
+    file_len.min(most)
+}
+
+impl SegmentLayout {
+    /// Parses a segment from its first bytes (`head`, at least [`HEADER_LEN`]) and its last
+    /// bytes (`tail`, at least trailer and footer; [`tail_len`] bytes always suffice) without
+    /// the rest of the file, whose length is `file_len`.
+    ///
+    /// # Errors
+    /// As [`SegmentLayout::parse`]; `Truncated` when `tail` is shorter than the footer.
+    pub fn parse_ends(head: &[u8], tail: &[u8], file_len: u64) -> Result<Self, FormatError> {
+        let header = SegmentHeader::decode(head)?;
+        let trailer = Trailer::decode(tail)?;
+        let footer_end = tail.len() - TRAILER_LEN;
+        let footer_start = footer_end
+            .checked_sub(trailer.footer_len as usize)
+            .ok_or_else(|| FormatError::truncated(TRAILER_LEN + trailer.footer_len as usize, tail.len()))?;
+        if (file_len as usize) < HEADER_LEN + TRAILER_LEN + trailer.footer_len as usize {
+            return Err(FormatError::truncated(HEADER_LEN + TRAILER_LEN + trailer.footer_len as usize, file_len as usize));
+        }
+        let sections = decode_footer(&tail[footer_start..footer_end], &trailer, file_len)?;
+        Ok(SegmentLayout { header, sections, file_len })
+    }
+}
+
+/// The bytes of a segment that an index opens from: the whole file (e.g. an mmap), or only
+/// some of its sections, fetched by ranged reads (a remote segment whose DiskANN nodes stay
+/// in the store).
+#[derive(Debug, Clone)]
+pub struct SegmentBytes {
+    layout: SegmentLayout,
+    data: SectionData,
+}
+
+#[derive(Debug, Clone)]
+enum SectionData {
+    Whole(bytes::Bytes),
+    Some(Vec<(SectionKind, bytes::Bytes)>),
+}
+
+impl SegmentBytes {
+    /// The whole file; parses its layout.
+    ///
+    /// # Errors
+    /// As [`SegmentLayout::parse`].
+    pub fn whole(file: bytes::Bytes) -> Result<Self, FormatError> {
+        let layout = SegmentLayout::parse(&file)?;
+        Ok(SegmentBytes { layout, data: SectionData::Whole(file) })
+    }
+
+    /// Some sections of a file whose layout is `layout`: `(kind, bytes)` pairs, each exactly
+    /// as long as its table entry.
+    ///
+    /// # Errors
+    /// `Invalid` for a section the layout does not list or whose length differs.
+    pub fn from_sections(layout: SegmentLayout, sections: Vec<(SectionKind, bytes::Bytes)>) -> Result<Self, FormatError> {
+        for (kind, bytes) in &sections {
+            match layout.entry(*kind) {
+                Some(e) if e.len == bytes.len() as u64 => {}
+                _ => return Err(FormatError::invalid(format!("section {} of {} bytes is not in the layout", kind.name(), bytes.len()))),
+            }
+        }
+        Ok(SegmentBytes { layout, data: SectionData::Some(sections) })
+    }
+
+    /// The parsed header and section table.
+    pub fn layout(&self) -> &SegmentLayout {
+        &self.layout
+    }
+
+    /// The bytes of section `kind` (zero-copy), with its CRC32C checked when `verify` is
+    /// true.
+    ///
+    /// # Errors
+    /// `Invalid` if the section is missing from the file or was not fetched, `Checksum` if it
+    /// does not match.
+    pub fn section(&self, kind: SectionKind, verify: bool) -> Result<bytes::Bytes, FormatError> {
+        match &self.data {
+            SectionData::Whole(file) => Ok(file.slice_ref(self.layout.section(file, kind, verify)?)),
+            SectionData::Some(list) => {
+                let e = self.layout.entry(kind).ok_or_else(|| FormatError::invalid(format!("missing section {}", kind.name())))?;
+                let bytes = list
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map(|(_, b)| b.clone())
+                    .ok_or_else(|| FormatError::invalid(format!("section {} was not fetched", kind.name())))?;
+                if verify {
+                    let computed = checksum(&bytes);
+                    if computed != e.crc32c {
+                        return Err(FormatError::Checksum { what: format!("section {}", kind.name()), stored: e.crc32c, computed });
+                    }
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The whole file, when it is held.
+    pub fn file(&self) -> Option<&bytes::Bytes> {
+        match &self.data {
+            SectionData::Whole(f) => Some(f),
+            SectionData::Some(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +558,33 @@ mod tests {
         assert_eq!(layout.section(&file, SectionKind::IDS, true).unwrap(), &[2u8; 16]);
         layout.check_common_sections().unwrap();
         layout.verify(&file).unwrap();
+    }
+
+    #[test]
+    fn ends_alone_give_the_layout_and_fetched_sections_serve_reads() {
+        let mut w = SegmentWriter::new(&header(), 0);
+        w.add_section(SectionKind::VECTORS, &[1u8; 24]);
+        w.add_section(SectionKind::IDS, &[2u8; 16]);
+        w.add_section(SectionKind::PAYLOAD, &vec![3u8; 100_000]);
+        let file = w.finish();
+        let len = file.len() as u64;
+        let tail = &file[(len - tail_len(len)) as usize..];
+        let layout = SegmentLayout::parse_ends(&file[..HEADER_LEN], tail, len).unwrap();
+        assert_eq!(layout, SegmentLayout::parse(&file).unwrap());
+        assert!(SegmentLayout::parse_ends(&file[..HEADER_LEN], &tail[tail.len() - 40..], len).is_err(), "tail shorter than the footer");
+        let ids = layout.entry(SectionKind::IDS).unwrap();
+        let some = vec![(SectionKind::IDS, bytes::Bytes::copy_from_slice(&file[ids.offset as usize..][..16]))];
+        let part = SegmentBytes::from_sections(layout.clone(), some).unwrap();
+        assert_eq!(part.section(SectionKind::IDS, true).unwrap().as_ref(), &[2u8; 16]);
+        assert!(part.section(SectionKind::VECTORS, false).is_err(), "not fetched");
+        assert!(part.file().is_none());
+        let wrong = vec![(SectionKind::IDS, bytes::Bytes::from_static(&[2u8; 15]))];
+        assert!(SegmentBytes::from_sections(layout.clone(), wrong).is_err());
+        let damaged = vec![(SectionKind::IDS, bytes::Bytes::from_static(&[9u8; 16]))];
+        let damaged = SegmentBytes::from_sections(layout, damaged).unwrap();
+        assert!(matches!(damaged.section(SectionKind::IDS, true), Err(FormatError::Checksum { .. })));
+        let whole = SegmentBytes::whole(bytes::Bytes::from(file)).unwrap();
+        assert_eq!(whole.section(SectionKind::IDS, true).unwrap().as_ref(), &[2u8; 16]);
     }
 
     #[test]

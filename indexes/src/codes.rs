@@ -1,11 +1,10 @@
 //! Quantized codes of a segment's rows, kept beside (or instead of reading) the f32
 //! vectors: what a quantized Flat scan reads and what DiskANN navigates with.
 
-use bytes::Bytes;
-use stratovec_formats::segment::{SectionKind, SegmentLayout, SegmentWriter};
+
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentWriter};
 use stratovec_formats::FormatError;
 
-use crate::index::section_bytes;
 use crate::quantizer::{AffineQuery, BinaryQuery, Int4Query, PqQuery};
 use crate::{Binary, Int4, IndexError, Metric, PodSlice, Pq, PqParams, Quantizer, Sq8};
 
@@ -240,12 +239,13 @@ impl QuantizedCodes {
     /// # Errors
     /// [`IndexError::Format`] for an unknown quantizer, bad parameters, or a codes section
     /// that is not `rows × code_len` bytes.
-    pub fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Option<Self>, IndexError> {
+    pub fn open(file: &SegmentBytes, verify: bool) -> Result<Option<Self>, IndexError> {
+        let layout = file.layout();
         if layout.entry(SectionKind::QUANT_PARAMS).is_none() {
             return Ok(None);
         }
         let (dim, metric) = (layout.header.dim as usize, layout.header.metric);
-        let params = section_bytes(file, layout, SectionKind::QUANT_PARAMS, verify)?;
+        let params = file.section(SectionKind::QUANT_PARAMS, verify)?;
         let invalid = |m: String| IndexError::Format(FormatError::Invalid(m));
         let code = params.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let kind = code.and_then(CodeKind::from_code).ok_or_else(|| invalid(format!("quantizer code {code:?}")))?;
@@ -256,7 +256,7 @@ impl QuantizedCodes {
             CodeKind::Pq => AnyQuantizer::Pq(Pq::decode_params(p, dim)?),
             CodeKind::Binary => AnyQuantizer::Binary(Binary::decode_params(p, dim)?),
         };
-        let codes = section_bytes(file, layout, SectionKind::QUANT_CODES, verify)?;
+        let codes = file.section(SectionKind::QUANT_CODES, verify)?;
         let out = Self::assemble(quantizer, PodSlice::Shared(codes), metric);
         if out.codes.as_slice().len() as u64 != layout.header.rows * out.code_len as u64 {
             return Err(invalid(format!("{} codes section of {} bytes for {} rows", kind.name(), out.codes.as_slice().len(), layout.header.rows)));

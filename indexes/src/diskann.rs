@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stratovec_formats::diskann::{encode_node, DiskAnnMeta};
-use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::codes::{CodeKind, QuantizedCodes};
 use crate::graph_search::with_scratch;
-use crate::index::{check_dim, section_bytes};
+use crate::index::check_dim;
 use crate::vamana::{build_vamana, VamanaParams};
 use crate::{Candidate, Index, IndexError, Metric, PqParams, RowFilter, Scorer, SearchParams};
 
@@ -151,13 +151,14 @@ impl DiskAnnIndex {
     ///
     /// # Errors
     /// [`IndexError::Format`] for a missing or inconsistent section.
-    pub fn open(file: &Bytes, layout: &SegmentLayout, verify: bool, reader: Arc<dyn SectorRead>) -> Result<Self, IndexError> {
+    pub fn open(file: &SegmentBytes, verify: bool, reader: Arc<dyn SectorRead>) -> Result<Self, IndexError> {
+        let layout = file.layout();
         let h = layout.header;
         let (dim, rows) = (h.dim as usize, h.rows);
-        let codes = QuantizedCodes::open(file, layout, verify)?
+        let codes = QuantizedCodes::open(file, verify)?
             .ok_or_else(|| FormatError::Invalid("DiskANN segment without codes".into()))?;
         let nodes = layout.entry(SectionKind::DISKANN_NODES).ok_or_else(|| FormatError::Invalid("missing section diskann_nodes".into()))?;
-        let meta = DiskAnnMeta::decode(&section_bytes(file, layout, SectionKind::DISKANN_META, verify)?, dim, rows, nodes.len)?;
+        let meta = DiskAnnMeta::decode(&file.section(SectionKind::DISKANN_META, verify)?, dim, rows, nodes.len)?;
         if !nodes.offset.is_multiple_of(stratovec_formats::diskann::SECTOR_LEN as u64) {
             return Err(FormatError::Invalid(format!("diskann_nodes at offset {} is not sector aligned", nodes.offset)).into());
         }

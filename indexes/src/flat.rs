@@ -1,9 +1,9 @@
-use bytes::Bytes;
-use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
+
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::codes::{CodeKind, QuantizedCodes};
-use crate::index::{check_dim, row_of, section_bytes};
+use crate::index::{check_dim, row_of};
 use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, PqParams, RowFilter, Scorer, SearchParams, TopK};
 
 /// Rows scored per kernel call in a scan.
@@ -120,9 +120,9 @@ pub(crate) fn write_vectors(writer: &mut SegmentWriter, vectors: &[f32]) {
 }
 
 /// Opens the vectors section of a segment as `rows × dim` floats.
-pub(crate) fn open_vectors(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<PodSlice<f32>, IndexError> {
-    layout.check_common_sections()?;
-    let bytes = section_bytes(file, layout, SectionKind::VECTORS, verify)?;
+pub(crate) fn open_vectors(file: &SegmentBytes, verify: bool) -> Result<PodSlice<f32>, IndexError> {
+    file.layout().check_common_sections()?;
+    let bytes = file.section(SectionKind::VECTORS, verify)?;
     PodSlice::from_le_bytes(bytes).ok_or_else(|| FormatError::Invalid("vectors section length".into()).into())
 }
 
@@ -166,9 +166,10 @@ impl Index for FlatIndex {
 }
 
 impl OpenIndex for FlatIndex {
-    fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError> {
-        let vectors = open_vectors(file, layout, verify)?;
-        let codes = QuantizedCodes::open(file, layout, verify)?;
-        Ok(FlatIndex { dim: layout.header.dim as usize, metric: layout.header.metric, vectors, codes })
+    fn open(file: &SegmentBytes, verify: bool) -> Result<Self, IndexError> {
+        let vectors = open_vectors(file, verify)?;
+        let codes = QuantizedCodes::open(file, verify)?;
+        let h = file.layout().header;
+        Ok(FlatIndex { dim: h.dim as usize, metric: h.metric, vectors, codes })
     }
 }

@@ -1,11 +1,11 @@
 use bytes::Bytes;
 use stratovec_formats::graph::GraphLayout;
-use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::flat::{open_vectors, write_vectors};
 use crate::graph_search::{search_graph, GraphView};
-use crate::index::{row_of, section_bytes};
+use crate::index::row_of;
 use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, SearchParams};
 
 /// An HNSW index read from a segment: vectors and adjacency are zero-copy views of the
@@ -30,9 +30,10 @@ fn words(graph: &Bytes, r: std::ops::Range<usize>) -> Result<PodSlice<u32>, Inde
 }
 
 impl OpenIndex for HnswIndex {
-    fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError> {
-        let vectors = open_vectors(file, layout, verify)?;
-        let graph = section_bytes(file, layout, SectionKind::HNSW_GRAPH, verify)?;
+    fn open(file: &SegmentBytes, verify: bool) -> Result<Self, IndexError> {
+        let layout = file.layout();
+        let vectors = open_vectors(file, verify)?;
+        let graph = file.section(SectionKind::HNSW_GRAPH, verify)?;
         let g = GraphLayout::parse(&graph, layout.header.rows)?;
         Ok(HnswIndex {
             dim: layout.header.dim as usize,

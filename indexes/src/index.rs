@@ -1,5 +1,5 @@
-use bytes::Bytes;
-use stratovec_formats::segment::{SegmentKind, SegmentLayout, SegmentWriter};
+
+use stratovec_formats::segment::{SegmentBytes, SegmentKind, SegmentWriter};
 
 use crate::{Candidate, IndexError, Metric};
 
@@ -83,13 +83,14 @@ pub trait Index: Send + Sync + std::fmt::Debug {
 
 /// An index that can be opened from the bytes of a segment it wrote.
 pub trait OpenIndex: Index + Sized {
-    /// Opens the index over `file` (the whole segment, e.g. an mmap) whose parsed layout is
-    /// `layout`. Sections are viewed zero-copy when aligned; nothing is rebuilt.
+    /// Opens the index over the sections of `file` (the whole segment, e.g. an mmap, or the
+    /// sections fetched by ranged reads). Sections are viewed zero-copy when aligned; nothing
+    /// is rebuilt.
     ///
     /// # Errors
     /// [`IndexError::Format`] when a section is missing, has the wrong size or fails its CRC32C
     /// (checked when `verify` is true).
-    fn open(file: &Bytes, layout: &SegmentLayout, verify: bool) -> Result<Self, IndexError>;
+    fn open(file: &SegmentBytes, verify: bool) -> Result<Self, IndexError>;
 }
 
 /// Row `row` of row-major `vectors` with `dim` values per row, `None` if out of range.
@@ -106,13 +107,3 @@ pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {
     }
 }
 
-/// Returns the bytes of section `kind` as a zero-copy slice of `file`.
-pub(crate) fn section_bytes(
-    file: &Bytes,
-    layout: &SegmentLayout,
-    kind: stratovec_formats::segment::SectionKind,
-    verify: bool,
-) -> Result<Bytes, IndexError> {
-    let s = layout.section(file, kind, verify)?;
-    Ok(file.slice_ref(s))
-}

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use stratovec_formats::segment::{SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_formats::segment::{SegmentBytes, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_indexes::*;
 
 fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
@@ -46,8 +46,7 @@ fn hnsw_recall_and_frozen_segment_match() {
         assert!(r >= 0.95, "{metric:?}: recall@10 at ef 128 = {r}");
 
         let file = segment_bytes(&g);
-        let layout = SegmentLayout::parse(&file).unwrap();
-        let frozen = HnswIndex::open(&file, &layout, true).unwrap();
+        let frozen = HnswIndex::open(&SegmentBytes::whole(file.clone()).unwrap(), true).unwrap();
         for q in queries.chunks_exact(dim).take(20) {
             let a = g.search(q, k, &SearchParams::with_ef(64), None).unwrap();
             let b = frozen.search(q, k, &SearchParams::with_ef(64), None).unwrap();
@@ -102,7 +101,7 @@ fn empty_and_single_node_graphs() {
     let r = g.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap();
     assert_eq!(r.len(), 1);
     let file = segment_bytes(&g);
-    let frozen = HnswIndex::open(&file, &SegmentLayout::parse(&file).unwrap(), true).unwrap();
+    let frozen = HnswIndex::open(&SegmentBytes::whole(file.clone()).unwrap(), true).unwrap();
     assert_eq!(frozen.search(&[0.0; 4], 3, &SearchParams::default(), None).unwrap(), r);
 }
 
@@ -120,8 +119,7 @@ fn quantized_flat_round_trip_and_rerank_recall() {
         {
             let flat = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap().with_codes(kind, &PqParams::default()).unwrap();
             let bytes = segment_bytes(&flat);
-            let layout = SegmentLayout::parse(&bytes).unwrap();
-            let opened = FlatIndex::open(&bytes, &layout, true).unwrap();
+            let opened = FlatIndex::open(&SegmentBytes::whole(bytes.clone()).unwrap(), true).unwrap();
             assert_eq!(opened.codes().unwrap().kind(), kind);
             let mut hits = 0;
             for q in queries.chunks_exact(dim) {
@@ -166,7 +164,7 @@ fn diskann_segment_recall_and_vectors() {
         let (bytes, order) = diskann_segment(&data, dim, metric, codes);
         let layout = SegmentLayout::parse(&bytes).unwrap();
         assert_eq!(layout.entry(stratovec_formats::segment::SectionKind::DISKANN_NODES).unwrap().offset % 4096, 0);
-        let index = DiskAnnIndex::open(&bytes, &layout, true, std::sync::Arc::new(bytes.clone())).unwrap();
+        let index = DiskAnnIndex::open(&SegmentBytes::whole(bytes.clone()).unwrap(), true, std::sync::Arc::new(bytes.clone())).unwrap();
         index.verify_nodes(&layout).unwrap();
         let row = 17u32;
         assert_eq!(index.vector(row).unwrap().as_ref(), &data[order[row as usize] as usize * dim..][..dim]);
@@ -201,7 +199,7 @@ fn diskann_damage_is_detected() {
     let mut bad = bytes.to_vec();
     bad[nodes + 100] ^= 0x40;
     let bad = Bytes::from(bad);
-    let index = DiskAnnIndex::open(&bad, &layout, true, std::sync::Arc::new(bad.clone())).unwrap();
+    let index = DiskAnnIndex::open(&SegmentBytes::whole(bad.clone()).unwrap(), true, std::sync::Arc::new(bad.clone())).unwrap();
     assert!(index.verify_nodes(&layout).is_err(), "node damage is caught by the nodes CRC");
     // Neighbour lists pointing anywhere never make a search panic.
     let mut wild = bytes.to_vec();
@@ -209,12 +207,12 @@ fn diskann_damage_is_detected() {
         *b = 0xFF;
     }
     let wild = Bytes::from(wild);
-    let index = DiskAnnIndex::open(&wild, &layout, false, std::sync::Arc::new(wild.clone())).unwrap();
+    let index = DiskAnnIndex::open(&SegmentBytes::whole(wild.clone()).unwrap(), false, std::sync::Arc::new(wild.clone())).unwrap();
     let _ = index.search(&data[..dim], 5, &SearchParams::default(), None).unwrap();
     let meta = layout.entry(stratovec_formats::segment::SectionKind::DISKANN_META).unwrap().offset as usize;
     let mut broken = bytes.to_vec();
     broken[meta + 4] = 0;
     broken[meta + 5] = 0;
     let broken = Bytes::from(broken);
-    assert!(DiskAnnIndex::open(&broken, &layout, false, std::sync::Arc::new(broken.clone())).is_err());
+    assert!(DiskAnnIndex::open(&SegmentBytes::whole(broken.clone()).unwrap(), false, std::sync::Arc::new(broken.clone())).is_err());
 }

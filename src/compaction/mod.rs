@@ -33,7 +33,8 @@ pub use background::{Compactor, CompactorStats};
 pub(crate) use background::Signal;
 pub use policy::{CompactionPolicy, MergeAll, SegmentInfo, SizeTiered};
 
-use crate::db::{fetch_segment, load_tombstones, segment_name, tombstone_name};
+use crate::db::{load_tombstones, segment_name, tombstone_name};
+use crate::fetch::fetch_segment;
 use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::{Loc, Retired};
@@ -166,7 +167,7 @@ impl Db {
         };
         self.put(&meta.file, bytes).await?;
         crash_point!("compact::output_written");
-        let (meta, stored, random) = fetch_segment(self.store.as_ref(), &meta).await?;
+        let (meta, stored, random) = fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
         let output = Arc::new(Segment::open(meta, stored, random, self.dim, self.metric, self.options.verify_on_open)?);
         let (tombstone_bytes, conflicts) = self.publish(&plan, output.clone(), &live).await?;
         report.merges += 1;

@@ -1,0 +1,64 @@
+//! Fetching a segment's bytes from the store: the whole object (an mmap for a local store),
+//! or, with a [`BlockCache`], only its ends and in-RAM sections by ranged reads through the
+//! cache, leaving DiskANN nodes in the store to be read on demand.
+
+use std::sync::Arc;
+
+use stratovec_backends::cache::BlockCache;
+use stratovec_backends::{BlobStore, RandomAccess, StoreError};
+use stratovec_formats::manifest::SegmentMeta;
+use stratovec_formats::segment::{tail_len, SectionKind, SegmentBytes, SegmentKind, SegmentLayout, HEADER_LEN};
+
+use crate::{Error, ErrorKind, Result};
+
+/// A segment's bytes and, for DiskANN segments, the reader of its nodes (`None`: read them
+/// from the bytes, which then hold the whole file).
+pub(crate) type Fetched = (SegmentMeta, SegmentBytes, Option<Arc<dyn RandomAccess>>);
+
+/// Fetches segment `meta`: through `cache` when given (two rounds of ranged reads: the
+/// header and footer, then every section but the DiskANN nodes), else whole.
+pub(crate) async fn fetch_segment(store: &Arc<dyn BlobStore>, cache: Option<&BlockCache>, meta: &SegmentMeta) -> Result<Fetched> {
+    match cache {
+        Some(cache) => fetch_ranged(store, cache, meta).await,
+        None => fetch_whole(store.as_ref(), meta).await,
+    }
+}
+
+async fn fetch_whole(store: &dyn BlobStore, meta: &SegmentMeta) -> Result<Fetched> {
+    let name = &meta.file;
+    let bytes = store.get(name).await.map_err(|e| Error::store(name, e))?;
+    let random = if meta.kind == SegmentKind::DiskAnn {
+        store.random_access(name).await.map_err(|e| Error::store(name, e))?
+    } else {
+        None
+    };
+    let file = SegmentBytes::whole(bytes).map_err(|e| Error::format(name, e))?;
+    Ok((meta.clone(), file, random))
+}
+
+async fn fetch_ranged(store: &Arc<dyn BlobStore>, cache: &BlockCache, meta: &SegmentMeta) -> Result<Fetched> {
+    let (name, len) = (&meta.file, meta.bytes);
+    let ends = [0..(HEADER_LEN as u64).min(len), len - tail_len(len)..len];
+    let ends = cache.read_many(store, name, len, &ends).await.map_err(|e| read_error(meta, e))?;
+    let layout = SegmentLayout::parse_ends(&ends[0], &ends[1], len).map_err(|e| Error::format(name, e))?;
+    let wanted: Vec<_> = layout.sections.iter().filter(|e| e.kind != SectionKind::DISKANN_NODES).copied().collect();
+    let ranges: Vec<_> = wanted.iter().map(|e| e.offset..e.offset + e.len).collect();
+    let sections = cache.read_bulk(store, name, len, &ranges).await.map_err(|e| read_error(meta, e))?;
+    let random: Option<Arc<dyn RandomAccess>> =
+        (meta.kind == SegmentKind::DiskAnn).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
+    let sections = wanted.iter().map(|e| e.kind).zip(sections).collect();
+    let file = SegmentBytes::from_sections(layout, sections).map_err(|e| Error::format(name, e))?;
+    Ok((meta.clone(), file, random))
+}
+
+/// A ranged read past the end means the object is shorter than the manifest says: corrupt.
+fn read_error(meta: &SegmentMeta, e: StoreError) -> Error {
+    match e {
+        StoreError::InvalidRange { size, .. } => Error::with_source(
+            ErrorKind::Corrupt,
+            format!("{}: the manifest says {} bytes, the store holds {size} (truncated or replaced)", meta.file, meta.bytes),
+            e,
+        ),
+        e => Error::store(&meta.file, e),
+    }
+}

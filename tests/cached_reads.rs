@@ -1,0 +1,120 @@
+//! Reading segments through the block cache ([`DbOptions::cache`]) from a store that looks
+//! remote (a `LatencyStore` over memory): same answers as whole-file reads, only the ends
+//! and in-RAM sections fetched at open, DiskANN nodes on demand, the disk level serving a
+//! restarted replica, and cache counters in the explain report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratovec::backends::cache::{BlockCache, CacheOptions};
+use stratovec::backends::{LatencyStore, MemoryStore};
+use stratovec::formats::segment::SegmentKind;
+use stratovec::*;
+
+mod common;
+use common::{block, vectors};
+
+const DIM: usize = 16;
+
+fn options() -> DbOptions {
+    DbOptions::default().with_flat_threshold(300).with_diskann_threshold(2000)
+}
+
+/// A database with one DiskANN segment (2,400 rows), one HNSW segment (400 rows) and one
+/// Flat segment (100 rows), some rows deleted.
+fn build(store: &Arc<dyn BlobStore>) {
+    let db = block(Db::create(store.clone(), DIM, Metric::L2, options())).unwrap();
+    for b in 0..6u64 {
+        let ids: Vec<u64> = (b * 400..(b + 1) * 400).collect();
+        db.insert_batch(&ids, &vectors(400, DIM, b + 1)).unwrap();
+        block(db.commit()).unwrap();
+    }
+    block(db.compact_with(&MergeAll)).unwrap();
+    let ids: Vec<u64> = (10_000..10_400).collect();
+    db.insert_batch(&ids, &vectors(400, DIM, 50)).unwrap();
+    block(db.commit()).unwrap();
+    let ids: Vec<u64> = (20_000..20_100).collect();
+    db.insert_batch(&ids, &vectors(100, DIM, 60)).unwrap();
+    db.delete(5).unwrap();
+    db.delete(10_005).unwrap();
+    block(db.commit()).unwrap();
+    let kinds: Vec<SegmentKind> = db.manifest().segments.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [SegmentKind::DiskAnn, SegmentKind::Hnsw, SegmentKind::Flat]);
+}
+
+fn answers(db: &Db) -> Vec<Vec<(u64, f32)>> {
+    let params = SearchParams::with_ef(64);
+    vectors(20, DIM, 99).chunks(DIM).map(|q| db.search(q, 10, &params).unwrap().iter().map(|h| (h.id, h.distance)).collect()).collect()
+}
+
+fn cache(disk: Option<&std::path::Path>) -> BlockCache {
+    let mut o = CacheOptions { block_bytes: 16 << 10, ..CacheOptions::default() };
+    if let Some(d) = disk {
+        o = o.with_disk(d, 64 << 20);
+    }
+    BlockCache::new(o).unwrap()
+}
+
+#[test]
+fn cached_replica_answers_like_a_whole_file_one() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let whole = block(Db::open_read_only(mem.clone(), options())).unwrap();
+    let remote = LatencyStore::new(mem.clone(), Duration::from_millis(1));
+    let cached = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(None)))).unwrap();
+    let open = remote.stats();
+    let manifest = cached.manifest();
+    let total: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
+    let diskann = &manifest.segments[0];
+    assert!(open.bytes_read < total - diskann.bytes / 2, "open read {} of {total} bytes: the DiskANN nodes stay remote", open.bytes_read);
+
+    assert_eq!(answers(&cached), answers(&whole));
+    for id in [0, 5, 2399, 10_000, 10_005, 20_050] {
+        assert_eq!(cached.get(id), whole.get(id), "key {id}");
+    }
+    let later = remote.stats().since(&open);
+    assert!(later.requests > 0, "DiskANN nodes are read on demand");
+
+    // A warm cache sends nothing more for the same queries; explain shows the hits.
+    let before = remote.stats();
+    assert_eq!(answers(&cached), answers(&whole));
+    assert_eq!(remote.stats().requests, before.requests, "warm queries send no request");
+    let (_, explain) = cached.search_with(&vectors(1, DIM, 99), &SearchOptions::default()).unwrap();
+    let stats = explain.cache.expect("cache counters in explain");
+    assert!(stats.ram_hits > 0 && stats.requests == 0, "{stats:?}");
+}
+
+#[test]
+fn the_disk_level_serves_a_restarted_replica() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let dir = tempfile::tempdir().unwrap();
+    let remote = LatencyStore::new(mem.clone(), Duration::ZERO);
+    let first = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(Some(dir.path()))))).unwrap();
+    let want = answers(&first);
+    drop(first);
+    let before = remote.stats();
+    let again = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(Some(dir.path()))))).unwrap();
+    assert_eq!(answers(&again), want);
+    let d = remote.stats().since(&before);
+    // The manifest and tombstone files are read again; no segment byte is.
+    let manifest_and_tombstones: u64 = 64 << 10;
+    assert!(d.bytes_read < manifest_and_tombstones, "{d:?}");
+}
+
+#[test]
+fn a_damaged_segment_is_an_error_not_a_panic() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let db = block(Db::open_read_only(mem.clone(), options())).unwrap();
+    let seg = db.manifest().segments[1].clone();
+    let mut bytes = block(mem.get(&seg.file)).unwrap().to_vec();
+    let n = bytes.len();
+    bytes[n - 20] ^= 0xFF; // inside the footer
+    block(mem.put(&seg.file, bytes.into())).unwrap();
+    let e = block(Db::open_read_only(mem.clone(), options().with_cache(cache(None)))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    block(mem.put(&seg.file, block(mem.get(&seg.file)).unwrap().slice(..n - 100))).unwrap();
+    let e = block(Db::open_read_only(mem.clone(), options().with_cache(cache(None)))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+}
