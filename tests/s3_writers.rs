@@ -32,14 +32,44 @@ fn s3(root: &str) -> Option<Arc<dyn BlobStore>> {
     Some(Arc::new(OpenDalStore::new(Operator::new(builder).unwrap()).unwrap()))
 }
 
-fn options() -> DbOptions {
-    DbOptions { memtable_limit_bytes: None, ..DbOptions::default() }
+/// The commit store: `BlobCommitStore` (conditional PUT on S3), or with `table`, a
+/// `DynamoDbCommitStore` on the DynamoDB at `STRATOVEC_DYNAMODB_ENDPOINT`.
+fn commits(store: &Arc<dyn BlobStore>, table: Option<&str>) -> Arc<dyn CommitStore> {
+    match table {
+        None => Arc::new(BlobCommitStore::new(store.clone())),
+        Some(t) => dynamo(store, t),
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+fn dynamo(store: &Arc<dyn BlobStore>, table: &str) -> Arc<dyn CommitStore> {
+    use stratovec::backends::dynamodb_crate::config::{BehaviorVersion, Credentials, Region};
+    use stratovec::backends::dynamodb_crate::{Client, Config};
+    let endpoint = std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").expect("STRATOVEC_DYNAMODB_ENDPOINT");
+    let config = Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .build();
+    let client = Client::from_conf(config);
+    let _ = block(stratovec::backends::DynamoDbCommitStore::create_table(&client, table));
+    Arc::new(stratovec::backends::DynamoDbCommitStore::new(client, table, "s3://stratovec/writers", store.clone()).unwrap())
+}
+
+#[cfg(not(feature = "dynamodb"))]
+fn dynamo(_: &Arc<dyn BlobStore>, _: &str) -> Arc<dyn CommitStore> {
+    panic!("built without feature dynamodb")
+}
+
+fn options(commits: &Arc<dyn CommitStore>) -> DbOptions {
+    DbOptions { memtable_limit_bytes: None, ..DbOptions::default() }.with_commit_store(commits.clone())
 }
 
 /// Opens the database for writing, retrying while other writers keep publishing.
-fn open_writer(store: &Arc<dyn BlobStore>) -> Db {
+fn open_writer(store: &Arc<dyn BlobStore>, commits: &Arc<dyn CommitStore>) -> Db {
     loop {
-        match block(Db::open(store.clone(), options())) {
+        match block(Db::open(store.clone(), options(commits))) {
             Ok(db) => return db,
             Err(e) if e.kind() == ErrorKind::Conflict => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => panic!("open: {e}"),
@@ -57,7 +87,8 @@ fn s3_writer_child() {
     let store = s3(&root).expect("STRATOVEC_S3_ENDPOINT");
     let w: u64 = std::env::var("STRATOVEC_S3_WRITER").unwrap().parse().unwrap();
     let commits: u64 = std::env::var("STRATOVEC_S3_COMMITS").unwrap().parse().unwrap();
-    let mut db = open_writer(&store);
+    let commit_store = self::commits(&store, std::env::var("STRATOVEC_WRITERS_TABLE").ok().as_deref());
+    let mut db = open_writer(&store, &commit_store);
     let (mut done, mut fenced, mut backoff) = (0, 0, 0u32);
     while done < commits {
         let key = w * 1_000_000 + done;
@@ -74,7 +105,7 @@ fn s3_writer_child() {
                 backoff = (backoff + 1).min(6);
                 let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
                 std::thread::sleep(Duration::from_millis(jitter % (16u64 << backoff)));
-                db = open_writer(&store);
+                db = open_writer(&store, &commit_store);
             }
             Err(e) => panic!("commit: {e}"),
         }
@@ -84,15 +115,32 @@ fn s3_writer_child() {
 
 #[test]
 fn concurrent_writers_lose_no_commit() {
+    writers_test(None);
+}
+
+/// The same with manifests published through DynamoDB (skipped without
+/// `STRATOVEC_DYNAMODB_ENDPOINT`).
+#[cfg(feature = "dynamodb")]
+#[test]
+fn concurrent_writers_lose_no_commit_with_dynamodb() {
+    if std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").is_err() {
+        return eprintln!("skipped: STRATOVEC_DYNAMODB_ENDPOINT is not set");
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    writers_test(Some(format!("writers-{nanos}")));
+}
+
+fn writers_test(table: Option<String>) {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let root = format!("/writers-{nanos}");
     let Some(store) = s3(&root) else {
         eprintln!("skipped: STRATOVEC_S3_ENDPOINT is not set");
         return;
     };
+    let commit_store = commits(&store, table.as_deref());
     let writers: u64 = std::env::var("STRATOVEC_S3_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     let commits: u64 = std::env::var("STRATOVEC_S3_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    drop(block(Db::create(store.clone(), DIM, Metric::L2, options())).unwrap());
+    drop(block(Db::create(store.clone(), DIM, Metric::L2, options(&commit_store))).unwrap());
     let started = Instant::now();
     let children: Vec<_> = (0..writers)
         .map(|w| {
@@ -101,6 +149,7 @@ fn concurrent_writers_lose_no_commit() {
                 .env("STRATOVEC_S3_CHILD_ROOT", &root)
                 .env("STRATOVEC_S3_WRITER", w.to_string())
                 .env("STRATOVEC_S3_COMMITS", commits.to_string())
+                .envs(table.as_ref().map(|t| ("STRATOVEC_WRITERS_TABLE", t.clone())))
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -126,7 +175,7 @@ fn concurrent_writers_lose_no_commit() {
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(acked.len() as u64, writers * commits);
 
-    let reader = block(Db::open_read_only(store.clone(), options())).unwrap();
+    let reader = block(Db::open_read_only(store.clone(), options(&commit_store))).unwrap();
     for key in acked.keys() {
         assert!(reader.contains(*key), "acknowledged key {key} is missing from the final version");
     }
@@ -134,7 +183,7 @@ fn concurrent_writers_lose_no_commit() {
 
     // Versions are 1..=newest and each keeps every segment of the one before: no writer
     // published over another's version.
-    let commits_store = BlobCommitStore::new(store.clone());
+    let commits_store = commit_store.clone();
     let versions = block(commits_store.versions()).unwrap();
     assert_eq!(versions, (1..=reader.stats().version).collect::<Vec<_>>());
     let mut previous: Vec<u64> = Vec::new();
@@ -151,7 +200,8 @@ fn concurrent_writers_lose_no_commit() {
         assert!(m.segments.iter().any(|s| (s.min_id..=s.max_id).contains(key)), "ACK {key} at version {v}: its segment is there");
     }
     eprintln!(
-        "{writers} writers x {commits} commits on S3 (moto): {seconds:.1} s, {} versions, {fenced} fenced commits retried, final epoch {epoch}",
+        "{writers} writers x {commits} commits on S3 (moto), {}: {seconds:.1} s, {} versions, {fenced} fenced commits retried, final epoch {epoch}",
+        if table.is_some() { "DynamoDB commit store" } else { "conditional PUT commit store" },
         reader.stats().version
     );
 }
