@@ -74,8 +74,8 @@ impl DynamoDbCommitStore {
         Ok(DynamoDbCommitStore { client, table: table.into(), base_uri: base_uri.into(), store, bridge: Bridge::current_or_shared()? })
     }
 
-    /// Creates `table` with the key schema above (on-demand billing) and waits until it is
-    /// active. For tests and first setup; production tables are usually made by
+    /// Creates `table` with the key schema above (on-demand billing) and waits (up to 60 s)
+    /// until it is active. For tests and first setup; production tables are usually made by
     /// infrastructure code (see the module docs for the CLI command).
     ///
     /// # Errors
@@ -104,7 +104,14 @@ impl DynamoDbCommitStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error(&table, e))?;
-                Ok(())
+                for _ in 0..600 {
+                    let d = client.describe_table().table_name(&table).send().await.map_err(|e| sdk_error(&table, e))?;
+                    if d.table.and_then(|t| t.table_status) == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(StoreError::Unavailable(format!("DynamoDB table {table} did not become active within 60 s")))
             })
             .await
     }
@@ -336,7 +343,10 @@ fn version_of(item: &Item, table: &str) -> Result<u64, StoreError> {
 /// Maps an SDK error: a missing table or a permission problem is `Rejected` (retrying will
 /// not help); throttling, server and network errors are `Unavailable`.
 fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: Debug>(table: &str, e: SdkError<E, R>) -> StoreError {
-    let message = format!("DynamoDB table {table}: {}", DisplayErrorContext(&e));
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(m)) => format!("DynamoDB table {table}: {code}: {m}"),
+        _ => format!("DynamoDB table {table}: {}", DisplayErrorContext(&e)),
+    };
     match e.code() {
         Some("ResourceNotFoundException") => StoreError::Rejected(format!(
             "{message} (create it: aws dynamodb create-table --table-name {table} --attribute-definitions \
