@@ -108,7 +108,7 @@ impl Db {
             fields: Some(f.memtable.columns.field_index().stats()),
         };
         self.put(&meta.file, bytes).await?;
-        let (meta, stored, random) = crate::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
-        Segment::open(meta, stored, random, self.dim, self.metric, self.options.verify_on_open)
+        let fetched = crate::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
+        Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)
     }
 }

@@ -348,7 +348,7 @@ pub(crate) async fn open_segments(
         use rayon::prelude::*;
         files
             .into_par_iter()
-            .map(|(meta, bytes, random)| Segment::open(meta, bytes, random, dim, metric, verify).map(Arc::new))
+            .map(|fetched| Segment::open(fetched, dim, metric, verify).map(Arc::new))
             .collect::<Result<_>>()?
     };
     let find = |id: u64| open.iter().chain(&fresh).find(|s| s.meta.id == id).cloned();

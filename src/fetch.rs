@@ -1,6 +1,7 @@
 //! Fetching a segment's bytes from the store: the whole object (an mmap for a local store),
-//! or, with a [`BlockCache`], only its ends and in-RAM sections by ranged reads through the
-//! cache, leaving DiskANN nodes in the store to be read on demand.
+//! or, with a [`BlockCache`], only its ends, keys and metadata by ranged reads through the
+//! cache; its index then loads on first use ([`crate::lazy`]), and DiskANN nodes stay in the
+//! store, read on demand.
 
 use std::sync::Arc;
 
@@ -9,14 +10,25 @@ use stratovec_backends::{BlobStore, RandomAccess, StoreError};
 use stratovec_formats::manifest::SegmentMeta;
 use stratovec_formats::segment::{tail_len, SectionKind, SegmentBytes, SegmentKind, SegmentLayout, HEADER_LEN};
 
+use crate::lazy::IndexSource;
 use crate::{Error, ErrorKind, Result};
 
-/// A segment's bytes and, for DiskANN segments, the reader of its nodes (`None`: read them
-/// from the bytes, which then hold the whole file).
-pub(crate) type Fetched = (SegmentMeta, SegmentBytes, Option<Arc<dyn RandomAccess>>);
+/// Sections read when a segment opens through a cache: its keys and metadata.
+const OPEN_SECTIONS: [SectionKind; 3] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD];
+
+/// What opening a segment needs: its bytes (the whole file, or with a cache only the keys
+/// and metadata sections), the reader of DiskANN nodes (`None`: read them from the whole
+/// file), and with a cache, where its index loads from on first use.
+pub(crate) struct Fetched {
+    pub meta: SegmentMeta,
+    pub file: SegmentBytes,
+    pub random: Option<Arc<dyn RandomAccess>>,
+    pub lazy: Option<IndexSource>,
+}
 
 /// Fetches segment `meta`: through `cache` when given (two rounds of ranged reads: the
-/// header and footer, then every section but the DiskANN nodes), else whole.
+/// header and footer, then the keys and metadata; the index loads on first use), else
+/// whole.
 pub(crate) async fn fetch_segment(store: &Arc<dyn BlobStore>, cache: Option<&BlockCache>, meta: &SegmentMeta) -> Result<Fetched> {
     match cache {
         Some(cache) => fetch_ranged(store, cache, meta).await,
@@ -33,7 +45,7 @@ async fn fetch_whole(store: &dyn BlobStore, meta: &SegmentMeta) -> Result<Fetche
         None
     };
     let file = SegmentBytes::whole(bytes).map_err(|e| Error::format(name, e))?;
-    Ok((meta.clone(), file, random))
+    Ok(Fetched { meta: meta.clone(), file, random, lazy: None })
 }
 
 async fn fetch_ranged(store: &Arc<dyn BlobStore>, cache: &BlockCache, meta: &SegmentMeta) -> Result<Fetched> {
@@ -41,14 +53,15 @@ async fn fetch_ranged(store: &Arc<dyn BlobStore>, cache: &BlockCache, meta: &Seg
     let ends = [0..(HEADER_LEN as u64).min(len), len - tail_len(len)..len];
     let ends = cache.read_many(store, name, len, &ends).await.map_err(|e| read_error(meta, e))?;
     let layout = SegmentLayout::parse_ends(&ends[0], &ends[1], len).map_err(|e| Error::format(name, e))?;
-    let wanted: Vec<_> = layout.sections.iter().filter(|e| e.kind != SectionKind::DISKANN_NODES).copied().collect();
+    let wanted: Vec<_> = layout.sections.iter().filter(|e| OPEN_SECTIONS.contains(&e.kind)).copied().collect();
     let ranges: Vec<_> = wanted.iter().map(|e| e.offset..e.offset + e.len).collect();
     let sections = cache.read_bulk(store, name, len, &ranges).await.map_err(|e| read_error(meta, e))?;
     let random: Option<Arc<dyn RandomAccess>> =
         (meta.kind == SegmentKind::DiskAnn).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
     let sections = wanted.iter().map(|e| e.kind).zip(sections).collect();
-    let file = SegmentBytes::from_sections(layout, sections).map_err(|e| Error::format(name, e))?;
-    Ok((meta.clone(), file, random))
+    let file = SegmentBytes::from_sections(layout.clone(), sections).map_err(|e| Error::format(name, e))?;
+    let lazy = IndexSource { store: store.clone(), cache: cache.clone(), meta: meta.clone(), layout, random };
+    Ok(Fetched { meta: meta.clone(), file, random: None, lazy: Some(lazy) })
 }
 
 /// A ranged read past the end means the object is shorter than the manifest says: corrupt.

@@ -31,6 +31,7 @@ mod backup;
 mod db;
 mod error;
 mod fetch;
+mod lazy;
 pub mod filter;
 pub mod fvecs;
 #[cfg(feature = "jsonl")]

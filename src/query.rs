@@ -137,6 +137,7 @@ impl Db {
         }
         let q = prepare(query, self.dim, self.metric, "query")?;
         let cache_before = self.options.cache.as_ref().map(|c| c.stats());
+        self.load_cold_indexes()?;
         let s = self.state.read();
         let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
         if let Some(f) = &opts.filter {
@@ -174,7 +175,7 @@ impl Db {
     fn search_source(&self, src: &Source<'_>, q: &[f32], opts: &SearchOptions) -> Result<(Vec<Candidate>, SourceExplain)> {
         let rows = src.index.rows() as u64;
         let explain = |matched, strategy, distances| SourceExplain { segment: src.segment, rows, matched, strategy, distances };
-        let index_error = |e: stratovec_indexes::IndexError| Error::invalid(e.to_string());
+        let index_error = |e: stratovec_indexes::IndexError| Error::index("search", e);
         let Some(f) = &opts.filter else {
             let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
             let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;

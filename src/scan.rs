@@ -133,6 +133,7 @@ impl Db {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size must be at least 1"));
         }
+        self.load_cold_indexes()?;
         let s = self.state.read();
         let sources = s.sources();
         if let Some(f) = filter {

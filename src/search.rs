@@ -30,12 +30,13 @@ impl Db {
             return Err(Error::invalid("k must be at least 1"));
         }
         let q = prepare(query, self.dim, self.metric, "query")?;
+        self.load_cold_indexes()?;
         let s = self.state.read();
         let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
         let search_one = |src: &Source<'_>| -> Result<Vec<Hit>> {
             let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
             let filter = dead.as_ref().map(|f| f as &dyn RowFilter);
-            let found = src.index.search(&q, k, params, filter).map_err(|e| Error::invalid(e.to_string()))?;
+            let found = src.index.search(&q, k, params, filter).map_err(|e| Error::index("search", e))?;
             Ok(found.into_iter().map(|c: Candidate| Hit { id: src.ids[c.row as usize], distance: c.distance }).collect())
         };
         let mut hits: Vec<Hit> = if sources.len() == 1 {

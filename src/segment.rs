@@ -6,7 +6,10 @@ use stratovec_formats::FormatError;
 use std::sync::Arc;
 
 use stratovec_backends::RandomAccess;
-use stratovec_indexes::{DiskAnnIndex, FlatIndex, HnswIndex, Index, Metric, OpenIndex, PodSlice, SectorRead};
+use stratovec_indexes::{DiskAnnIndex, FlatIndex, HnswIndex, Index, IndexError, Metric, OpenIndex, PodSlice, SectorRead};
+
+use crate::fetch::Fetched;
+use crate::lazy::LazyIndex;
 
 use crate::{Error, Result};
 
@@ -14,7 +17,9 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub meta: SegmentMeta,
-    pub index: Box<dyn Index>,
+    pub index: Arc<dyn Index>,
+    /// The index when it is loaded on first use (segments read through a cache).
+    pub lazy: Option<Arc<LazyIndex>>,
     pub ids: PodSlice<u64>,
     /// Metadata and payloads.
     pub rows: crate::rows::StoredRows,
@@ -24,14 +29,8 @@ impl Segment {
     /// Opens `file` (the bytes of `meta.file`), checking it against the manifest entry and
     /// the database's dimension and metric. DiskANN nodes are read through `random` when
     /// the store offers positional reads, else from `file`.
-    pub fn open(
-        meta: SegmentMeta,
-        file: SegmentBytes,
-        random: Option<Arc<dyn RandomAccess>>,
-        dim: usize,
-        metric: Metric,
-        verify: bool,
-    ) -> Result<Self> {
+    pub fn open(fetched: Fetched, dim: usize, metric: Metric, verify: bool) -> Result<Self> {
+        let Fetched { meta, file, random, lazy } = fetched;
         let name = meta.file.clone();
         let h = file.layout().header;
         if h.dim as usize != dim || h.metric != metric || h.rows != meta.rows || h.kind != meta.kind {
@@ -43,30 +42,42 @@ impl Segment {
                 )),
             ));
         }
-        let index: Box<dyn Index> = match h.kind {
-            SegmentKind::Flat => Box::new(FlatIndex::open(&file, verify).map_err(|e| Error::index(&name, e))?),
-            SegmentKind::Hnsw => Box::new(HnswIndex::open(&file, verify).map_err(|e| Error::index(&name, e))?),
-            SegmentKind::DiskAnn => {
-                let reader: Arc<dyn SectorRead> = match (random, file.file()) {
-                    (Some(r), _) => Arc::new(StoreSectors(r)),
-                    (None, Some(whole)) => Arc::new(whole.clone()),
-                    (None, None) => return Err(Error::format(&name, FormatError::Invalid("DiskANN nodes neither fetched nor readable".into()))),
-                };
-                let index = DiskAnnIndex::open(&file, verify, reader).map_err(|e| Error::index(&name, e))?;
-                // Nodes fetched by ranges through a cache stay in the store: checking their
-                // CRC32C would download them all.
-                if verify && file.file().is_some() {
-                    index.verify_nodes(file.layout()).map_err(|e| Error::index(&name, e))?;
-                }
-                Box::new(index)
+        let (index, lazy): (Arc<dyn Index>, _) = match lazy {
+            Some(source) => {
+                let l = Arc::new(LazyIndex::new(source, verify));
+                (l.clone(), Some(l))
             }
+            None => (Arc::from(open_index(&file, random, verify).map_err(|e| Error::index(&name, e))?), None),
         };
         let ids = file.section(SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(ids)
             .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
         let rows = crate::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
-        Ok(Segment { meta, index, ids, rows })
+        Ok(Segment { meta, index, lazy, ids, rows })
     }
+}
+
+/// Opens the index of a segment from its sections. DiskANN nodes are read through `random`
+/// when given, else from the whole file (an error if `file` holds only some sections).
+pub(crate) fn open_index(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>, verify: bool) -> std::result::Result<Box<dyn Index>, IndexError> {
+    Ok(match file.layout().header.kind {
+        SegmentKind::Flat => Box::new(FlatIndex::open(file, verify)?),
+        SegmentKind::Hnsw => Box::new(HnswIndex::open(file, verify)?),
+        SegmentKind::DiskAnn => {
+            let reader: Arc<dyn SectorRead> = match (random, file.file()) {
+                (Some(r), _) => Arc::new(StoreSectors(r)),
+                (None, Some(whole)) => Arc::new(whole.clone()),
+                (None, None) => return Err(FormatError::Invalid("DiskANN nodes neither fetched nor readable".into()).into()),
+            };
+            let index = DiskAnnIndex::open(file, verify, reader)?;
+            // Nodes fetched by ranges through a cache stay in the store: checking their
+            // CRC32C would download them all.
+            if verify && file.file().is_some() {
+                index.verify_nodes(file.layout())?;
+            }
+            Box::new(index)
+        }
+    })
 }
 
 /// Encodes a segment of `kind`: the index sections written by `write_index`, then the ids

@@ -65,15 +65,15 @@ fn cached_replica_answers_like_a_whole_file_one() {
     let open = remote.stats();
     let manifest = cached.manifest();
     let total: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
-    let diskann = &manifest.segments[0];
-    assert!(open.bytes_read < total - diskann.bytes / 2, "open read {} of {total} bytes: the DiskANN nodes stay remote", open.bytes_read);
+    let vectors_bytes: u64 = manifest.segments.iter().map(|s| s.rows * DIM as u64 * 4).sum();
+    assert!(open.bytes_read < total - vectors_bytes, "open read {} of {total} bytes: no index section yet", open.bytes_read);
 
     assert_eq!(answers(&cached), answers(&whole));
     for id in [0, 5, 2399, 10_000, 10_005, 20_050] {
         assert_eq!(cached.get(id), whole.get(id), "key {id}");
     }
     let later = remote.stats().since(&open);
-    assert!(later.requests > 0, "DiskANN nodes are read on demand");
+    assert!(later.requests > 0, "indexes load, and DiskANN nodes are read, on demand");
 
     // A warm cache sends nothing more for the same queries; explain shows the hits.
     let before = remote.stats();
@@ -82,6 +82,38 @@ fn cached_replica_answers_like_a_whole_file_one() {
     let (_, explain) = cached.search_with(&vectors(1, DIM, 99), &SearchOptions::default()).unwrap();
     let stats = explain.cache.expect("cache counters in explain");
     assert!(stats.ram_hits > 0 && stats.requests == 0, "{stats:?}");
+}
+
+#[test]
+fn a_cold_search_loads_every_index_in_one_round() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let remote = LatencyStore::new(mem.clone(), Duration::from_millis(20));
+    let cached = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(None)))).unwrap();
+    let before = remote.stats();
+    let params = SearchParams { beam_width: 64, ..SearchParams::with_ef(32) };
+    cached.search(&vectors(1, DIM, 7), 10, &params).unwrap();
+    let d = remote.stats().since(&before);
+    // One round for the three indexes (fetched together), then the DiskANN hops.
+    assert!(d.rounds <= 6, "{d:?}");
+    let again = remote.stats();
+    cached.search(&vectors(1, DIM, 7), 10, &params).unwrap();
+    assert_eq!(remote.stats().since(&again).requests, 0, "the same query again is served from RAM");
+}
+
+#[test]
+fn a_failed_index_load_is_an_error_and_a_later_search_retries() {
+    use stratovec::backends::faulty::{Fault, FaultyStore, Op, Rule};
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let faulty = Arc::new(FaultyStore::new(mem.clone(), 7));
+    let cached = block(Db::open_read_only(faulty.clone(), options().with_cache(cache(None)))).unwrap();
+    faulty.inject(Rule::new(Op::Read, Fault::Error).prefix("segments/"));
+    let e = cached.search(&vectors(1, DIM, 7), 10, &SearchParams::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    faulty.clear();
+    let whole = block(Db::open_read_only(mem.clone(), options())).unwrap();
+    assert_eq!(answers(&cached), answers(&whole));
 }
 
 #[test]

@@ -167,8 +167,8 @@ impl Db {
         };
         self.put(&meta.file, bytes).await?;
         crash_point!("compact::output_written");
-        let (meta, stored, random) = fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
-        let output = Arc::new(Segment::open(meta, stored, random, self.dim, self.metric, self.options.verify_on_open)?);
+        let fetched = fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
+        let output = Arc::new(Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)?);
         let (tombstone_bytes, conflicts) = self.publish(&plan, output.clone(), &live).await?;
         report.merges += 1;
         report.segments_in += plan.inputs.len();

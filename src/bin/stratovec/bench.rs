@@ -22,6 +22,8 @@ mod tiered;
 mod filtered;
 #[path = "bench_ingest.rs"]
 mod ingest;
+#[path = "bench_remote.rs"]
+mod remote;
 
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
@@ -73,7 +75,8 @@ pub struct BenchArgs {
     /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
     /// tiered-int4 (engine ingest with commits and background compaction into DiskANN),
     /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute),
-    /// ingest (insert throughput with and without the write-ahead log).
+    /// ingest (insert throughput with and without the write-ahead log), remote-hnsw /
+    /// remote-diskann-<codes> (a read replica over an object store with added latency).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -110,6 +113,28 @@ pub struct BenchArgs {
     /// ingest: rows written one by one in the single-row cases.
     #[arg(long, default_value_t = 20_000)]
     single_rows: usize,
+    /// remote-*: round-trip time added to every request of the remote store, in ms.
+    #[arg(long, default_value_t = 20.0)]
+    rtt_ms: f64,
+    /// remote-*: an S3 endpoint (e.g. moto at http://127.0.0.1:5055) for the remote store;
+    /// default: a local directory (needs a build with --features opendal for S3).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// remote-*: the S3 bucket.
+    #[arg(long, default_value = "stratovec")]
+    s3_bucket: String,
+    /// remote-*: RAM block cache size in MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_mib: u64,
+    /// remote-*: cache block size in KiB.
+    #[arg(long, default_value_t = 64)]
+    block_kib: u64,
+    /// remote-diskann-*: beam widths W of the cold first query, each on a fresh replica.
+    #[arg(long, value_delimiter = ',', default_value = "4,16,32")]
+    cold_beams: Vec<usize>,
+    /// remote-*: vectors in the commit measured straight to the remote store.
+    #[arg(long, default_value_t = 10_000)]
+    remote_commit_rows: usize,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -170,11 +195,16 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["diskann-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     diskann::run(&a, &c, base.clone(), &queries, &gt, kind)?
                 }
+                None if other == "remote-hnsw" => remote::run(&a, &c, &base, &queries, &gt, None)?,
+                None if other.starts_with("remote-diskann-") => {
+                    let kind = other["remote-diskann-".len()..].parse::<CodeKind>().map_err(invalid)?;
+                    remote::run(&a, &c, &base, &queries, &gt, Some(kind))?
+                }
                 None if other.starts_with("tiered-") => {
                     let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     tiered::run(&a, &c, &base, &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest)"))),
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest, remote-hnsw, remote-diskann-<codes>)"))),
             },
         }
     }
@@ -329,10 +359,10 @@ fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix
 }
 
 pub(crate) struct Measured {
-    recall: f64,
-    qps: f64,
-    p50_us: f64,
-    p99_us: f64,
+    pub recall: f64,
+    pub qps: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
 }
 
 /// Runs the first 200 queries untimed (warm-up), then every query once timed, one query

@@ -29,7 +29,8 @@ pub struct ImportArgs {
     /// Database directory (created with --metric if it holds no database).
     #[arg(long)]
     db: PathBuf,
-    /// Vectors to import: .fvecs, or a 2-D float32 .npy.
+    /// Vectors to import: .fvecs, a 2-D float32 .npy, or a JSON-lines export (.jsonl, as
+    /// written by `stratovec export`: keys, vectors, metadata and payloads).
     #[arg(long)]
     input: PathBuf,
     /// Metric of a new database: cosine, l2 or ip.
@@ -47,6 +48,34 @@ pub struct ImportArgs {
     /// HNSW ef_construction.
     #[arg(long, default_value_t = 200)]
     ef_construction: usize,
+}
+
+/// Options of `stratovec export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Database directory.
+    #[arg(long)]
+    db: PathBuf,
+    /// Output file (JSON lines); default: standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Export only records matching this filter, e.g. `genre = "rock" and year >= 1990`.
+    #[arg(long)]
+    filter: Option<String>,
+}
+
+/// Options of `stratovec vacuum`.
+#[derive(clap::Args)]
+pub struct VacuumArgs {
+    /// Database directory.
+    #[arg(long)]
+    db: PathBuf,
+    /// Newest versions to keep (at least 1).
+    #[arg(long, default_value_t = 10)]
+    keep_versions: u64,
+    /// Also keep versions younger than this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    keep_for_secs: u64,
 }
 
 /// Options of `stratovec search`.
@@ -90,6 +119,9 @@ fn load_input(path: &std::path::Path, limit: Option<usize>) -> Result<Matrix<f32
 }
 
 pub fn import(a: ImportArgs) -> Result<(), Error> {
+    if a.input.extension().is_some_and(|e| e == "jsonl") {
+        return import_jsonl(a);
+    }
     let input = load_input(&a.input, a.limit)?;
     let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
     let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
@@ -230,5 +262,77 @@ pub fn verify(a: DbArgs) -> Result<(), Error> {
         return Err(Error::new(ErrorKind::Corrupt, format!("{bad} damaged file(s)")));
     }
     println!("all files verified");
+    Ok(())
+}
+
+fn open_file(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::new(ErrorKind::NotFound, format!("{}: {e}", path.display())))?;
+    Ok(std::io::BufReader::new(f))
+}
+
+/// The dimension of the first record of a JSON-lines export.
+fn jsonl_dim(path: &std::path::Path) -> Result<usize, Error> {
+    use std::io::BufRead;
+    for line in open_file(path)?.lines() {
+        let line = line.map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: {e}", path.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{}: line 1: {e}", path.display())))?;
+        return record["vector"]
+            .as_array()
+            .map(Vec::len)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("{}: the first record has no \"vector\" array", path.display())));
+    }
+    Err(Error::new(ErrorKind::InvalidArgument, format!("{}: no records", path.display())))
+}
+
+fn import_jsonl(a: ImportArgs) -> Result<(), Error> {
+    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+    let db = match pollster::block_on(Db::open(store.clone(), options.clone())) {
+        Ok(db) => db,
+        Err(e) if e.kind() == ErrorKind::NotFound => pollster::block_on(Db::create(store, jsonl_dim(&a.input)?, a.metric, options))?,
+        Err(e) => return Err(e),
+    };
+    let sp = progress::spinner("import");
+    let n = db.import_jsonl(&mut open_file(&a.input)?)?;
+    sp.set_message("commit");
+    let version = pollster::block_on(db.commit())?;
+    sp.finish_and_clear();
+    println!("imported {n} records into {} (version {version})", a.db.display());
+    Ok(())
+}
+
+pub fn export(a: ExportArgs) -> Result<(), Error> {
+    let db = pollster::block_on(Db::open_read_only(read_only(&a.db)?, DbOptions::default()))?;
+    let filter = match &a.filter {
+        Some(f) => Some(stratovec::Filter::parse(f).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("--filter: {e}")))?),
+        None => None,
+    };
+    let (n, to) = match &a.output {
+        Some(path) => {
+            let f = std::fs::File::create(path).map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: {e}", path.display())))?;
+            let mut out = std::io::BufWriter::new(f);
+            let n = db.export_jsonl(filter.as_ref(), &mut out)?;
+            std::io::Write::flush(&mut out).map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: {e}", path.display())))?;
+            (n, path.display().to_string())
+        }
+        None => (db.export_jsonl(filter.as_ref(), &mut std::io::stdout().lock())?, "standard output".to_string()),
+    };
+    eprintln!("exported {n} records to {to}");
+    Ok(())
+}
+
+pub fn vacuum(a: VacuumArgs) -> Result<(), Error> {
+    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let db = pollster::block_on(Db::open(store, DbOptions::default()))?;
+    let policy = stratovec::RetentionPolicy { keep_versions: a.keep_versions, keep_for: std::time::Duration::from_secs(a.keep_for_secs) };
+    let r = pollster::block_on(db.vacuum(&policy))?;
+    println!(
+        "kept {} versions; deleted {} manifests and {} segment/tombstone files ({} unreferenced files still in use)",
+        r.versions_kept, r.manifests_deleted, r.files_deleted, r.files_in_use
+    );
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `stratovec`: try the engine on real data from the command line.
 //!
-//! Subcommands: `bench`, `import`, `search`, `stats`, `inspect`, `verify`.
+//! Subcommands: `bench`, `import`, `export`, `search`, `stats`, `inspect`, `verify`, `vacuum`.
 //! Run `stratovec help <command>` for the options of each.
 
 mod bench;
@@ -23,8 +23,11 @@ struct Cli {
 enum Command {
     /// Build, commit, optionally reopen, and measure recall@k / QPS / latency on fvecs data.
     Bench(Box<bench::BenchArgs>),
-    /// Import vectors from .fvecs or .npy into a database directory (created if needed).
+    /// Import vectors from .fvecs or .npy, or records from a JSON-lines export, into a
+    /// database directory (created if needed).
     Import(commands::ImportArgs),
+    /// Write every live record (or those matching --filter) as JSON lines: a logical backup.
+    Export(commands::ExportArgs),
     /// Search a database with query vectors from a file or the command line.
     Search(commands::SearchArgs),
     /// Print counts and sizes of a database.
@@ -33,6 +36,8 @@ enum Command {
     Inspect(commands::DbArgs),
     /// Check the checksum of every file of every manifest version; exit 1 on any damage.
     Verify(commands::DbArgs),
+    /// Delete old manifests and the files no kept version references.
+    Vacuum(commands::VacuumArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(a) => bench::run(*a),
         Command::Import(a) => commands::import(a),
+        Command::Export(a) => commands::export(a),
+        Command::Vacuum(a) => commands::vacuum(a),
         Command::Search(a) => commands::search(a),
         Command::Stats(a) => commands::stats(a),
         Command::Inspect(a) => commands::inspect(a),

@@ -1,0 +1,138 @@
+//! The index of a segment read through a block cache, loaded on first use: opening a
+//! remote segment reads only its ends, keys and metadata; the index sections (vectors and
+//! graph of Flat and HNSW segments; codes of DiskANN segments) are fetched, in one round
+//! of concurrent ranged reads, by the first search or read that needs them.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use stratovec_backends::cache::BlockCache;
+use stratovec_backends::{BlobStore, RandomAccess};
+use stratovec_formats::manifest::SegmentMeta;
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentLayout, SegmentWriter};
+use stratovec_indexes::{Candidate, Index, IndexError, Metric, RowFilter, SearchParams};
+
+/// Sections a segment keeps outside its index (read at open) or never holds in RAM.
+const NOT_INDEX: [SectionKind; 4] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD, SectionKind::DISKANN_NODES];
+
+/// Where a lazy index's sections come from.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexSource {
+    pub store: Arc<dyn BlobStore>,
+    pub cache: BlockCache,
+    pub meta: SegmentMeta,
+    pub layout: SegmentLayout,
+    /// DiskANN node reads (through the cache).
+    pub random: Option<Arc<dyn RandomAccess>>,
+}
+
+impl IndexSource {
+    /// The sections an index of this segment opens from.
+    pub fn index_sections(layout: &SegmentLayout) -> impl Iterator<Item = SectionKind> + '_ {
+        layout.sections.iter().map(|e| e.kind).filter(|k| !NOT_INDEX.contains(k))
+    }
+}
+
+/// An [`Index`] whose sections are fetched on first use. Kind, dimension, metric and row
+/// count come from the segment header and need no fetch.
+#[derive(Debug)]
+pub(crate) struct LazyIndex {
+    source: IndexSource,
+    verify: bool,
+    loaded: OnceLock<Box<dyn Index>>,
+}
+
+impl LazyIndex {
+    pub fn new(source: IndexSource, verify: bool) -> Self {
+        LazyIndex { source, verify, loaded: OnceLock::new() }
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+
+    /// Fetches the index sections (one round of concurrent ranged reads; concurrent loads
+    /// share the cache's requests) and opens the index.
+    ///
+    /// # Errors
+    /// `IndexError::Io` for a failed read, `Format` for a damaged section.
+    pub async fn load(&self) -> Result<&dyn Index, IndexError> {
+        if let Some(i) = self.loaded.get() {
+            return Ok(i.as_ref());
+        }
+        let s = &self.source;
+        let kinds: Vec<SectionKind> = IndexSource::index_sections(&s.layout).collect();
+        let ranges: Vec<_> = kinds.iter().filter_map(|k| s.layout.entry(*k)).map(|e| e.offset..e.offset + e.len).collect();
+        let bytes = s.cache.read_bulk(&s.store, &s.meta.file, s.meta.bytes, &ranges).await.map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
+        let file = SegmentBytes::from_sections(s.layout.clone(), kinds.into_iter().zip(bytes).collect())?;
+        let index = crate::segment::open_index(&file, s.random.clone(), self.verify)?;
+        let _ = self.loaded.set(index); // or another thread's, loaded from the same bytes
+        self.loaded.get().map(AsRef::as_ref).ok_or_else(|| IndexError::Io(std::io::Error::other("index not stored")))
+    }
+
+    fn get(&self) -> Result<&dyn Index, IndexError> {
+        match self.loaded.get() {
+            Some(i) => Ok(i.as_ref()),
+            None => pollster::block_on(self.load()),
+        }
+    }
+}
+
+impl Index for LazyIndex {
+    fn kind(&self) -> SegmentKind {
+        self.source.layout.header.kind
+    }
+
+    fn dim(&self) -> usize {
+        self.source.layout.header.dim as usize
+    }
+
+    fn metric(&self) -> Metric {
+        self.source.layout.header.metric
+    }
+
+    fn rows(&self) -> usize {
+        self.source.layout.header.rows as usize
+    }
+
+    /// `None` when the index cannot be loaded (as for a DiskANN node read that fails).
+    fn vector(&self, row: u32) -> Option<Cow<'_, [f32]>> {
+        self.get().ok()?.vector(row)
+    }
+
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
+        self.get()?.search(query, k, params, filter)
+    }
+
+    /// The engine writes sections only from indexes it builds, never from a segment's;
+    /// here for the trait (it writes nothing if the index cannot be loaded).
+    fn write_sections(&self, writer: &mut SegmentWriter) {
+        if let Ok(i) = self.get() {
+            i.write_sections(writer);
+        }
+    }
+}
+
+impl crate::Db {
+    /// Loads, concurrently, the indexes of segments read through a cache that nothing has
+    /// loaded yet, so a cold first search costs one round of reads rather than one per
+    /// segment. Searches and scans call it first.
+    ///
+    /// # Errors
+    /// `Unavailable` for a failed read, `Corrupt` for a damaged section.
+    pub(crate) fn load_cold_indexes(&self) -> crate::Result<()> {
+        let cold: Vec<(String, Arc<LazyIndex>)> = self
+            .state
+            .read()
+            .segments
+            .iter()
+            .filter_map(|s| s.lazy.clone().filter(|l| !l.is_loaded()).map(|l| (s.meta.file.clone(), l)))
+            .collect();
+        if cold.is_empty() {
+            return Ok(());
+        }
+        let loads = cold.iter().map(|(name, l)| async move { l.load().await.map(drop).map_err(|e| crate::Error::index(name, e)) });
+        pollster::block_on(futures_util::future::try_join_all(loads))?;
+        Ok(())
+    }
+}

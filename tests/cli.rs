@@ -1,0 +1,55 @@
+//! The command-line tool's backup and maintenance commands: `export` to JSON lines, `import`
+//! of that file into a new database, and `vacuum`.
+#![cfg(feature = "cli")]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use stratovec::*;
+
+mod common;
+use common::{block, local, vectors};
+
+fn stratovec(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stratovec")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn export_import_and_vacuum_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, file) = (dir.path().join("src"), dir.path().join("dst"), dir.path().join("backup.jsonl"));
+    let db = block(Db::create(local(&src), 4, Metric::L2, DbOptions::default())).unwrap();
+    let data = vectors(30, 4, 3);
+    for (i, v) in data.chunks(4).enumerate() {
+        let record = Record::new(i as u64, v.to_vec()).with("n", i as i64).with("odd", i % 2 == 1).with_payload(vec![i as u8; 3]);
+        db.upsert_record(record).unwrap();
+        if i % 10 == 9 {
+            block(db.commit()).unwrap();
+        }
+    }
+    drop(db);
+
+    let (ok, _, err) = stratovec(&["export", "--db", src.to_str().unwrap(), "--output", file.to_str().unwrap(), "--filter", "odd = true"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("exported 15 records"), "{err}");
+    let (ok, out, err) = stratovec(&["import", "--db", dst.to_str().unwrap(), "--input", file.to_str().unwrap(), "--metric", "l2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported 15 records"), "{out}");
+    let copy = block(Db::open_read_only(local(&dst), DbOptions::default())).unwrap();
+    let original = block(Db::open_read_only(local(&src), DbOptions::default())).unwrap();
+    assert_eq!(copy.stats().live_rows, 15);
+    for id in (1..30).step_by(2) {
+        assert_eq!(copy.get_record(id, Include::ALL), original.get_record(id, Include::ALL), "key {id}");
+    }
+    drop((copy, original));
+
+    let (ok, out, err) = stratovec(&["vacuum", "--db", src.to_str().unwrap(), "--keep-versions", "1", "--keep-for-secs", "0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("kept 1 versions"), "{out}");
+    let store: Arc<dyn BlobStore> = local(&src);
+    assert_eq!(block(BlobCommitStore::new(store).versions()).unwrap().len(), 1);
+
+    let (ok, _, err) = stratovec(&["export", "--db", src.to_str().unwrap(), "--filter", "odd ="]);
+    assert!(!ok && err.contains("--filter"), "a bad filter is a clear error: {err}");
+}
