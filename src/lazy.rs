@@ -114,6 +114,13 @@ impl Index for LazyIndex {
 }
 
 impl crate::Db {
+    /// Drops the cached blocks of a file being deleted.
+    pub(crate) fn forget_cached(&self, file: &str) {
+        if let Some(c) = &self.options.cache {
+            c.forget(file);
+        }
+    }
+
     /// Loads, concurrently, the indexes of segments read through a cache that nothing has
     /// loaded yet, so a cold first search costs one round of reads rather than one per
     /// segment. Searches and scans call it first.

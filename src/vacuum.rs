@@ -85,6 +85,7 @@ impl Db {
                     report.files_in_use += 1;
                     continue;
                 }
+                self.forget_cached(&file);
                 match self.store.delete(&file).await {
                     Ok(()) | Err(stratovec_backends::StoreError::NotFound(_)) => report.files_deleted += 1,
                     Err(e) => return Err(Error::store(&file, e)),

@@ -206,6 +206,36 @@ impl DiskAnnIndex {
     }
 }
 
+impl DiskAnnIndex {
+    /// [`SearchParams::scan_codes`]: every code scored, the best reranked from one batch of
+    /// node reads.
+    fn search_codes(
+        &self,
+        query: &[f32],
+        prepared: &crate::codes::PreparedQuery,
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn RowFilter>,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        let keep = params.ef_search.max(k * params.rerank_factor.max(1));
+        let mut found = crate::flat::code_scan(&self.codes, prepared, keep, filter);
+        let offsets: Vec<u64> = found.iter().map(|c| self.nodes_offset + self.meta.sector_offset(c.row)).collect();
+        let scorer = Scorer::new(self.metric);
+        let mut vector = Vec::with_capacity(self.dim);
+        self.reader.read_batch(&offsets, self.meta.read_len(), &mut |i, bytes| {
+            let row = found[i].row;
+            found[i].distance = match self.parse_node(row, bytes, &mut vector) {
+                Some(_) => scorer.distance(query, &vector),
+                None => f32::INFINITY,
+            };
+        })?;
+        found.retain(|c| c.distance.is_finite());
+        found.sort_unstable();
+        found.truncate(k);
+        Ok(found)
+    }
+}
+
 /// The search list: up to `L` candidates by code distance, closest first, each flagged
 /// once expanded.
 struct SearchList {
@@ -263,6 +293,9 @@ impl Index for DiskAnnIndex {
             return Ok(Vec::new());
         }
         let prepared = self.codes.prepare(query, self.metric);
+        if params.scan_codes {
+            return self.search_codes(query, &prepared, k, params, filter);
+        }
         let scorer = Scorer::new(self.metric);
         let entry = self.meta.entry;
         let mut list = SearchList { items: Vec::with_capacity(params.ef_search.max(k) + 1), cap: params.ef_search.max(k) };

@@ -66,17 +66,7 @@ impl FlatIndex {
     }
 
     fn quantized_scan(&self, codes: &QuantizedCodes, query: &[f32], k: usize, rerank: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
-        let prepared = codes.prepare(query, self.metric);
-        let mut top = TopK::new(k * rerank.max(1));
-        let mut scores = [0f32; BLOCK];
-        let rows = codes.rows();
-        for first in (0..rows).step_by(BLOCK) {
-            let scores = &mut scores[..(rows - first).min(BLOCK)];
-            if codes.distances(&prepared, first, scores, top.threshold()) {
-                offer(&mut top, first, scores, filter);
-            }
-        }
-        let mut found = top.into_sorted_vec();
+        let mut found = code_scan(codes, &codes.prepare(query, self.metric), k * rerank.max(1), filter);
         if rerank > 0 {
             let scorer = Scorer::new(self.metric);
             for c in &mut found {
@@ -94,6 +84,20 @@ impl FlatIndex {
     pub fn vectors(&self) -> &[f32] {
         self.vectors.as_slice()
     }
+}
+
+/// The `keep` rows closest by code distance that `filter` accepts, closest first.
+pub(crate) fn code_scan(codes: &QuantizedCodes, prepared: &crate::codes::PreparedQuery, keep: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
+    let mut top = TopK::new(keep);
+    let mut scores = [0f32; BLOCK];
+    let rows = codes.rows();
+    for first in (0..rows).step_by(BLOCK) {
+        let scores = &mut scores[..(rows - first).min(BLOCK)];
+        if codes.distances(prepared, first, scores, top.threshold()) {
+            offer(&mut top, first, scores, filter);
+        }
+    }
+    top.into_sorted_vec()
 }
 
 /// Offers the scores of rows `first..` to `top`.

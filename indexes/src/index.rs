@@ -21,11 +21,17 @@ pub struct SearchParams {
     /// Embeddings and Structured Data", SIGMOD 2024), so the search walks the subgraph of
     /// accepted rows. Helps when few rows pass; the engine's planner sets it. Default off.
     pub two_hop: bool,
+    /// DiskANN: skip the graph; score every row by its code (in RAM), then rerank the best
+    /// `max(ef_search, k × rerank_factor)` with their full vectors read in one batch. Costs
+    /// one batch of node reads instead of one per hop: for a cold cache over a store with a
+    /// high round-trip time (a replica's first queries over S3) it is faster; on local disk
+    /// or a warm cache the graph is. Ignored by other indexes. Default off.
+    pub scan_codes: bool,
 }
 
 impl Default for SearchParams {
     fn default() -> Self {
-        SearchParams { ef_search: 64, rerank_factor: 4, beam_width: 4, two_hop: false }
+        SearchParams { ef_search: 64, rerank_factor: 4, beam_width: 4, two_hop: false, scan_codes: false }
     }
 }
 

@@ -168,23 +168,28 @@ fn diskann_segment_recall_and_vectors() {
         index.verify_nodes(&layout).unwrap();
         let row = 17u32;
         assert_eq!(index.vector(row).unwrap().as_ref(), &data[order[row as usize] as usize * dim..][..dim]);
-        let mut hits = 0;
-        for q in queries.chunks_exact(dim) {
-            let truth: Vec<u32> = exact.search(q, k, &SearchParams::default(), None).unwrap().iter().map(|c| c.row).collect();
-            let got = index.search(q, k, &SearchParams::with_ef(64), None).unwrap();
-            for c in &got {
-                let input_row = order[c.row as usize];
-                let want = exact.search(q, n, &SearchParams::default(), None).unwrap();
-                let d = want.iter().find(|w| w.row == input_row).unwrap().distance;
-                assert!((d - c.distance).abs() < 1e-4, "distances are exact");
-                hits += truth.contains(&input_row) as usize;
+        // The graph search, and the code scan with one batched rerank (`scan_codes`).
+        for scan_codes in [false, true] {
+            let params = SearchParams { scan_codes, ..SearchParams::with_ef(64) };
+            let mut hits = 0;
+            for q in queries.chunks_exact(dim) {
+                let truth: Vec<u32> = exact.search(q, k, &SearchParams::default(), None).unwrap().iter().map(|c| c.row).collect();
+                let got = index.search(q, k, &params, None).unwrap();
+                assert_eq!(got.len(), k);
+                for c in &got {
+                    let input_row = order[c.row as usize];
+                    let want = exact.search(q, n, &SearchParams::default(), None).unwrap();
+                    let d = want.iter().find(|w| w.row == input_row).unwrap().distance;
+                    assert!((d - c.distance).abs() < 1e-4, "distances are exact");
+                    hits += truth.contains(&input_row) as usize;
+                }
             }
+            let recall = hits as f64 / (50 * k) as f64;
+            assert!(recall >= 0.9, "{metric:?} {codes:?} scan_codes={scan_codes} recall {recall}");
+            let even = |r: u32| r.is_multiple_of(2);
+            let filtered = index.search(&queries[..dim], k, &params, Some(&even)).unwrap();
+            assert!(filtered.len() == k && filtered.iter().all(|c| c.row.is_multiple_of(2)));
         }
-        let recall = hits as f64 / (50 * k) as f64;
-        assert!(recall >= 0.9, "{metric:?} {codes:?} recall {recall}");
-        let even = |r: u32| r.is_multiple_of(2);
-        let filtered = index.search(&queries[..dim], k, &SearchParams::with_ef(64), Some(&even)).unwrap();
-        assert!(filtered.iter().all(|c| c.row.is_multiple_of(2)));
     }
 }
 

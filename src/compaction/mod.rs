@@ -334,6 +334,7 @@ impl Db {
         let mut deleted = 0;
         for r in due {
             drop(r.segment);
+            self.forget_cached(&r.file);
             match self.store.delete(&r.file).await {
                 Ok(()) | Err(stratovec_backends::StoreError::NotFound(_)) => {
                     deleted += 1;

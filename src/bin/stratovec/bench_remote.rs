@@ -6,7 +6,7 @@
 //! two commits), copies it to the remote store (`--s3-endpoint`: S3 such as moto; else a
 //! second local directory), then measures: replica open time; the cold first query on a
 //! fresh replica (wall time, sequential round trips, requests, bytes; for DiskANN at each
-//! beam width of `--cold-beams`); warm recall/QPS/latency (after one pass over the queries
+//! beam width of `--cold-beams`, and with `SearchParams::scan_codes`); warm recall/QPS/latency (after one pass over the queries
 //! from 16 threads) next to the same database opened from local disk; and a commit of `--remote-commit-rows` vectors straight
 //! to the remote store.
 
@@ -42,18 +42,25 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
     });
 
     let slow = LatencyStore::new(remote, rtt);
-    let beams: Vec<usize> = if codes.is_some() { a.cold_beams.clone() } else { vec![a.beam] };
-    for (i, &beam) in beams.iter().enumerate() {
+    // Cold first queries, each on a fresh replica: the graph at each beam width W, and for
+    // DiskANN the code scan with one batched rerank.
+    let mut plans: Vec<(String, SearchParams)> = Vec::new();
+    let base_params = SearchParams::with_ef(a.ef[0]);
+    for &beam in if codes.is_some() { &a.cold_beams[..] } else { std::slice::from_ref(&a.beam) } {
+        plans.push((format!("cold first query W={beam}"), SearchParams { beam_width: beam, ..base_params }));
+    }
+    if codes.is_some() {
+        plans.push(("cold first query scan".into(), SearchParams { scan_codes: true, ..base_params }));
+    }
+    for (i, (step, params)) in plans.iter().enumerate() {
         let (replica, open) = open_replica(a, &slow, &options)?;
         if i == 0 {
             report_io(a, &label, "replica open", rtt, open);
         }
-        let params = SearchParams { beam_width: beam, ..SearchParams::with_ef(a.ef[0]) };
         let before = slow.stats();
         let t = Instant::now();
-        replica.search(queries.row(0), a.k, &params)?;
-        let cold = (t.elapsed().as_secs_f64(), slow.stats().since(&before));
-        report_io(a, &label, &format!("cold first query W={beam}"), rtt, cold);
+        replica.search(queries.row(0), a.k, params)?;
+        report_io(a, &label, step, rtt, (t.elapsed().as_secs_f64(), slow.stats().since(&before)));
     }
 
     let (replica, _) = open_replica(a, &slow, &options)?;
@@ -64,7 +71,15 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
         let at_home = run(&local)?;
         let before = slow.stats();
         let away = run(&replica)?;
-        report_warm(a, &label, ef, &at_home, &away, slow.stats().since(&before));
+        report_warm(a, &label, &format!("warm ef={ef}"), &at_home, &away, slow.stats().since(&before));
+    }
+    if codes.is_some() {
+        let params = SearchParams { scan_codes: true, ..base_params };
+        let run = |db: &Db| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
+        let at_home = run(&local)?;
+        let before = slow.stats();
+        let away = run(&replica)?;
+        report_warm(a, &label, &format!("warm scan ef={}", a.ef[0]), &at_home, &away, slow.stats().since(&before));
     }
     drop((local, replica));
     commit_straight(a, c, base, &dir, rtt, &label)?;
@@ -225,16 +240,16 @@ fn report_io(a: &BenchArgs, label: &str, step: &str, rtt: Duration, (secs, io): 
     });
 }
 
-fn report_warm(a: &BenchArgs, label: &str, ef: usize, local: &Measured, remote: &Measured, io: LatencyStats) {
+fn report_warm(a: &BenchArgs, label: &str, step: &str, local: &Measured, remote: &Measured, io: LatencyStats) {
     let line = json!({
-        "index": label, "step": "warm", "ef": ef, "recall": remote.recall, "qps": remote.qps,
+        "index": label, "step": step, "recall": remote.recall, "qps": remote.qps,
         "p50_us": remote.p50_us, "p99_us": remote.p99_us, "local_recall": local.recall, "local_qps": local.qps,
         "local_p50_us": local.p50_us, "local_p99_us": local.p99_us, "p50_ratio": remote.p50_us / local.p50_us,
         "requests": io.requests,
     });
     say(a, line, || {
         format!(
-            "{label:<20} warm ef={ef:<4} recall={:.4} p50={:.1} us p99={:.1} us qps={:.0} | local: recall={:.4} p50={:.1} us p99={:.1} us qps={:.0} | p50 ratio {:.2}x, requests {}",
+            "{label:<20} {step:<14} recall={:.4} p50={:.1} us p99={:.1} us qps={:.0} | local: recall={:.4} p50={:.1} us p99={:.1} us qps={:.0} | p50 ratio {:.2}x, requests {}",
             remote.recall, remote.p50_us, remote.p99_us, remote.qps, local.recall, local.p50_us, local.p99_us, local.qps,
             remote.p50_us / local.p50_us, io.requests
         )
