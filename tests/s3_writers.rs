@@ -43,16 +43,8 @@ fn commits(store: &Arc<dyn BlobStore>, table: Option<&str>) -> Arc<dyn CommitSto
 
 #[cfg(feature = "dynamodb")]
 fn dynamo(store: &Arc<dyn BlobStore>, table: &str) -> Arc<dyn CommitStore> {
-    use stratovec::backends::dynamodb_crate::config::{BehaviorVersion, Credentials, Region};
-    use stratovec::backends::dynamodb_crate::{Client, Config};
     let endpoint = std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").expect("STRATOVEC_DYNAMODB_ENDPOINT");
-    let config = Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .build();
-    let client = Client::from_conf(config);
+    let client = stratovec::backends::DynamoDbCommitStore::local_client(&endpoint);
     let _ = block(stratovec::backends::DynamoDbCommitStore::create_table(&client, table));
     Arc::new(stratovec::backends::DynamoDbCommitStore::new(client, table, "s3://stratovec/writers", store.clone()).unwrap())
 }

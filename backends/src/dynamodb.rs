@@ -116,6 +116,20 @@ impl DynamoDbCommitStore {
             .await
     }
 
+    /// A client for a local DynamoDB (moto, dynalite, DynamoDB Local) at `endpoint`, with
+    /// static test credentials and region `us-east-1` (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn local_client(endpoint: &str) -> Client {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .build();
+        Client::from_conf(config)
+    }
+
     fn key(&self, version: u64) -> Item {
         HashMap::from([("base_uri".to_string(), AttributeValue::S(self.base_uri.clone())), ("version".to_string(), number(version))])
     }

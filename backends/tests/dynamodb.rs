@@ -7,20 +7,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stratovec_backends::dynamodb_crate::config::{BehaviorVersion, Credentials, Region};
-use stratovec_backends::dynamodb_crate::{Client, Config};
+use stratovec_backends::dynamodb_crate::Client;
 use stratovec_backends::faulty::{Fault, FaultyStore, Op, Rule};
 use stratovec_backends::{conformance, BlobStore, CommitError, CommitStore, DynamoDbCommitStore, MemoryStore, StoreError};
 
 fn client() -> Option<Client> {
-    let endpoint = std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").ok()?;
-    let config = Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .build();
-    Some(Client::from_conf(config))
+    Some(DynamoDbCommitStore::local_client(&std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").ok()?))
 }
 
 /// A fresh table per test (moto keeps tables for the life of the server).
