@@ -101,7 +101,7 @@ pub struct Explain {
     /// Per source.
     pub sources: Vec<SourceExplain>,
     /// Block cache activity during the search (hits, misses, ranged GETs and bytes fetched
-    /// for DiskANN node reads), when the database reads through a cache
+    /// for loading cold indexes and for DiskANN node reads), when the database reads through a cache
     /// ([`crate::DbOptions::cache`]). Counted on the shared cache, so searches running at
     /// the same time are included.
     pub cache: Option<stratovec_backends::cache::CacheStats>,
