@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use stratovec_backends::cache::BlockCache;
 use stratovec_backends::{BlobStore, RandomAccess, StoreError};
 use stratovec_formats::manifest::SegmentMeta;
@@ -14,7 +16,7 @@ use crate::lazy::IndexSource;
 use crate::{Error, ErrorKind, Result};
 
 /// Sections read when a segment opens through a cache: its keys and metadata.
-const OPEN_SECTIONS: [SectionKind; 3] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD];
+pub(crate) const OPEN_SECTIONS: [SectionKind; 3] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD];
 
 /// What opening a segment needs: its bytes (the whole file, or with a cache only the keys
 /// and metadata sections), the reader of DiskANN nodes (`None`: read them from the whole
@@ -53,15 +55,27 @@ async fn fetch_ranged(store: &Arc<dyn BlobStore>, cache: &BlockCache, meta: &Seg
     let ends = [0..(HEADER_LEN as u64).min(len), len - tail_len(len)..len];
     let ends = cache.read_many(store, name, len, &ends).await.map_err(|e| read_error(meta, e))?;
     let layout = SegmentLayout::parse_ends(&ends[0], &ends[1], len).map_err(|e| Error::format(name, e))?;
-    let wanted: Vec<_> = layout.sections.iter().filter(|e| OPEN_SECTIONS.contains(&e.kind)).copied().collect();
-    let ranges: Vec<_> = wanted.iter().map(|e| e.offset..e.offset + e.len).collect();
-    let sections = cache.read_bulk(store, name, len, &ranges).await.map_err(|e| read_error(meta, e))?;
+    let sections = read_sections(store, cache, meta, &layout, |k| OPEN_SECTIONS.contains(&k)).await.map_err(|e| read_error(meta, e))?;
     let random: Option<Arc<dyn RandomAccess>> =
         (meta.kind == SegmentKind::DiskAnn).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
-    let sections = wanted.iter().map(|e| e.kind).zip(sections).collect();
     let file = SegmentBytes::from_sections(layout.clone(), sections).map_err(|e| Error::format(name, e))?;
     let lazy = IndexSource { store: store.clone(), cache: cache.clone(), meta: meta.clone(), layout, random };
     Ok(Fetched { meta: meta.clone(), file, random: None, lazy: Some(lazy) })
+}
+
+/// The sections of segment `meta` (whose layout is `layout`) that `wanted` accepts, read
+/// through `cache` in one round of ranged reads, for bytes the segment keeps itself.
+pub(crate) async fn read_sections(
+    store: &Arc<dyn BlobStore>,
+    cache: &BlockCache,
+    meta: &SegmentMeta,
+    layout: &SegmentLayout,
+    wanted: impl Fn(SectionKind) -> bool,
+) -> std::result::Result<Vec<(SectionKind, Bytes)>, StoreError> {
+    let entries: Vec<_> = layout.sections.iter().filter(|e| wanted(e.kind)).collect();
+    let ranges: Vec<_> = entries.iter().map(|e| e.offset..e.offset + e.len).collect();
+    let bytes = cache.read_bulk(store, &meta.file, meta.bytes, &ranges).await?;
+    Ok(entries.iter().map(|e| e.kind).zip(bytes).collect())
 }
 
 /// A ranged read past the end means the object is shorter than the manifest says: corrupt.

@@ -12,9 +12,6 @@ use stratovec_formats::manifest::SegmentMeta;
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_indexes::{Candidate, Index, IndexError, Metric, RowFilter, SearchParams};
 
-/// Sections a segment keeps outside its index (read at open) or never holds in RAM.
-const NOT_INDEX: [SectionKind; 4] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD, SectionKind::DISKANN_NODES];
-
 /// Where a lazy index's sections come from.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexSource {
@@ -24,13 +21,6 @@ pub(crate) struct IndexSource {
     pub layout: SegmentLayout,
     /// DiskANN node reads (through the cache).
     pub random: Option<Arc<dyn RandomAccess>>,
-}
-
-impl IndexSource {
-    /// The sections an index of this segment opens from.
-    pub fn index_sections(layout: &SegmentLayout) -> impl Iterator<Item = SectionKind> + '_ {
-        layout.sections.iter().map(|e| e.kind).filter(|k| !NOT_INDEX.contains(k))
-    }
 }
 
 /// An [`Index`] whose sections are fetched on first use. Kind, dimension, metric and row
@@ -61,10 +51,10 @@ impl LazyIndex {
             return Ok(i.as_ref());
         }
         let s = &self.source;
-        let kinds: Vec<SectionKind> = IndexSource::index_sections(&s.layout).collect();
-        let ranges: Vec<_> = kinds.iter().filter_map(|k| s.layout.entry(*k)).map(|e| e.offset..e.offset + e.len).collect();
-        let bytes = s.cache.read_bulk(&s.store, &s.meta.file, s.meta.bytes, &ranges).await.map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
-        let file = SegmentBytes::from_sections(s.layout.clone(), kinds.into_iter().zip(bytes).collect())?;
+        let sections = crate::fetch::read_sections(&s.store, &s.cache, &s.meta, &s.layout, is_index_section)
+            .await
+            .map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
+        let file = SegmentBytes::from_sections(s.layout.clone(), sections)?;
         let index = crate::segment::open_index(&file, s.random.clone(), self.verify)?;
         let _ = self.loaded.set(index); // or another thread's, loaded from the same bytes
         self.loaded.get().map(AsRef::as_ref).ok_or_else(|| IndexError::Io(std::io::Error::other("index not stored")))
@@ -111,6 +101,12 @@ impl Index for LazyIndex {
             i.write_sections(writer);
         }
     }
+}
+
+/// Whether an index opens from section `kind`: not the sections read at open
+/// ([`crate::fetch::OPEN_SECTIONS`]), nor DiskANN nodes, which stay in the store.
+fn is_index_section(kind: SectionKind) -> bool {
+    !crate::fetch::OPEN_SECTIONS.contains(&kind) && kind != SectionKind::DISKANN_NODES
 }
 
 impl crate::Db {

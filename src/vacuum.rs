@@ -64,7 +64,8 @@ impl Db {
             let kind = if newest.epoch > self.epoch { ErrorKind::Fenced } else { ErrorKind::Conflict };
             return Err(Error::new(kind, format!("version {} was published by another writer", newest.version)));
         }
-        let (kept, dropped) = self.split_versions(policy).await?;
+        let next_segment_id = newest.next_segment_id;
+        let (kept, dropped) = self.split_versions(policy, newest).await?;
         let mut report = VacuumReport { versions_kept: kept.len(), ..VacuumReport::default() };
         for v in dropped {
             self.commits.forget(v).await.map_err(Error::commit)?;
@@ -80,7 +81,7 @@ impl Db {
                 if referenced.contains(file.as_str()) {
                     continue;
                 }
-                let maybe_in_flight = crate::db::file_id(&file).is_none_or(|id| id >= newest.next_segment_id);
+                let maybe_in_flight = crate::db::file_id(&file).is_none_or(|id| id >= next_segment_id);
                 if maybe_in_flight || in_use.contains(&file) {
                     report.files_in_use += 1;
                     continue;
@@ -97,18 +98,22 @@ impl Db {
         Ok(report)
     }
 
-    /// The manifests to keep (newest first) and the versions to delete.
-    async fn split_versions(&self, policy: &RetentionPolicy) -> Result<(Vec<Manifest>, Vec<u64>)> {
+    /// The manifests to keep (newest first) and the versions to delete. `newest` is the
+    /// newest manifest, already loaded; older ones are loaded up to 16 at a time. A version
+    /// published after `newest` (by a writer that will fence this one) is never deleted.
+    async fn split_versions(&self, policy: &RetentionPolicy, newest: Manifest) -> Result<(Vec<Manifest>, Vec<u64>)> {
+        use futures_util::{StreamExt, TryStreamExt};
         let versions = self.commits.versions().await.map_err(Error::commit)?;
         let cutoff = now_unix_ms().saturating_sub(policy.keep_for.as_millis() as u64);
         let keep_newest = policy.keep_versions.max(1) as usize;
+        let older = versions.iter().rev().filter(|&&v| v < newest.version).map(|&v| load_manifest(self.commits.as_ref(), v));
+        let older: Vec<Manifest> = futures_util::stream::iter(older).buffered(16).try_collect().await?;
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-        for (n, &v) in versions.iter().rev().enumerate() {
-            let m = load_manifest(self.commits.as_ref(), v).await?;
+        for (n, m) in std::iter::once(newest).chain(older).enumerate() {
             if n < keep_newest || m.created_unix_ms > cutoff {
                 kept.push(m);
             } else {
-                dropped.push(v);
+                dropped.push(m.version);
             }
         }
         dropped.reverse();

@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stratovec::backends::opendal_crate::{services::S3, Operator};
 use stratovec::backends::OpenDalStore;
 use stratovec::*;
 
@@ -20,16 +19,7 @@ const DIM: usize = 4;
 fn s3(root: &str) -> Option<Arc<dyn BlobStore>> {
     let endpoint = std::env::var("STRATOVEC_S3_ENDPOINT").ok()?;
     let bucket = std::env::var("STRATOVEC_S3_BUCKET").unwrap_or_else(|_| "stratovec".into());
-    let builder = S3::default()
-        .bucket(&bucket)
-        .endpoint(&endpoint)
-        .region("us-east-1")
-        .access_key_id("test")
-        .secret_access_key("test")
-        .disable_config_load()
-        .disable_ec2_metadata()
-        .root(root);
-    Some(Arc::new(OpenDalStore::new(Operator::new(builder).unwrap()).unwrap()))
+    Some(Arc::new(OpenDalStore::s3_compatible(&endpoint, &bucket, root, "test", "test").unwrap()))
 }
 
 /// The commit store: `BlobCommitStore` (conditional PUT on S3), or with `table`, a

@@ -68,6 +68,25 @@ impl OpenDalStore {
         Self::new(op)
     }
 
+    /// A store on an S3-compatible endpoint (MinIO, moto, or S3 itself) with static
+    /// credentials: objects of `bucket` under `root`, region `us-east-1`, without looking
+    /// up AWS config files or instance metadata.
+    ///
+    /// # Errors
+    /// `Rejected` for a configuration OpenDAL refuses; as [`OpenDalStore::new`].
+    pub fn s3_compatible(endpoint: &str, bucket: &str, root: &str, access_key_id: &str, secret_access_key: &str) -> Result<Self, StoreError> {
+        let builder = opendal::services::S3::default()
+            .bucket(bucket)
+            .endpoint(endpoint)
+            .region("us-east-1")
+            .access_key_id(access_key_id)
+            .secret_access_key(secret_access_key)
+            .disable_config_load()
+            .disable_ec2_metadata()
+            .root(root);
+        Self::new(Operator::new(builder).map_err(|e| map_err(root, e))?)
+    }
+
     /// Objects larger than `bytes` are uploaded in 8 MiB parts, 4 at a time.
     pub fn with_multipart_threshold(mut self, bytes: usize) -> Self {
         self.multipart_threshold = bytes.max(1);

@@ -12,16 +12,8 @@ fn s3(root: &str) -> Option<OpenDalStore> {
     let endpoint = std::env::var("STRATOVEC_S3_ENDPOINT").ok()?;
     let bucket = std::env::var("STRATOVEC_S3_BUCKET").unwrap_or_else(|_| "stratovec".into());
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let builder = opendal::services::S3::default()
-        .bucket(&bucket)
-        .endpoint(&endpoint)
-        .region("us-east-1")
-        .access_key_id("test")
-        .secret_access_key("test")
-        .disable_config_load()
-        .disable_ec2_metadata()
-        .root(&format!("/{root}-{nanos}"));
-    Some(OpenDalStore::new(opendal::Operator::new(builder).unwrap()).unwrap().with_multipart_threshold(8 << 20))
+    let store = OpenDalStore::s3_compatible(&endpoint, &bucket, &format!("/{root}-{nanos}"), "test", "test").unwrap();
+    Some(store.with_multipart_threshold(8 << 20))
 }
 
 #[test]

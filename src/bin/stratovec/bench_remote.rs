@@ -179,19 +179,11 @@ fn remote_store(a: &BenchArgs, dir: &Path, name: &str) -> Result<Arc<dyn BlobSto
 
 #[cfg(feature = "opendal")]
 fn s3(endpoint: &str, bucket: &str, name: &str) -> Result<Arc<dyn BlobStore>, Error> {
-    use stratovec::backends::opendal_crate::{services::S3, Operator};
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let builder = S3::default()
-        .bucket(bucket)
-        .endpoint(endpoint)
-        .region("us-east-1")
-        .access_key_id(&std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()))
-        .secret_access_key(&std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()))
-        .disable_config_load()
-        .disable_ec2_metadata()
-        .root(&format!("/bench-{nanos}/{name}"));
-    let op = Operator::new(builder).map_err(|e| invalid(e.to_string()))?;
-    Ok(Arc::new(stratovec::backends::OpenDalStore::new(op).map_err(|e| invalid(e.to_string()))?))
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "test".into());
+    let root = format!("/bench-{nanos}/{name}");
+    let store = stratovec::backends::OpenDalStore::s3_compatible(endpoint, bucket, &root, &env("AWS_ACCESS_KEY_ID"), &env("AWS_SECRET_ACCESS_KEY"));
+    Ok(Arc::new(store.map_err(|e| invalid(e.to_string()))?))
 }
 
 #[cfg(not(feature = "opendal"))]
