@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
+use stratovec_backends::StoreError;
 use stratovec_formats::tombstones;
 
 use crate::db::{segment_name, tombstone_name};
@@ -64,8 +65,8 @@ impl Db {
             crash_point!("commit::segment_written");
         }
         if !pending.is_empty() {
-            let file = tombstone_name(tombstone_id);
-            self.put(&file, tombstones::encode(&pending)).await?;
+            let file = tombstone_name(tombstone_id, self.epoch);
+            self.put_new(&file, tombstones::encode(&pending)).await?;
             manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
             crash_point!("commit::tombstones_written");
         }
@@ -88,8 +89,25 @@ impl Db {
         Ok(version)
     }
 
-    pub(crate) async fn put(&self, file: &str, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(file, Bytes::from(bytes)).await.map_err(|e| Error::store(file, e))
+    /// Writes a new data file (segment or tombstones) create-only, so that no file is ever
+    /// replaced. The name carries this writer's epoch, so an existing object of that name
+    /// was written by this writer in an earlier, unpublished attempt (a commit that failed
+    /// and is retried): the same bytes are kept, other bytes (a torn write) are replaced.
+    ///
+    /// # Errors
+    /// `Unavailable` and the other store errors, naming the file.
+    pub(crate) async fn put_new(&self, file: &str, bytes: Vec<u8>) -> Result<()> {
+        let bytes = Bytes::from(bytes);
+        let err = |e| Error::store(file, e);
+        match self.store.put_if_absent(file, bytes.clone()).await {
+            Err(StoreError::AlreadyExists(_)) => {}
+            other => return other.map_err(err),
+        }
+        if self.store.get(file).await.map_err(err)? == bytes {
+            return Ok(());
+        }
+        self.store.delete(file).await.map_err(err)?;
+        self.store.put_if_absent(file, bytes).await.map_err(err)
     }
 
     /// Writes the segment of a frozen memtable and opens it back from the store (so searches
@@ -100,14 +118,14 @@ impl Db {
         let meta = SegmentMeta {
             id: f.segment_id,
             kind,
-            file: segment_name(f.segment_id),
+            file: segment_name(f.segment_id, self.epoch),
             rows: ids.len() as u64,
             bytes: bytes.len() as u64,
             min_id: ids.iter().copied().min().unwrap_or(0),
             max_id: ids.iter().copied().max().unwrap_or(0),
             fields: Some(f.memtable.columns.field_index().stats()),
         };
-        self.put(&meta.file, bytes).await?;
+        self.put_new(&meta.file, bytes).await?;
         let fetched = crate::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
         Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)
     }

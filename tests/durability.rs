@@ -195,7 +195,7 @@ fn failed_segment_writes_are_retried_by_the_next_commit() {
     for fault in [Fault::Error, Fault::TornWrite, Fault::LostResponse] {
         let id = db.stats().live_rows;
         db.insert(id, &vectors(1, DIM, id)).unwrap();
-        faulty.inject(Rule::new(Op::Put, fault).prefix("segments/").times(1));
+        faulty.inject(Rule::new(Op::PutIfAbsent, fault).prefix("segments/").times(1));
         let first = block(db.commit());
         assert!(first.is_err() || fault == Fault::LostResponse, "{fault:?}");
         block(db.commit()).unwrap();
@@ -211,7 +211,9 @@ fn random_faults_never_lose_committed_rows() {
     let inner = Arc::new(MemoryStore::new());
     let faulty = Arc::new(FaultyStore::new(inner.clone(), 7));
     let db = block(Db::create(faulty.clone(), DIM, Metric::L2, DbOptions::default())).unwrap();
-    faulty.inject(Rule::new(Op::Put, Fault::TornWrite).probability(0.05));
+    for data in ["segments/", "tombstones/"] {
+        faulty.inject(Rule::new(Op::PutIfAbsent, Fault::TornWrite).prefix(data).probability(0.05));
+    }
     faulty.inject(Rule::new(Op::Any, Fault::Error).probability(0.03));
     let mut committed = 0u64;
     for round in 0..40u64 {

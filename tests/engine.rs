@@ -144,7 +144,8 @@ fn flip(path: &std::path::Path, at: impl Fn(usize) -> usize) {
 
 #[test]
 fn corrupt_files_are_reported_by_name() {
-    let seg = "segments/00000000000000000001.seg";
+    // Segment 1, written by the writer of epoch 1 (the one that created the database).
+    let seg = "segments/00000000000000000001-00000000000000000001.seg";
     let man = "MANIFEST-00000000000000000002.bin";
     for (what, e) in [
         ("segment bit flip", damaged(|d| flip(&d.join(seg), |n| n / 2))),
@@ -182,13 +183,13 @@ fn failed_commit_keeps_rows_and_retries() {
     impl BlobStore for FailOnce {
         async fn get(&self, p: &str) -> Result<bytes::Bytes, StoreError> { self.0.get(p).await }
         async fn get_range(&self, p: &str, r: std::ops::Range<u64>) -> Result<bytes::Bytes, StoreError> { self.0.get_range(p, r).await }
-        async fn put(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> {
+        async fn put(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> { self.0.put(p, d).await }
+        async fn put_if_absent(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> {
             if p.starts_with("segments/") && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Unavailable("injected".into()));
             }
-            self.0.put(p, d).await
+            self.0.put_if_absent(p, d).await
         }
-        async fn put_if_absent(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> { self.0.put_if_absent(p, d).await }
         async fn delete(&self, p: &str) -> Result<(), StoreError> { self.0.delete(p).await }
         async fn list(&self, p: &str) -> Result<Vec<String>, StoreError> { self.0.list(p).await }
         async fn head(&self, p: &str) -> Result<ObjectMeta, StoreError> { self.0.head(p).await }

@@ -243,3 +243,12 @@ fn time_travel_opens_old_versions() {
     let e = block(Db::open_at(store, v_b + 5, DbOptions::default())).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn a_zombie_writer_never_touches_the_new_writers_files_in_either_order() {
+    for new_first in [true, false] {
+        common::zombie_writer_keeps_its_hands_off(memory(), &DbOptions::default, new_first);
+        let dir = tempfile::tempdir().unwrap();
+        common::zombie_writer_keeps_its_hands_off(common::local(dir.path()), &DbOptions::default, new_first);
+    }
+}

@@ -187,3 +187,27 @@ fn writers_test(table: Option<String>) {
         reader.stats().version
     );
 }
+
+/// A zombie writer commits before and after the writer that fenced it, on S3 with the
+/// conditional-PUT commit store and (when `STRATOVEC_DYNAMODB_ENDPOINT` is set) with
+/// DynamoDB commits: it never replaces a file of the live version.
+#[test]
+fn a_zombie_writer_never_touches_the_new_writers_files_on_s3() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dynamodb = cfg!(feature = "dynamodb") && std::env::var("STRATOVEC_DYNAMODB_ENDPOINT").is_ok();
+    for table in [None, Some(format!("zombie-{nanos}"))] {
+        if table.is_some() && !dynamodb {
+            eprintln!("skipped with DynamoDB: STRATOVEC_DYNAMODB_ENDPOINT is not set");
+            continue;
+        }
+        for new_first in [true, false] {
+            let root = format!("/zombie-{nanos}-{}-{new_first}", table.is_some());
+            let Some(store) = s3(&root) else {
+                return eprintln!("skipped: STRATOVEC_S3_ENDPOINT is not set");
+            };
+            let table = table.as_ref().map(|t| format!("{t}-{new_first}"));
+            let commit_store = commits(&store, table.as_deref());
+            common::zombie_writer_keeps_its_hands_off(store, &|| options(&commit_store), new_first);
+        }
+    }
+}

@@ -49,8 +49,9 @@ pub enum Op {
 pub enum Fault {
     /// Fail with `Unavailable` without doing anything.
     Error,
-    /// `put` only: store the first half of the bytes, then fail with `Unavailable` (a
-    /// store without atomic writes). On other operations it acts as `Error`.
+    /// `put` and `put_if_absent` only: store the first half of the bytes, then fail with
+    /// `Unavailable` (a store without atomic writes). On other operations it acts as
+    /// `Error`.
     TornWrite,
     /// Do the operation, then fail with `Unavailable` (the response was lost).
     LostResponse,
@@ -213,7 +214,12 @@ impl BlobStore for FaultyStore {
     }
 
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StoreError> {
-        self.guarded(Op::PutIfAbsent, path, self.inner.put_if_absent(path, data)).await
+        let fault = self.fault(Op::PutIfAbsent, path);
+        if fault == Some(Fault::TornWrite) {
+            self.inner.put_if_absent(path, data.slice(..data.len() / 2)).await?;
+            return Err(injected(Op::PutIfAbsent, path));
+        }
+        apply(fault, Op::PutIfAbsent, path, self.inner.put_if_absent(path, data)).await
     }
 
     async fn delete(&self, path: &str) -> Result<(), StoreError> {

@@ -44,6 +44,8 @@ mod memory;
 mod object_store;
 #[cfg(feature = "opendal")]
 mod opendal;
+#[cfg(feature = "test-util")]
+pub mod recording;
 mod retry;
 #[cfg(feature = "io-uring")]
 mod uring;

@@ -158,14 +158,14 @@ impl Db {
         let meta = SegmentMeta {
             id: plan.output_id,
             kind,
-            file: segment_name(plan.output_id),
+            file: segment_name(plan.output_id, self.epoch),
             rows: live.ids.len() as u64,
             bytes: bytes.len() as u64,
             min_id: live.ids.iter().copied().min().unwrap_or(0),
             max_id: live.ids.iter().copied().max().unwrap_or(0),
             fields: Some(live.columns.field_index().stats()),
         };
-        self.put(&meta.file, bytes).await?;
+        self.put_new(&meta.file, bytes).await?;
         crash_point!("compact::output_written");
         let fetched = fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
         let output = Arc::new(Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)?);
@@ -201,7 +201,7 @@ impl Db {
                 Some(t) => {
                     let bytes = tombstones::encode(&dead);
                     let len = bytes.len() as u64;
-                    self.put(&t.file, bytes).await?;
+                    self.put_new(&t.file, bytes).await?;
                     crash_point!("compact::tombstones_written");
                     len
                 }
@@ -258,7 +258,7 @@ impl Db {
         let tombstone_files = if dead.is_empty() {
             Vec::new()
         } else {
-            vec![TombstoneFileMeta { file: tombstone_name(tombstone_id), count: dead.len() as u64 }]
+            vec![TombstoneFileMeta { file: tombstone_name(tombstone_id, self.epoch), count: dead.len() as u64 }]
         };
         let manifest = Manifest {
             version: base.version + 1,
