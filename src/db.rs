@@ -193,7 +193,7 @@ impl Db {
         let newest = crate::publish::latest_manifest(commits.as_ref())
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
-        let manifest = if read_only { newest } else { crate::publish::claim_epoch(commits.as_ref(), newest).await? };
+        let manifest = if read_only { newest } else { crate::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await? };
         Self::from_manifest(store, commits, manifest, options, read_only).await
     }
 

@@ -6,11 +6,19 @@
 //! holds the old epoch; its next publish conflicts (its base is no longer the newest
 //! version), finds a newer epoch in the newest manifest, and fails with `Fenced` without
 //! writing anything over the newer writer's versions.
+//!
+//! Vacuum deletes old manifests, which frees their version slots: a writer paused for
+//! longer than the retention window could then create a manifest in a freed slot and
+//! succeed. Vacuum therefore first raises the *vacuum floor* (the object [`VACUUM_FLOOR`],
+//! the lowest version it may have kept), and every publish reads the floor after it
+//! succeeds: a version below the floor landed in a freed slot, is taken back and refused
+//! (`Fenced`). The floor is raised before any slot is freed, so a publish into a freed slot
+//! always sees it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use stratovec_backends::{CommitError, CommitStore};
+use stratovec_backends::{BlobStore, CommitError, CommitStore, StoreError};
 use stratovec_formats::manifest::{manifest_name, Manifest};
 
 use crate::{Db, Error, ErrorKind, Result};
@@ -59,6 +67,37 @@ fn decode(version: u64, bytes: &[u8]) -> Result<Manifest> {
     Ok(m)
 }
 
+/// The object holding the vacuum floor: a decimal version number. Every version below it
+/// may have been deleted by vacuum; no version below it is ever published again.
+pub(crate) const VACUUM_FLOOR: &str = "_stratovec/vacuum-floor";
+
+/// The vacuum floor, 0 if no vacuum ever ran.
+///
+/// # Errors
+/// `Unavailable` from the store; `Corrupt` if the object is not a number.
+pub(crate) async fn vacuum_floor(store: &dyn BlobStore) -> Result<u64> {
+    match store.get(VACUUM_FLOOR).await {
+        Ok(b) => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::Corrupt, format!("{VACUUM_FLOOR} is not a version number"))),
+        Err(StoreError::NotFound(_)) => Ok(0),
+        Err(e) => Err(Error::store(VACUUM_FLOOR, e)),
+    }
+}
+
+/// Raises the vacuum floor to `floor` (never lowers it). Vacuum calls it before it deletes
+/// any manifest below `floor`.
+///
+/// # Errors
+/// As [`vacuum_floor`], and the store's write errors.
+pub(crate) async fn raise_vacuum_floor(store: &dyn BlobStore, floor: u64) -> Result<()> {
+    if vacuum_floor(store).await? < floor {
+        store.put(VACUUM_FLOOR, Bytes::from(floor.to_string())).await.map_err(|e| Error::store(VACUUM_FLOOR, e))?;
+    }
+    Ok(())
+}
+
 /// How one publish ended.
 pub(crate) enum Published {
     /// The manifest is the new version.
@@ -71,8 +110,31 @@ pub(crate) enum Published {
 
 /// Publishes `manifest` as version `base + 1` for a writer of `epoch`. A conflict with a
 /// newer epoch is `Fenced`; a lost response is resolved by reading the newest version back
-/// (ours: done; still `base`: not published).
-pub(crate) async fn publish(commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
+/// (ours: done; still `base`: not published). A version that landed in a slot freed by
+/// vacuum (below the vacuum floor) is taken back and refused.
+pub(crate) async fn publish(store: &dyn BlobStore, commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
+    let version = match try_publish(commits, base, epoch, manifest).await {
+        Published::Done(v) => v,
+        other => return other,
+    };
+    match vacuum_floor(store).await {
+        Ok(floor) if floor > version => {
+            // Vacuum deleted every version below the floor, so nothing refers to this one.
+            let _ = commits.forget(version).await;
+            Published::Refused(match latest_manifest(commits).await {
+                Ok(Some(m)) if m.epoch > epoch => fenced(epoch, m.epoch),
+                _ => Error::new(
+                    ErrorKind::Conflict,
+                    format!("version {version} was vacuumed after this writer last read the database (vacuum floor {floor})"),
+                ),
+            })
+        }
+        Ok(_) => Published::Done(version),
+        Err(e) => Published::Unknown(e),
+    }
+}
+
+async fn try_publish(commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
     let err = match commits.try_commit(base, manifest.clone()).await {
         Ok(v) => return Published::Done(v),
         Err(e @ CommitError::Conflict { .. }) => {
@@ -103,7 +165,7 @@ fn fenced(mine: u64, newer: u64) -> Error {
 ///
 /// # Errors
 /// `Rejected` from the preflight; `Conflict` if other writers kept winning; `Unavailable`.
-pub(crate) async fn claim_epoch(commits: &dyn CommitStore, mut newest: Manifest) -> Result<Manifest> {
+pub(crate) async fn claim_epoch(store: &dyn BlobStore, commits: &dyn CommitStore, mut newest: Manifest) -> Result<Manifest> {
     commits.preflight().await.map_err(Error::commit)?;
     for _ in 0..CLAIM_ATTEMPTS {
         let claim = Manifest {
@@ -112,7 +174,7 @@ pub(crate) async fn claim_epoch(commits: &dyn CommitStore, mut newest: Manifest)
             created_unix_ms: now_unix_ms(),
             ..newest.clone()
         };
-        match publish(commits, newest.version, claim.epoch, Bytes::from(claim.encode())).await {
+        match publish(store, commits, newest.version, claim.epoch, Bytes::from(claim.encode())).await {
             Published::Done(_) => return Ok(claim),
             Published::Refused(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
                 newest = newest_manifest(commits).await?;
@@ -130,7 +192,7 @@ impl Db {
     /// # Errors
     /// `Conflict`, `Fenced`, `Unavailable` (nothing published), or a poisoning `Unavailable`.
     pub(crate) async fn publish_manifest(&self, base: u64, manifest: Vec<u8>) -> Result<u64> {
-        match publish(self.commits.as_ref(), base, self.epoch, Bytes::from(manifest)).await {
+        match publish(self.store.as_ref(), self.commits.as_ref(), base, self.epoch, Bytes::from(manifest)).await {
             Published::Done(v) => Ok(v),
             Published::Refused(e) => Err(e),
             Published::Unknown(e) => Err(self.poison(e)),

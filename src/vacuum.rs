@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stratovec_formats::manifest::Manifest;
 
-use crate::publish::{load_manifest, newest_manifest, now_unix_ms};
+use crate::publish::{load_manifest, newest_manifest, now_unix_ms, raise_vacuum_floor};
 use crate::{Db, Error, ErrorKind, Result};
 
 /// Which versions [`Db::vacuum`] keeps: the newest `keep_versions`, and every version made
@@ -67,6 +67,9 @@ impl Db {
         let next_segment_id = newest.next_segment_id;
         let (kept, dropped) = self.split_versions(policy, newest).await?;
         let mut report = VacuumReport { versions_kept: kept.len(), ..VacuumReport::default() };
+        if let Some(&highest) = dropped.iter().max() {
+            raise_vacuum_floor(self.store.as_ref(), highest + 1).await?;
+        }
         for v in dropped {
             self.commits.forget(v).await.map_err(Error::commit)?;
             report.manifests_deleted += 1;

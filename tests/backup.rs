@@ -87,6 +87,51 @@ fn vacuum_is_refused_on_replicas_and_fenced_writers() {
     assert_eq!(block(old.vacuum(&ONLY_NEWEST)).unwrap_err().kind(), ErrorKind::Fenced);
 }
 
+/// A writer paused while a newer writer commits and vacuums the old versions: its base
+/// version's successor slot is free again, yet its commit must not publish into it.
+#[test]
+fn a_writer_paused_across_a_vacuum_is_fenced_not_published_into_a_freed_slot() {
+    for store in [Arc::new(MemoryStore::new()) as Arc<dyn BlobStore>, common::local(tempfile::tempdir().unwrap().keep().as_path())] {
+        let zombie = db_with_versions(&store, 2);
+        let new = block(Db::open(store.clone(), DbOptions::default())).unwrap();
+        for c in 100..104 {
+            new.insert(c, &vectors(1, DIM, c)).unwrap();
+            block(new.commit()).unwrap();
+        }
+        let report = block(new.vacuum(&ONLY_NEWEST)).unwrap();
+        assert!(report.manifests_deleted >= 5, "{report:?}");
+        let newest = new.stats().version;
+
+        zombie.insert(500, &vectors(1, DIM, 500)).unwrap();
+        let e = block(zombie.commit()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Fenced, "{e}");
+        assert_eq!(block(zombie.commits_versions()), vec![newest], "the zombie's manifest was taken back");
+
+        let reader = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();
+        assert_eq!(reader.stats().version, newest);
+        assert!(!reader.contains(500) && reader.contains(103) && reader.contains(0));
+        new.insert(104, &vectors(1, DIM, 104)).unwrap();
+        assert_eq!(block(new.commit()).unwrap(), newest + 1, "the live writer goes on");
+    }
+}
+
+/// A replica whose version was vacuumed still refreshes to the newest one.
+#[test]
+fn a_replica_refreshes_after_its_version_was_vacuumed() {
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = db_with_versions(&store, 2);
+    let replica = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();
+    let seen = replica.stats().version;
+    for c in 100..103 {
+        db.insert(c, &vectors(1, DIM, c)).unwrap();
+        block(db.commit()).unwrap();
+    }
+    block(db.vacuum(&ONLY_NEWEST)).unwrap();
+    assert!(matches!(block(store.head(&stratovec::formats::manifest::manifest_name(seen))), Err(StoreError::NotFound(_))));
+    assert_eq!(block(replica.refresh()).unwrap(), db.stats().version);
+    assert!(replica.contains(102));
+}
+
 #[test]
 fn snapshot_copies_one_consistent_version() {
     let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());

@@ -86,6 +86,7 @@ pub trait CommitStore: Send + Sync + Debug {
 /// forward from it (`MANIFEST-{v+1}`, `MANIFEST-{v+2}`, ... until one is missing), so a
 /// long-lived writer or replica does not list thousands of manifests per call. Versions are
 /// contiguous (`v + 1` is only created after `v`), so the first missing one ends the probe.
+/// If the version it remembers was deleted (vacuum), it lists again.
 #[derive(Debug, Clone)]
 pub struct BlobCommitStore {
     store: Arc<dyn BlobStore>,
@@ -118,15 +119,22 @@ impl CommitStore for BlobCommitStore {
 
     async fn latest(&self) -> Result<Option<(u64, Bytes)>, CommitError> {
         let seen = self.newest_seen.load(std::sync::atomic::Ordering::Relaxed);
-        let mut newest = if seen == 0 {
-            match self.versions().await?.last() {
-                None => return Ok(None),
-                Some(&v) => v,
-            }
-        } else {
-            seen
+        // Probe from the newest version seen; if vacuum deleted it, list again.
+        let start = match seen {
+            0 => None,
+            v => match self.load(v).await {
+                Ok(bytes) => Some((v, bytes)),
+                Err(CommitError::Unavailable(StoreError::NotFound(_))) => None,
+                Err(e) => return Err(e),
+            },
         };
-        let mut bytes = self.load(newest).await?;
+        let (mut newest, mut bytes) = match start {
+            Some(found) => found,
+            None => match self.versions().await?.last() {
+                None => return Ok(None),
+                Some(&v) => (v, self.load(v).await?),
+            },
+        };
         loop {
             match self.store.get(&manifest_name(newest + 1)).await {
                 Ok(next) => (newest, bytes) = (newest + 1, next),
