@@ -70,7 +70,7 @@ impl Db {
             manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
             crash_point!("commit::tombstones_written");
         }
-        let version = self.publish_manifest(base.version, manifest.encode()).await?;
+        let version = self.publish_manifest(base.version, &mut manifest).await?;
         crash_point!("commit::published");
         {
             let mut s = self.state.write();
@@ -123,7 +123,7 @@ impl Db {
             bytes: bytes.len() as u64,
             min_id: ids.iter().copied().min().unwrap_or(0),
             max_id: ids.iter().copied().max().unwrap_or(0),
-            fields: Some(f.memtable.columns.field_index().stats()),
+            fields: f.memtable.columns.field_index().stats(),
         };
         self.put_new(&meta.file, bytes).await?;
         let fetched = crate::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;

@@ -32,6 +32,7 @@ mod db;
 mod error;
 mod fetch;
 mod lazy;
+pub mod limits;
 pub mod filter;
 pub mod fvecs;
 #[cfg(feature = "jsonl")]

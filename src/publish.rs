@@ -98,6 +98,50 @@ pub(crate) async fn raise_vacuum_floor(store: &dyn BlobStore, floor: u64) -> Res
     Ok(())
 }
 
+/// Encodes `manifest` for publishing, so that it always decodes again: if it is larger than
+/// the decoder accepts ([`stratovec_formats::manifest::MAX_PAYLOAD`]), the field statistics
+/// of its largest segments are dropped (those segments are then never pruned by a filter,
+/// which is always correct) until it fits. The bytes are decoded once as a check.
+///
+/// # Errors
+/// `InvalidArgument` if it does not fit even without statistics or does not decode (nothing
+/// is published).
+pub(crate) fn encode_manifest(manifest: &mut Manifest) -> Result<Bytes> {
+    use stratovec_formats::manifest::MAX_PAYLOAD;
+    let mut bytes = manifest.encode();
+    if bytes.len() > MAX_PAYLOAD as usize {
+        let mut by_size: Vec<(usize, usize)> = manifest
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.fields.as_ref().map_or(0, |f| f.iter().map(stats_bytes).sum()), i))
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        let mut excess = bytes.len() - MAX_PAYLOAD as usize;
+        for (size, i) in by_size {
+            if excess == 0 || size == 0 {
+                break;
+            }
+            manifest.segments[i].fields = None;
+            excess = excess.saturating_sub(size);
+        }
+        bytes = manifest.encode();
+    }
+    Manifest::decode(&bytes).map_err(|e| {
+        Error::invalid(format!("refusing to publish version {}: its manifest ({} bytes) would not decode: {e}", manifest.version, bytes.len()))
+    })?;
+    Ok(Bytes::from(bytes))
+}
+
+/// A lower bound of the bytes `s` adds to an encoded manifest.
+fn stats_bytes(s: &stratovec_formats::manifest::FieldStats) -> usize {
+    let scalar = |v: &stratovec_formats::metadata::Scalar| match v {
+        stratovec_formats::metadata::Scalar::Str(t) => t.len(),
+        _ => 1,
+    };
+    s.name.len() + s.distinct.as_ref().map_or(0, |d| d.iter().map(scalar).sum())
+}
+
 /// How one publish ended.
 pub(crate) enum Published {
     /// The manifest is the new version.
@@ -168,13 +212,14 @@ fn fenced(mine: u64, newer: u64) -> Error {
 pub(crate) async fn claim_epoch(store: &dyn BlobStore, commits: &dyn CommitStore, mut newest: Manifest) -> Result<Manifest> {
     commits.preflight().await.map_err(Error::commit)?;
     for _ in 0..CLAIM_ATTEMPTS {
-        let claim = Manifest {
+        let mut claim = Manifest {
             version: newest.version + 1,
             epoch: newest.epoch + 1,
             created_unix_ms: now_unix_ms(),
             ..newest.clone()
         };
-        match publish(store, commits, newest.version, claim.epoch, Bytes::from(claim.encode())).await {
+        let bytes = encode_manifest(&mut claim)?;
+        match publish(store, commits, newest.version, claim.epoch, bytes).await {
             Published::Done(_) => return Ok(claim),
             Published::Refused(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
                 newest = newest_manifest(commits).await?;
@@ -186,16 +231,71 @@ pub(crate) async fn claim_epoch(store: &dyn BlobStore, commits: &dyn CommitStore
 }
 
 impl Db {
-    /// Publishes `manifest` as version `base + 1` with this writer's epoch; an unknown
-    /// outcome poisons the writer.
+    /// Publishes `manifest` as version `base + 1` with this writer's epoch (encoded by
+    /// [`encode_manifest`], which may drop field statistics to fit); an unknown outcome
+    /// poisons the writer.
     ///
     /// # Errors
-    /// `Conflict`, `Fenced`, `Unavailable` (nothing published), or a poisoning `Unavailable`.
-    pub(crate) async fn publish_manifest(&self, base: u64, manifest: Vec<u8>) -> Result<u64> {
-        match publish(self.store.as_ref(), self.commits.as_ref(), base, self.epoch, Bytes::from(manifest)).await {
+    /// `InvalidArgument` from [`encode_manifest`]; `Conflict`, `Fenced`, `Unavailable`
+    /// (nothing published), or a poisoning `Unavailable`.
+    pub(crate) async fn publish_manifest(&self, base: u64, manifest: &mut Manifest) -> Result<u64> {
+        let bytes = encode_manifest(manifest)?;
+        match publish(self.store.as_ref(), self.commits.as_ref(), base, self.epoch, bytes).await {
             Published::Done(v) => Ok(v),
             Published::Refused(e) => Err(e),
             Published::Unknown(e) => Err(self.poison(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stratovec_formats::manifest::{FieldStats, SegmentMeta, MAX_DISTINCT, MAX_PAYLOAD, MAX_STAT_FIELDS, MAX_STAT_STRING};
+    use stratovec_formats::metadata::Scalar;
+    use stratovec_formats::segment::SegmentKind;
+    use stratovec_indexes::Metric;
+
+    use super::*;
+
+    /// Statistics at every writer bound, over enough segments to pass the decoder's limit:
+    /// the largest lose their statistics and the manifest still decodes.
+    #[test]
+    fn a_manifest_over_the_decoder_limit_drops_statistics_until_it_fits() {
+        let fields: Vec<FieldStats> = (0..MAX_STAT_FIELDS)
+            .map(|f| FieldStats {
+                name: format!("field{f:04}"),
+                present: 1,
+                numbers: None,
+                distinct: Some((0..MAX_DISTINCT).map(|d| Scalar::Str(format!("{d:02}{}", "s".repeat(MAX_STAT_STRING - 2)))).collect()),
+            })
+            .collect();
+        let segment = |id: u64| SegmentMeta {
+            id,
+            kind: SegmentKind::Flat,
+            file: format!("segments/{id:020}.seg"),
+            rows: 1,
+            bytes: 100,
+            min_id: 0,
+            max_id: 0,
+            fields: Some(fields.clone()),
+        };
+        let mut m = Manifest {
+            version: 7,
+            epoch: 1,
+            dim: 4,
+            metric: Metric::L2,
+            reader_features: 0,
+            writer_features: 0,
+            segments: (1..=140).map(segment).collect(),
+            tombstone_files: Vec::new(),
+            next_segment_id: 141,
+            created_unix_ms: 0,
+        };
+        assert!(m.encode().len() > MAX_PAYLOAD as usize, "the test starts over the limit");
+        let bytes = encode_manifest(&mut m).unwrap();
+        assert!(bytes.len() <= MAX_PAYLOAD as usize);
+        let dropped = m.segments.iter().filter(|s| s.fields.is_none()).count();
+        assert!(dropped > 0 && dropped < 140, "only some segments lose statistics: {dropped}");
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
     }
 }

@@ -114,9 +114,6 @@ impl Explain {
     }
 }
 
-/// Largest `k` accepted.
-const MAX_K: usize = 100_000;
-
 impl Db {
     /// The record of `id` with the parts `include` asks for; `None` if not live.
     pub fn get_record(&self, id: u64, include: Include) -> Option<RecordView> {
@@ -129,12 +126,10 @@ impl Db {
     /// first, and how each source was searched.
     ///
     /// # Errors
-    /// `InvalidArgument` for `k` of 0 or over 100,000, a bad query (as [`Db::search`]), or
-    /// a filter naming a field no row has.
+    /// `InvalidArgument` for `k` or search parameters outside [`crate::limits`], a bad
+    /// query (as [`Db::search`]), or a filter naming a field no row has or over the limits.
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
-        if opts.k == 0 || opts.k > MAX_K {
-            return Err(Error::invalid(format!("k must be in 1..={MAX_K}, got {}", opts.k)));
-        }
+        crate::limits::check_search(opts.k, &opts.params)?;
         let q = prepare(query, self.dim, self.metric, "query")?;
         let cache_before = self.options.cache.as_ref().map(|c| c.stats());
         self.load_cold_indexes()?;
@@ -269,6 +264,7 @@ pub(crate) fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> Roaring
 
 /// `InvalidArgument` if `f` names a field that no source has.
 pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
+    f.check_limits().map_err(Error::invalid)?;
     let mut known: BTreeSet<&str> = BTreeSet::new();
     for src in sources {
         match src.stats {

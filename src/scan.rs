@@ -11,7 +11,7 @@ use crate::record::{Include, RecordView};
 use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::{Frozen, Source};
-use crate::{Db, Error, Result};
+use crate::{Db, Result};
 
 /// Where the rows of one part of a scan are read from.
 enum Holder {
@@ -66,7 +66,7 @@ impl Iterator for Scan {
     type Item = Vec<RecordView>;
 
     fn next(&mut self) -> Option<Vec<RecordView>> {
-        let mut out = Vec::with_capacity(self.batch_size);
+        let mut out = Vec::with_capacity(self.batch_size.min(self.remaining()));
         while out.len() < self.batch_size {
             let Some(part) = self.parts.get(self.part) else {
                 out.extend(self.copied.by_ref().take(self.batch_size - out.len()));
@@ -128,11 +128,10 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// `InvalidArgument` for `batch_size == 0` or a filter naming a field no record has.
+    /// `InvalidArgument` for `batch_size` outside `1..=`[`crate::limits::MAX_SCAN_BATCH`]
+    /// or a filter naming a field no record has.
     pub fn scan(&self, filter: Option<&Filter>, batch_size: usize, include: Include) -> Result<Scan> {
-        if batch_size == 0 {
-            return Err(Error::invalid("batch_size must be at least 1"));
-        }
+        crate::limits::check_scan_batch(batch_size)?;
         self.load_cold_indexes()?;
         let s = self.state.read();
         let sources = s.sources();

@@ -26,9 +26,7 @@ impl Db {
     /// # Errors
     /// `InvalidArgument` for `k == 0`, a wrong dimension, NaN/Inf, or a zero query with cosine.
     pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Hit>> {
-        if k == 0 {
-            return Err(Error::invalid("k must be at least 1"));
-        }
+        crate::limits::check_search(k, params)?;
         let q = prepare(query, self.dim, self.metric, "query")?;
         self.load_cold_indexes()?;
         let s = self.state.read();

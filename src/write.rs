@@ -283,7 +283,9 @@ impl Db {
 
     fn prepare_record(&self, r: &Record) -> Result<Vec<f32>> {
         let vector = prepare(&r.vector, self.dim, self.metric, &format!("vector of key {}", r.id))?;
-        metadata::validate(&r.metadata).map_err(|e| Error::invalid(format!("metadata of key {}: {e}", r.id)))?;
+        metadata::validate(&r.metadata)
+            .and_then(|()| metadata::check_write_limits(&r.metadata))
+            .map_err(|e| Error::invalid(format!("metadata of key {}: {e}", r.id)))?;
         if let Some(schema) = &self.options.schema {
             schema.check(&r.metadata).map_err(|e| Error::invalid(format!("metadata of key {}: {e}", r.id)))?;
         }

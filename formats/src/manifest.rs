@@ -27,6 +27,13 @@ pub const FORMAT_VERSION: u32 = 3;
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Most distinct strings and booleans kept per field in [`FieldStats::distinct`].
 pub const MAX_DISTINCT: usize = 16;
+/// Longest string, in bytes, that writers keep in [`FieldStats::distinct`]: a field with a
+/// longer distinct string gets `distinct: None`, so a field's statistics stay under about
+/// 2 KiB. Readers accept longer strings (manifests written before this bound).
+pub const MAX_STAT_STRING: usize = 128;
+/// Most fields with statistics that writers keep per segment: a segment with more gets
+/// `fields: None` (never pruned by statistics). Readers accept more.
+pub const MAX_STAT_FIELDS: usize = 256;
 /// Reader features this crate understands (none are defined yet); a manifest that requires
 /// any other bit is refused with [`FormatError::UnsupportedFeatures`].
 pub const KNOWN_READER_FEATURES: u64 = 0;

@@ -160,6 +160,67 @@ pub fn validate(m: &Metadata) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// Most fields in one row's metadata that a write accepts.
+pub const MAX_FIELDS_PER_ROW: usize = 256;
+/// Longest string value or list element that a write accepts, in bytes (64 KiB). Larger
+/// data belongs in the payload.
+pub const MAX_STRING_BYTES: usize = 64 << 10;
+/// Most elements of a list value that a write accepts.
+pub const MAX_LIST_LEN: usize = 4096;
+/// Largest metadata of one row that a write accepts, in bytes (1 MiB), counted as the field
+/// names and strings plus 9 bytes for every other value.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// Checks the size limits a write enforces on one row's metadata
+/// ([`MAX_FIELDS_PER_ROW`], [`MAX_STRING_BYTES`], [`MAX_LIST_LEN`], [`MAX_ROW_BYTES`]), on
+/// top of [`validate`]. Decoders do not apply them, so rows written before they existed
+/// stay readable.
+///
+/// # Errors
+/// `Invalid` naming the field and the limit.
+pub fn check_write_limits(m: &Metadata) -> Result<(), FormatError> {
+    if m.len() > MAX_FIELDS_PER_ROW {
+        return Err(FormatError::invalid(format!("{} fields, over the limit of {MAX_FIELDS_PER_ROW}", m.len())));
+    }
+    let scalar_bytes = |v: &Scalar| match v {
+        Scalar::Str(t) => t.len(),
+        _ => 9,
+    };
+    let mut total = 0usize;
+    for (name, v) in m {
+        let too_long = |t: &str| {
+            (t.len() > MAX_STRING_BYTES).then(|| {
+                FormatError::invalid(format!("field {name:?} holds a string of {} bytes, over the limit of {MAX_STRING_BYTES}", t.len()))
+            })
+        };
+        total += name.len()
+            + match v {
+                Value::Str(t) => too_long(t).map_or(Ok(t.len()), Err)?,
+                Value::List(l) => {
+                    if l.len() > MAX_LIST_LEN {
+                        return Err(FormatError::invalid(format!(
+                            "field {name:?} holds a list of {} elements, over the limit of {MAX_LIST_LEN}",
+                            l.len()
+                        )));
+                    }
+                    for e in l {
+                        if let Scalar::Str(t) = e {
+                            if let Some(err) = too_long(t) {
+                                return Err(err);
+                            }
+                        }
+                    }
+                    l.iter().map(scalar_bytes).sum()
+                }
+                _ => 9,
+            };
+    }
+    if total > MAX_ROW_BYTES {
+        return Err(FormatError::invalid(format!("{total} bytes of metadata, over the limit of {MAX_ROW_BYTES}")));
+    }
+    Ok(())
+}
+
 /// Encodes one row's metadata (empty for no fields).
 pub fn encode_row(m: &Metadata) -> Vec<u8> {
     if m.is_empty() {

@@ -23,6 +23,9 @@ impl PartialOrd for Candidate {
     }
 }
 
+/// Most candidates a collector allocates room for before any is offered.
+const PREALLOCATE: usize = 1024;
+
 /// Keeps the `k` closest candidates seen so far (a bounded max-heap).
 #[derive(Debug, Clone)]
 pub struct TopK {
@@ -31,9 +34,10 @@ pub struct TopK {
 }
 
 impl TopK {
-    /// An empty collector for the best `k` candidates.
+    /// An empty collector for the best `k` candidates. Memory grows with the candidates
+    /// offered, not with `k` (a caller's `k` may be far larger than the rows there are).
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        TopK { k, heap: BinaryHeap::with_capacity(k.min(PREALLOCATE) + 1) }
     }
 
     /// Distance a candidate must beat to enter (infinity until `k` are held).

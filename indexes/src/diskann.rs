@@ -217,7 +217,7 @@ impl DiskAnnIndex {
         params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
-        let keep = params.ef_search.max(k * params.rerank_factor.max(1));
+        let keep = params.ef_search.max(k.saturating_mul(params.rerank_factor.max(1))).min(self.rows);
         let mut found = crate::flat::code_scan(&self.codes, prepared, keep, filter);
         let offsets: Vec<u64> = found.iter().map(|c| self.nodes_offset + self.meta.sector_offset(c.row)).collect();
         let scorer = Scorer::new(self.metric);
@@ -298,7 +298,8 @@ impl Index for DiskAnnIndex {
         }
         let scorer = Scorer::new(self.metric);
         let entry = self.meta.entry;
-        let mut list = SearchList { items: Vec::with_capacity(params.ef_search.max(k) + 1), cap: params.ef_search.max(k) };
+        let cap = params.ef_search.max(k);
+        let mut list = SearchList { items: Vec::with_capacity(cap.min(self.rows) + 1), cap };
         let mut results: Vec<Candidate> = Vec::new();
         let (mut beam, mut offsets, mut vector) = (Vec::new(), Vec::new(), Vec::with_capacity(self.dim));
         with_scratch(|s| -> Result<(), IndexError> {

@@ -66,7 +66,7 @@ impl FlatIndex {
     }
 
     fn quantized_scan(&self, codes: &QuantizedCodes, query: &[f32], k: usize, rerank: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
-        let mut found = code_scan(codes, &codes.prepare(query, self.metric), k * rerank.max(1), filter);
+        let mut found = code_scan(codes, &codes.prepare(query, self.metric), k.saturating_mul(rerank.max(1)), filter);
         if rerank > 0 {
             let scorer = Scorer::new(self.metric);
             for c in &mut found {

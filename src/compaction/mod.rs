@@ -163,7 +163,7 @@ impl Db {
             bytes: bytes.len() as u64,
             min_id: live.ids.iter().copied().min().unwrap_or(0),
             max_id: live.ids.iter().copied().max().unwrap_or(0),
-            fields: Some(live.columns.field_index().stats()),
+            fields: live.columns.field_index().stats(),
         };
         self.put_new(&meta.file, bytes).await?;
         crash_point!("compact::output_written");
@@ -196,7 +196,7 @@ impl Db {
                 let mut s = self.state.write();
                 (s.reserve_id(), s.next_segment_id)
             };
-            let (manifest, dead) = self.next_manifest(&base, plan, &output.meta, &committed, live, tombstone_id, next_segment_id);
+            let (mut manifest, dead) = self.next_manifest(&base, plan, &output.meta, &committed, live, tombstone_id, next_segment_id);
             let tombstone_bytes = match manifest.tombstone_files.first() {
                 Some(t) => {
                     let bytes = tombstones::encode(&dead);
@@ -207,7 +207,7 @@ impl Db {
                 }
                 None => 0,
             };
-            match self.publish_manifest(base.version, manifest.encode()).await {
+            match self.publish_manifest(base.version, &mut manifest).await {
                 Ok(_) => {
                     crash_point!("compact::published");
                     self.swap(&base, plan, output, live, manifest);

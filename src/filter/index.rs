@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use roaring::RoaringBitmap;
-use stratovec_formats::manifest::{FieldStats, MAX_DISTINCT};
+use stratovec_formats::manifest::{FieldStats, MAX_DISTINCT, MAX_STAT_FIELDS, MAX_STAT_STRING};
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
 use super::Filter;
@@ -120,8 +120,13 @@ impl FieldIndex {
     }
 
     /// Per-field statistics (sorted by name) for the manifest, from which
-    /// [`super::may_match`] decides whether any row can match a filter.
-    pub fn stats(&self) -> Vec<FieldStats> {
+    /// [`super::may_match`] decides whether any row can match a filter; `None` for more
+    /// than [`MAX_STAT_FIELDS`] fields (the manifest stays small; such a segment is never
+    /// pruned).
+    pub fn stats(&self) -> Option<Vec<FieldStats>> {
+        if self.fields.len() > MAX_STAT_FIELDS {
+            return None;
+        }
         let mut out: Vec<FieldStats> = self
             .fields
             .iter()
@@ -141,12 +146,13 @@ impl FieldIndex {
                     .collect();
                 distinct.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
                 distinct.dedup();
-                let distinct = (distinct.len() <= MAX_DISTINCT).then_some(distinct);
+                let short = |v: &Scalar| !matches!(v, Scalar::Str(t) if t.len() > MAX_STAT_STRING);
+                let distinct = (distinct.len() <= MAX_DISTINCT && distinct.iter().all(short)).then_some(distinct);
                 FieldStats { name: name.clone(), present: f.present.len(), numbers, distinct }
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        Some(out)
     }
 
     /// The rows matching `f`.

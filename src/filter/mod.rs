@@ -14,6 +14,14 @@ pub use parse::ParseError;
 pub use prune::may_match;
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
+/// Longest filter text [`Filter::parse`] accepts, in bytes (64 KiB).
+pub const MAX_FILTER_BYTES: usize = 64 << 10;
+/// Most nodes of a filter (leaves, `AND`/`OR`/`NOT`, and each `IN` value).
+pub const MAX_FILTER_NODES: usize = 4096;
+/// Deepest filter tree accepted. Parsed chains of `AND` or `OR` longer than 16 operands
+/// are balanced, so their depth grows with the logarithm of their length.
+pub const MAX_FILTER_DEPTH: usize = 128;
+
 /// A predicate over a row's metadata.
 ///
 /// ```
@@ -136,9 +144,38 @@ impl Filter {
     /// Parses the text form; the grammar: `=`, `!=`, `<`, `<=`, `>`, `>=`, `IN (...)`, `CONTAINS`, `PREFIX`, `EXISTS`, `AND`, `OR`, `NOT`, parentheses; a bare field means `field = true` (full grammar in `src/filter/parse.rs`).
     ///
     /// # Errors
-    /// [`ParseError`] with the byte offset and what was expected there.
+    /// [`ParseError`] with the byte offset and what was expected there, or for text,
+    /// nodes or depth over [`MAX_FILTER_BYTES`], [`MAX_FILTER_NODES`], [`MAX_FILTER_DEPTH`].
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         parse::parse(text)
+    }
+
+    /// Checks the filter against [`MAX_FILTER_NODES`] (leaves, operators and `IN` values)
+    /// and [`MAX_FILTER_DEPTH`], without recursion (a filter built in code may be deep).
+    ///
+    /// # Errors
+    /// A message naming the limit.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let mut stack = vec![(self, 1usize)];
+        let mut nodes = 0usize;
+        while let Some((f, depth)) = stack.pop() {
+            if depth > MAX_FILTER_DEPTH {
+                return Err(format!("filter nested deeper than {MAX_FILTER_DEPTH}"));
+            }
+            nodes += match f {
+                Filter::In(_, values) => 1 + values.len(),
+                _ => 1,
+            };
+            if nodes > MAX_FILTER_NODES {
+                return Err(format!("filter with more than {MAX_FILTER_NODES} nodes"));
+            }
+            match f {
+                Filter::And(a, b) | Filter::Or(a, b) => stack.extend([(&**a, depth + 1), (&**b, depth + 1)]),
+                Filter::Not(a) => stack.push((a, depth + 1)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Every field name the filter mentions.

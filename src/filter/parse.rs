@@ -165,12 +165,30 @@ struct Parser {
 
 /// Parses the text form (grammar in the module docs).
 pub(crate) fn parse(text: &str) -> Result<Filter, ParseError> {
+    if text.len() > super::MAX_FILTER_BYTES {
+        return err(super::MAX_FILTER_BYTES, format!("filter text of {} bytes, over the limit of {}", text.len(), super::MAX_FILTER_BYTES));
+    }
     let mut p = Parser { toks: lex(text)?, pos: 0, depth: 0 };
     let f = p.or()?;
     match p.peek() {
-        Tok::End => Ok(f),
+        Tok::End => f.check_limits().map(|()| f).or_else(|e| err(0, e)),
         t => err(p.offset(), format!("expected AND, OR or the end, found {}", t.describe())),
     }
+}
+
+/// Chains of `AND` or `OR` longer than this are balanced instead of nested left to right.
+const BALANCE_ABOVE: usize = 16;
+
+/// Joins `items` (at least one) with `join`: left to right for short chains, as a balanced
+/// tree for long ones (the same predicate, since AND and OR are associative).
+fn chain(mut items: Vec<Filter>, join: fn(Filter, Filter) -> Filter) -> Filter {
+    if items.len() > BALANCE_ABOVE {
+        let right = items.split_off(items.len() / 2);
+        return join(chain(items, join), chain(right, join));
+    }
+    let mut it = items.into_iter();
+    let first = it.next().expect("a chain has one operand at least");
+    it.fold(first, join)
 }
 
 impl Parser {
@@ -196,19 +214,19 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Filter, ParseError> {
-        let mut f = self.and()?;
+        let mut items = vec![self.and()?];
         while self.eat_keyword("OR") {
-            f = f.or(self.and()?);
+            items.push(self.and()?);
         }
-        Ok(f)
+        Ok(chain(items, Filter::or))
     }
 
     fn and(&mut self) -> Result<Filter, ParseError> {
-        let mut f = self.unary()?;
+        let mut items = vec![self.unary()?];
         while self.eat_keyword("AND") {
-            f = f.and(self.unary()?);
+            items.push(self.unary()?);
         }
-        Ok(f)
+        Ok(chain(items, Filter::and))
     }
 
     fn unary(&mut self) -> Result<Filter, ParseError> {

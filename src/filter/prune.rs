@@ -79,7 +79,7 @@ mod tests {
             }
             index.finish();
             if rows.iter().any(|m| f.matches(m)) {
-                prop_assert!(may_match(&f, &index.stats()), "{f:?} pruned although a row matches");
+                prop_assert!(may_match(&f, &index.stats().unwrap()), "{f:?} pruned although a row matches");
             }
         }
     }
@@ -90,12 +90,31 @@ mod tests {
         let m: Metadata = [("year".to_string(), Value::Int(1990)), ("genre".to_string(), Value::Str("rock".into()))].into();
         index.add(0, &m);
         index.finish();
-        let stats = index.stats();
+        let stats = index.stats().unwrap();
         assert!(!may_match(&Filter::gt("year", 2000), &stats));
         assert!(!may_match(&Filter::eq("genre", "jazz"), &stats));
         assert!(!may_match(&Filter::exists("colour"), &stats));
         assert!(!may_match(&Filter::eq("genre", "jazz").or(Filter::lt("year", 1980)), &stats));
         assert!(may_match(&Filter::eq("genre", "jazz").not(), &stats));
         assert!(may_match(&Filter::range("year", 1980..2000), &stats));
+    }
+
+    #[test]
+    fn statistics_stay_small_for_long_strings_and_many_fields() {
+        use stratovec_formats::manifest::{MAX_STAT_FIELDS, MAX_STAT_STRING};
+        let mut index = FieldIndex::default();
+        let long = "x".repeat(MAX_STAT_STRING + 1);
+        index.add(0, &[("a".to_string(), Value::Str(long.clone())), ("b".to_string(), Value::Str("short".into()))].into());
+        index.finish();
+        let stats = index.stats().unwrap();
+        assert_eq!(stats[0].distinct, None, "a long string is not kept");
+        assert!(may_match(&Filter::eq("a", long.as_str()), &stats), "and never prunes");
+        assert!(!may_match(&Filter::eq("b", "other"), &stats), "short strings still prune");
+
+        let mut many = FieldIndex::default();
+        let m: Metadata = (0..=MAX_STAT_FIELDS).map(|i| (format!("f{i}"), Value::Int(1))).collect();
+        many.add(0, &m);
+        many.finish();
+        assert!(many.stats().is_none(), "more than {MAX_STAT_FIELDS} fields: no statistics");
     }
 }
