@@ -7,7 +7,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore};
-use stratovec_formats::manifest::Manifest;
+use stratovec_formats::manifest::{manifest_name, Manifest};
 use stratovec_formats::tombstones;
 use stratovec_indexes::{kernels, Metric};
 
@@ -141,8 +141,8 @@ impl Db {
     /// `InvalidArgument` for `dim == 0` or bad options; `AlreadyExists` if the store already
     /// holds a database; `Unavailable`/`Locked` from the store.
     pub async fn create(store: Arc<dyn BlobStore>, dim: usize, metric: Metric, options: DbOptions) -> Result<Db> {
-        if dim == 0 || dim > u32::MAX as usize {
-            return Err(Error::invalid(format!("dimension {dim}")));
+        if dim == 0 || dim > crate::limits::MAX_DIM {
+            return Err(Error::invalid(format!("dimension {dim} (1..={})", crate::limits::MAX_DIM)));
         }
         options.hnsw.validate().map_err(|e| Error::invalid(e.to_string()))?;
         let commits = commit_store(&store, &options);
@@ -205,6 +205,10 @@ impl Db {
         read_only: bool,
     ) -> Result<Db> {
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
+        if dim == 0 || dim > crate::limits::MAX_DIM {
+            let what = format!("{}: dimension {dim} (1..={})", manifest_name(manifest.version), crate::limits::MAX_DIM);
+            return Err(Error::new(ErrorKind::Corrupt, what));
+        }
         let segments = open_segments(&store, options.cache.as_ref(), &manifest, &[], options.verify_on_open).await?;
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
@@ -370,11 +374,23 @@ pub(crate) fn commit_store(store: &Arc<dyn BlobStore>, options: &DbOptions) -> A
     options.commit_store.clone().unwrap_or_else(|| Arc::new(BlobCommitStore::new(store.clone())))
 }
 
+/// The committed deletions of `manifest`, per segment id.
+///
+/// # Errors
+/// `Corrupt` naming the tombstone file if it does not decode or deletes a row past the end
+/// of its segment; store errors naming the file.
 pub(crate) async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) -> Result<HashMap<u64, Arc<RoaringBitmap>>> {
+    let rows: HashMap<u64, u64> = manifest.segments.iter().map(|s| (s.id, s.rows)).collect();
     let mut map: HashMap<u64, RoaringBitmap> = HashMap::new();
     for t in &manifest.tombstone_files {
         let bytes = store.get(&t.file).await.map_err(|e| Error::store(&t.file, e))?;
         for ts in tombstones::decode(&bytes).map_err(|e| Error::format(&t.file, e))? {
+            if rows.get(&ts.segment_id).is_some_and(|&n| u64::from(ts.row) >= n) {
+                return Err(Error::format(
+                    &t.file,
+                    stratovec_formats::FormatError::Invalid(format!("deletes row {} of segment {}, past its end", ts.row, ts.segment_id)),
+                ));
+            }
             map.entry(ts.segment_id).or_default().insert(ts.row);
         }
     }
@@ -382,7 +398,7 @@ pub(crate) async fn load_tombstones(store: &dyn BlobStore, manifest: &Manifest) 
 }
 
 pub(crate) fn build_pk(segments: &[Arc<Segment>], tombstones: &HashMap<u64, Arc<RoaringBitmap>>) -> HashMap<u64, Loc> {
-    let live: usize = segments.iter().map(|s| s.meta.rows as usize).sum();
+    let live: usize = segments.iter().map(|s| s.ids.as_slice().len()).sum();
     let mut pk = HashMap::with_capacity(live);
     for seg in segments {
         let dead = tombstones.get(&seg.meta.id);

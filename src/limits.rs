@@ -4,6 +4,7 @@
 //!
 //! | what | limit |
 //! |---|---|
+//! | dimension of a database | 1..=[`MAX_DIM`] |
 //! | `k` of a search | 1..=[`MAX_K`] |
 //! | `ef_search` | at most [`MAX_EF_SEARCH`] |
 //! | `k × rerank_factor` | at most [`MAX_RERANK_CANDIDATES`] |
@@ -20,6 +21,9 @@ pub use stratovec_formats::metadata::{MAX_FIELDS_PER_ROW, MAX_LIST_LEN, MAX_ROW_
 
 use crate::{Error, Result};
 
+/// Largest vector dimension a database may have (a manifest or segment header that claims
+/// more is damaged).
+pub const MAX_DIM: usize = 65_536;
 /// Largest `k` of a search.
 pub const MAX_K: usize = 100_000;
 /// Largest `ef_search` (HNSW search list, DiskANN `L`).

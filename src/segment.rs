@@ -51,7 +51,8 @@ impl Segment {
         };
         let ids = file.section(SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(ids)
-            .ok_or_else(|| Error::format(&name, FormatError::Invalid("ids section length".into())))?;
+            .filter(|ids: &PodSlice<u64>| ids.as_slice().len() as u64 == meta.rows)
+            .ok_or_else(|| Error::format(&name, FormatError::Invalid(format!("ids section does not hold {} keys", meta.rows))))?;
         let rows = crate::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
         Ok(Segment { meta, index, lazy, ids, rows })
     }
@@ -60,6 +61,15 @@ impl Segment {
 /// Opens the index of a segment from its sections. DiskANN nodes are read through `random`
 /// when given, else from the whole file (an error if `file` holds only some sections).
 pub(crate) fn open_index(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>, verify: bool) -> std::result::Result<Box<dyn Index>, IndexError> {
+    let index = open_index_of_kind(file, random, verify)?;
+    let rows = file.layout().header.rows;
+    if index.rows() as u64 != rows {
+        return Err(FormatError::Invalid(format!("the index holds {} rows, the header {rows}", index.rows())).into());
+    }
+    Ok(index)
+}
+
+fn open_index_of_kind(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>, verify: bool) -> std::result::Result<Box<dyn Index>, IndexError> {
     Ok(match file.layout().header.kind {
         SegmentKind::Flat => Box::new(FlatIndex::open(file, verify)?),
         SegmentKind::Hnsw => Box::new(HnswIndex::open(file, verify)?),

@@ -53,3 +53,28 @@ fn export_import_and_vacuum_from_the_command_line() {
     let (ok, _, err) = stratovec(&["export", "--db", src.to_str().unwrap(), "--filter", "odd ="]);
     assert!(!ok && err.contains("--filter"), "a bad filter is a clear error: {err}");
 }
+
+/// `verify` runs open's semantic checks too: a tombstone file with valid checksums that
+/// deletes a row past its segment's end is reported, naming the version and the file.
+#[test]
+fn verify_reports_damage_that_checksums_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = block(Db::create(local(dir.path()), 4, Metric::L2, DbOptions::default())).unwrap();
+    db.insert_batch(&[1, 2, 3], &vectors(3, 4, 1)).unwrap();
+    block(db.commit()).unwrap();
+    db.delete(2).unwrap();
+    block(db.commit()).unwrap();
+    let m = db.manifest();
+    drop(db);
+    let (ok, out, err) = stratovec(&["verify", "--db", dir.path().to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("ok   version {} opens", m.version)), "{out}");
+
+    let t = &m.tombstone_files[0].file;
+    let bad = stratovec::formats::tombstones::encode(&[stratovec::formats::tombstones::Tombstone { segment_id: m.segments[0].id, row: 99 }]);
+    std::fs::write(dir.path().join(t), bad).unwrap();
+    let (ok, out, _) = stratovec(&["verify", "--db", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains(&format!("ok   {t}")), "the file itself decodes: {out}");
+    assert!(out.contains(&format!("BAD  version {}", m.version)) && out.contains("past its end"), "{out}");
+}

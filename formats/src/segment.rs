@@ -426,6 +426,31 @@ impl SegmentLayout {
     }
 }
 
+/// Rewrites segment `file` after `edit` changed its header or sections (kind and bytes, in
+/// file order), with every checksum valid again: for tests and fuzzers that need damage a
+/// checksum does not catch. DiskANN nodes stay sector-aligned.
+///
+/// # Errors
+/// As [`SegmentLayout::parse`] and [`SegmentLayout::section`] for the original file.
+pub fn rebuild(file: &[u8], edit: impl FnOnce(&mut SegmentHeader, &mut Vec<(SectionKind, Vec<u8>)>)) -> Result<Vec<u8>, FormatError> {
+    let layout = SegmentLayout::parse(file)?;
+    let mut header = layout.header;
+    let mut sections = Vec::with_capacity(layout.sections.len());
+    for e in &layout.sections {
+        sections.push((e.kind, layout.section(file, e.kind, false)?.to_vec()));
+    }
+    edit(&mut header, &mut sections);
+    let mut w = SegmentWriter::new(&header, file.len());
+    for (kind, bytes) in &sections {
+        if *kind == SectionKind::DISKANN_NODES {
+            w.add_section_aligned(*kind, bytes, crate::diskann::SECTOR_LEN);
+        } else {
+            w.add_section(*kind, bytes);
+        }
+    }
+    Ok(w.finish())
+}
+
 /// Bytes a reader needs to fetch from the end of a segment of `file_len` bytes to hold the
 /// trailer and the largest possible footer (`8 + MAX_SECTIONS × 24` bytes): the footer of
 /// any valid segment lies within its last `tail_len(file_len)` bytes.
