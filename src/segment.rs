@@ -33,6 +33,10 @@ impl Segment {
         let Fetched { meta, file, random, lazy } = fetched;
         let name = meta.file.clone();
         let h = file.layout().header;
+        if file.layout().file_len != meta.bytes {
+            let what = format!("{} bytes, the manifest says {}", file.layout().file_len, meta.bytes);
+            return Err(Error::format(&name, FormatError::Invalid(what)));
+        }
         if h.dim as usize != dim || h.metric != metric || h.rows != meta.rows || h.kind != meta.kind {
             return Err(Error::format(
                 &name,

@@ -116,3 +116,13 @@ fn the_untouched_database_opens_and_works() {
     let (store, _) = database();
     open_and_use(store).unwrap();
 }
+
+/// Found by the `db_open` fuzz target: a manifest claiming a segment of `u64::MAX` bytes
+/// overflowed compaction's byte count.
+#[test]
+fn a_segment_size_other_than_the_manifests_is_corrupt() {
+    let (store, mut m) = database();
+    m.segments[1].bytes = u64::MAX;
+    rewrite_manifest(&store, &m);
+    assert_corrupt(open_and_use(store), &m.segments[1].file);
+}
