@@ -38,6 +38,7 @@ impl Db {
             let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
             s.freeze(fresh);
             if s.frozen.is_empty() && s.pending_tombstones.is_empty() {
+                *self.auto_commit_failure.lock() = None;
                 return Ok(s.version);
             }
             // Writes from here on go to a new log file; the older files hold exactly the
@@ -84,6 +85,7 @@ impl Db {
             wal.remove_through(through);
             crash_point!("commit::log_removed");
         }
+        *self.auto_commit_failure.lock() = None;
         self.compaction_signal.notify();
         self.delete_retired().await;
         Ok(version)

@@ -63,6 +63,9 @@ pub struct Db {
     /// Why the writer stopped accepting writes, once a log write, fsync or publish failed
     /// with an unknown outcome.
     pub(crate) poisoned: parking_lot::Mutex<Option<String>>,
+    /// The error of the last automatic commit (memtable over its limit) if it failed and no
+    /// commit has succeeded since: writes retry the commit first and fail while it fails.
+    pub(crate) auto_commit_failure: parking_lot::Mutex<Option<Error>>,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
@@ -90,6 +93,9 @@ pub struct Stats {
     pub kernel: &'static str,
     /// What opening the database replayed from its write-ahead log.
     pub log_replay: LogReplay,
+    /// The error of the last automatic commit, while it failed and no commit has succeeded
+    /// since (writes fail with it until a commit succeeds, so memory stays bounded).
+    pub auto_commit_error: Option<String>,
 }
 
 /// What [`Db::open`] replayed from the write-ahead log ([`crate::Durability::Wal`]).
@@ -252,6 +258,7 @@ impl Db {
             wal,
             replayed,
             poisoned: parking_lot::Mutex::new(None),
+            auto_commit_failure: parking_lot::Mutex::new(None),
         })
     }
 
@@ -290,14 +297,21 @@ impl Db {
         e
     }
 
-    /// The stored vector of `id` (normalised if the metric is cosine), `None` if not live.
-    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+    /// The stored vector of `id` (`dim` values, normalised if the metric is cosine), `None`
+    /// if not live.
+    ///
+    /// # Errors
+    /// `Corrupt` or `Unavailable` naming the key if the vector cannot be read (a DiskANN node
+    /// that is damaged or whose read fails): never reported as absent.
+    pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
         let s = self.state.read();
-        let loc = *s.pk.get(&id)?;
+        let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
         let row = match loc {
             Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
         };
-        s.holder_of(loc)?.0.vector(row).map(std::borrow::Cow::into_owned)
+        let Some((index, _)) = s.holder_of(loc) else { return Ok(None) };
+        let v = index.vector(row).map_err(|e| Error::index(&format!("vector of key {id}"), e))?;
+        Ok(v.map(std::borrow::Cow::into_owned))
     }
 
     /// Whether `id` is live.
@@ -322,6 +336,7 @@ impl Db {
             memtable_bytes: s.memtable.memory_bytes() + s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>(),
             kernel: kernels().name,
             log_replay: self.replayed,
+            auto_commit_error: self.auto_commit_failure.lock().as_ref().map(ToString::to_string),
         }
     }
 

@@ -39,13 +39,13 @@ pub enum ErrorKind {
 }
 
 /// An error of the stratovec engine.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 /// Result alias of the engine.
@@ -72,7 +72,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(kind: ErrorKind, message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Error { kind, message, source: Some(Box::new(source)) }
+        Error { kind, message, source: Some(std::sync::Arc::new(source)) }
     }
 
     /// A format error in `file`: `Incompatible` for versions/features, otherwise `Corrupt`.

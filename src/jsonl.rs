@@ -28,7 +28,7 @@ impl Db {
     pub fn export_jsonl(&self, filter: Option<&Filter>, out: &mut dyn Write) -> Result<u64> {
         let mut n = 0;
         for batch in self.scan(filter, IMPORT_BATCH, Include::ALL)? {
-            for r in batch {
+            for r in batch? {
                 let mut line = json!({ "id": r.id, "vector": r.vector.unwrap_or_default() });
                 let meta = r.metadata.unwrap_or_default();
                 if !meta.is_empty() {

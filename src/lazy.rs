@@ -85,9 +85,8 @@ impl Index for LazyIndex {
         self.source.layout.header.rows as usize
     }
 
-    /// `None` when the index cannot be loaded (as for a DiskANN node read that fails).
-    fn vector(&self, row: u32) -> Option<Cow<'_, [f32]>> {
-        self.get().ok()?.vector(row)
+    fn vector(&self, row: u32) -> Result<Option<Cow<'_, [f32]>>, IndexError> {
+        self.get()?.vector(row)
     }
 
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {

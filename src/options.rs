@@ -36,7 +36,9 @@ pub struct DbOptions {
     /// When a write leaves the memtable holding at least this many bytes (vectors, graph,
     /// keys, metadata), it commits before returning (blocking that writer; with a store
     /// whose futures need an async runtime, commit yourself and set `None`). A failed
-    /// automatic commit keeps the rows frozen and searchable for the next commit to retry.
+    /// automatic commit keeps the rows frozen and searchable; [`crate::Stats`] reports it,
+    /// and later writes retry the commit first and fail with its error (applying nothing)
+    /// until a commit succeeds, so memory stays bounded while the store fails.
     /// Default 256 MiB.
     pub memtable_limit_bytes: Option<usize>,
     /// Types of metadata fields, checked on every write. Default `None` (any metadata).

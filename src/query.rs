@@ -116,10 +116,14 @@ impl Explain {
 
 impl Db {
     /// The record of `id` with the parts `include` asks for; `None` if not live.
-    pub fn get_record(&self, id: u64, include: Include) -> Option<RecordView> {
+    ///
+    /// # Errors
+    /// `Corrupt` (damaged bytes) or `Unavailable` (a failed read) naming the key: a live
+    /// record that cannot be read is never reported as absent.
+    pub fn get_record(&self, id: u64, include: Include) -> Result<Option<RecordView>> {
         let s = self.state.read();
-        let loc = *s.pk.get(&id)?;
-        Some(view(&s, id, loc, include))
+        let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
+        view(&s, id, loc, include).map(Some)
     }
 
     /// The `opts.k` live records closest to `query` that match `opts.filter`, closest
@@ -161,9 +165,9 @@ impl Db {
                     Some(id) => Loc::Segment { id, row: c.row },
                     None => Loc::Memtable(c.row),
                 };
-                SearchHit { distance: c.distance, record: view(&s, id_of(hit), loc, opts.include) }
+                Ok(SearchHit { distance: c.distance, record: view(&s, id_of(hit), loc, opts.include)? })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok((hits, explain))
     }
 
@@ -199,7 +203,7 @@ impl Db {
         let scorer = Scorer::new(self.metric);
         let mut top = TopK::new(opts.k);
         for row in &matched {
-            if let Some(v) = src.index.vector(row) {
+            if let Some(v) = src.index.vector(row).map_err(index_error)? {
                 top.push(Candidate { distance: scorer.distance(q, &v), row });
             }
         }
@@ -224,7 +228,7 @@ impl Db {
     /// `ReadOnly`, `Poisoned`; `InvalidArgument` for a filter naming a field no row has;
     /// `Unavailable` (log write).
     pub fn delete_by_filter(&self, filter: &Filter) -> Result<u64> {
-        self.writable()?;
+        self.ready_to_write()?;
         let s = self.state.write();
         let victims: Vec<(u64, Loc)> = {
             let sources = s.sources();
@@ -278,12 +282,12 @@ pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
     }
 }
 
-fn view(s: &State, id: u64, loc: Loc, include: Include) -> RecordView {
+fn view(s: &State, id: u64, loc: Loc, include: Include) -> Result<RecordView> {
     let row = match loc {
         Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
     };
     match s.holder_of(loc) {
         Some((index, rows)) => crate::scan::record(index, rows, id, row, include),
-        None => RecordView { id, ..RecordView::default() },
+        None => Ok(RecordView { id, ..RecordView::default() }),
     }
 }

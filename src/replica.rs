@@ -116,7 +116,7 @@ impl Db {
                 st.attempts += 1;
                 match r {
                     Ok(v) => st.version = v,
-                    Err(e) => st.last_error = Some(e.to_string()),
+                    Err(e) => st.last_error = Some(e),
                 }
             })
             .expect("spawning the refresh thread");
@@ -133,14 +133,14 @@ pub struct Refresher {
 }
 
 /// What a [`Refresher`] has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RefresherStats {
     /// Refreshes attempted.
     pub attempts: u64,
     /// Version after the last successful refresh (0 before the first).
     pub version: u64,
     /// The last failure, if any (the thread keeps trying).
-    pub last_error: Option<String>,
+    pub last_error: Option<Error>,
 }
 
 impl Refresher {

@@ -15,10 +15,16 @@ use crate::filter::FieldIndex;
 pub(crate) trait Rows: Sync + std::fmt::Debug {
     /// The field indexes of all rows.
     fn field_index(&self) -> &FieldIndex;
-    /// Row `row`'s metadata (empty if none or unreadable).
-    fn metadata(&self, row: u32) -> Metadata;
+    /// Row `row`'s metadata (empty if none).
+    ///
+    /// # Errors
+    /// A [`FormatError`] if the stored bytes do not decode (never an empty result).
+    fn metadata(&self, row: u32) -> Result<Metadata, FormatError>;
     /// Row `row`'s payload (empty if none).
-    fn payload(&self, row: u32) -> Vec<u8>;
+    ///
+    /// # Errors
+    /// A [`FormatError`] if the stored column is damaged.
+    fn payload(&self, row: u32) -> Result<Vec<u8>, FormatError>;
 }
 
 /// Metadata and payloads appended row by row (the memtable's, or a compaction output's).
@@ -53,8 +59,13 @@ impl RowColumns {
     }
 
     /// Appends row `row` of `from`.
-    pub fn push_from(&mut self, from: &dyn Rows, row: u32) {
-        self.push(&from.metadata(row), &from.payload(row));
+    ///
+    /// # Errors
+    /// As [`Rows::metadata`] and [`Rows::payload`] of `from`; nothing is appended then.
+    pub fn push_from(&mut self, from: &dyn Rows, row: u32) -> Result<(), FormatError> {
+        let (metadata, payload) = (from.metadata(row)?, from.payload(row)?);
+        self.push(&metadata, &payload);
+        Ok(())
     }
 
     /// Sorts the numeric indexes once no more rows come.
@@ -63,13 +74,16 @@ impl RowColumns {
     }
 
     /// Reorders rows: row `i` of the result is row `order[i]` of `self`.
-    pub fn permuted(&self, order: &[u32]) -> RowColumns {
+    ///
+    /// # Errors
+    /// As [`RowColumns::push_from`].
+    pub fn permuted(&self, order: &[u32]) -> Result<RowColumns, FormatError> {
         let mut out = RowColumns::default();
         for &old in order {
-            out.push_from(self, old);
+            out.push_from(self, old)?;
         }
         out.finish();
-        out
+        Ok(out)
     }
 
     /// Bytes held.
@@ -92,11 +106,11 @@ impl Rows for RowColumns {
     fn field_index(&self) -> &FieldIndex {
         &self.fields
     }
-    fn metadata(&self, row: u32) -> Metadata {
-        self.meta.get(row as usize).and_then(|b| decode_row(b).ok()).unwrap_or_default()
+    fn metadata(&self, row: u32) -> Result<Metadata, FormatError> {
+        decode_row(self.meta.get(row as usize).unwrap_or_default()).map_err(|e| row_error("metadata", row, e))
     }
-    fn payload(&self, row: u32) -> Vec<u8> {
-        self.payload.get(row as usize).map(<[u8]>::to_vec).unwrap_or_default()
+    fn payload(&self, row: u32) -> Result<Vec<u8>, FormatError> {
+        Ok(self.payload.get(row as usize).map(<[u8]>::to_vec).unwrap_or_default())
     }
 }
 
@@ -143,6 +157,13 @@ impl StoredRows {
     fn column<'a>(&self, bytes: &'a Option<Bytes>) -> Option<Column<'a>> {
         Column::view(bytes.as_ref()?, self.rows).ok()
     }
+
+    /// The bytes of `row` in a column (`what`), empty for a segment without that column.
+    fn cell<'a>(&self, bytes: &'a Option<Bytes>, row: u32, what: &str) -> Result<&'a [u8], FormatError> {
+        let Some(b) = bytes else { return Ok(&[]) };
+        let column = Column::view(b, self.rows).map_err(|e| row_error(what, row, e))?;
+        column.get(row as usize).ok_or_else(|| FormatError::Invalid(format!("{what} of row {row}: past the end")))
+    }
 }
 
 impl Rows for StoredRows {
@@ -161,10 +182,14 @@ impl Rows for StoredRows {
             idx
         })
     }
-    fn metadata(&self, row: u32) -> Metadata {
-        self.column(&self.meta).and_then(|c| c.get(row as usize)).and_then(|b| decode_row(b).ok()).unwrap_or_default()
+    fn metadata(&self, row: u32) -> Result<Metadata, FormatError> {
+        decode_row(self.cell(&self.meta, row, "metadata")?).map_err(|e| row_error("metadata", row, e))
     }
-    fn payload(&self, row: u32) -> Vec<u8> {
-        self.column(&self.payload).and_then(|c| c.get(row as usize)).map(<[u8]>::to_vec).unwrap_or_default()
+    fn payload(&self, row: u32) -> Result<Vec<u8>, FormatError> {
+        Ok(self.cell(&self.payload, row, "payload")?.to_vec())
     }
+}
+
+fn row_error(what: &str, row: u32, e: FormatError) -> FormatError {
+    FormatError::Invalid(format!("{what} of row {row}: {e}"))
 }

@@ -11,7 +11,7 @@ use crate::record::{Include, RecordView};
 use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::{Frozen, Source};
-use crate::{Db, Result};
+use crate::{Db, Error, Result};
 
 /// Where the rows of one part of a scan are read from.
 enum Holder {
@@ -63,9 +63,11 @@ impl Scan {
 }
 
 impl Iterator for Scan {
-    type Item = Vec<RecordView>;
+    /// A batch of records, or the error that ended the scan (a record that could not be
+    /// read: `Corrupt` or `Unavailable`); no batch follows an error.
+    type Item = Result<Vec<RecordView>>;
 
-    fn next(&mut self) -> Option<Vec<RecordView>> {
+    fn next(&mut self) -> Option<Result<Vec<RecordView>>> {
         let mut out = Vec::with_capacity(self.batch_size.min(self.remaining()));
         while out.len() < self.batch_size {
             let Some(part) = self.parts.get(self.part) else {
@@ -75,7 +77,14 @@ impl Iterator for Scan {
             let (index, rows, ids) = part.holder.parts();
             let end = (self.at + self.batch_size - out.len()).min(part.rows.len());
             for &row in &part.rows[self.at..end] {
-                out.push(record(index, rows, ids[row as usize], row, self.include));
+                match record(index, rows, ids[row as usize], row, self.include) {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        self.part = self.parts.len();
+                        self.copied = Vec::new().into_iter();
+                        return Some(Err(e));
+                    }
+                }
             }
             self.at = end;
             if self.at == part.rows.len() {
@@ -83,18 +92,23 @@ impl Iterator for Scan {
                 self.at = 0;
             }
         }
-        (!out.is_empty()).then_some(out)
+        (!out.is_empty()).then_some(Ok(out))
     }
 }
 
 /// The record of `row` with the parts `include` asks for.
-pub(crate) fn record(index: &dyn Index, rows: &dyn Rows, id: u64, row: u32, include: Include) -> RecordView {
-    RecordView {
+///
+/// # Errors
+/// `Corrupt` or `Unavailable` naming the key when a part cannot be read.
+pub(crate) fn record(index: &dyn Index, rows: &dyn Rows, id: u64, row: u32, include: Include) -> Result<RecordView> {
+    let what = || format!("record of key {id}");
+    let format = |e| Error::format(&what(), e);
+    Ok(RecordView {
         id,
-        vector: if include.vector { index.vector(row).map(|v| v.into_owned()) } else { None },
-        metadata: if include.metadata { Some(rows.metadata(row)) } else { None },
-        payload: if include.payload { Some(rows.payload(row)) } else { None },
-    }
+        vector: if include.vector { index.vector(row).map_err(|e| Error::index(&what(), e))?.map(|v| v.into_owned()) } else { None },
+        metadata: if include.metadata { Some(rows.metadata(row).map_err(format)?) } else { None },
+        payload: if include.payload { Some(rows.payload(row).map_err(format)?) } else { None },
+    })
 }
 
 /// Live rows of `src` matching `filter` (all live rows without one), ascending.
@@ -111,7 +125,8 @@ fn matching(src: &Source<'_>, filter: Option<&Filter>) -> Vec<u32> {
 impl Db {
     /// Every live record matching `filter` (all of them for `None`), in batches of
     /// `batch_size`, with the parts `include` asks for. Records come source by source
-    /// (oldest segment first, the memtable last), in row order within each.
+    /// (oldest segment first, the memtable last), in row order within each. Each batch is a
+    /// `Result`: a record that cannot be read ends the scan with `Corrupt` or `Unavailable`.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -121,7 +136,7 @@ impl Db {
     /// for id in 0..10u64 {
     ///     db.insert_record(Record::new(id, [id as f32, 1.0]).with("even", id % 2 == 0))?;
     /// }
-    /// let batches: Vec<_> = db.scan(Some(&Filter::eq("even", true)), 2, Include::METADATA)?.collect();
+    /// let batches: Vec<Vec<_>> = db.scan(Some(&Filter::eq("even", true)), 2, Include::METADATA)?.collect::<Result<_, _>>()?;
     /// assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
     /// # Ok::<(), stratovec::Error>(())
     /// # }).unwrap();
@@ -143,8 +158,10 @@ impl Db {
             holders.zip(&sources).map(|(holder, src)| Part { holder, rows: matching(src, filter) }).filter(|p| !p.rows.is_empty()).collect();
         let m = &s.memtable;
         let memtable = sources.last().expect("the memtable is always a source");
-        let copied: Vec<RecordView> =
-            matching(memtable, filter).into_iter().map(|row| record(&m.graph, &m.columns, m.ids[row as usize], row, include)).collect();
+        let copied: Vec<RecordView> = matching(memtable, filter)
+            .into_iter()
+            .map(|row| record(&m.graph, &m.columns, m.ids[row as usize], row, include))
+            .collect::<Result<_>>()?;
         Ok(Scan { parts, copied: copied.into_iter(), part: 0, at: 0, include, batch_size })
     }
 }

@@ -139,7 +139,7 @@ impl Db {
     /// live key, `ReadOnly`, `Poisoned`; `Unavailable` if the log write fails. On error
     /// nothing is applied.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
-        self.writable()?;
+        self.ready_to_write()?;
         let mut changes = Changes::default();
         for op in &batch.ops {
             match op {
@@ -208,7 +208,7 @@ impl Db {
     /// # Errors
     /// As [`Db::insert`]; also `InvalidArgument` for duplicate keys within the batch.
     pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        self.writable()?;
+        self.ready_to_write()?;
         let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
         let record = self.log_record(&changes);
         let s = self.state.write();
@@ -223,7 +223,7 @@ impl Db {
     /// # Errors
     /// As [`Db::insert`], except that an existing key is replaced.
     pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.writable()?;
+        self.ready_to_write()?;
         let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
         let record = self.log_record(&changes);
         self.apply_changes(self.state.write(), record, changes)
@@ -234,7 +234,7 @@ impl Db {
     /// # Errors
     /// `ReadOnly`, `Poisoned`, `Unavailable` (log write).
     pub fn delete(&self, id: u64) -> Result<bool> {
-        self.writable()?;
+        self.ready_to_write()?;
         let changes = Changes::deletes([id]);
         let record = self.log_record(&changes);
         let s = self.state.write();
@@ -261,6 +261,23 @@ impl Db {
 
     /// Logs (if a log is on) and applies `changes` under the lock `s`, then syncs the log
     /// and commits automatically if the memtable passed its limit.
+    /// Checks that this handle may write, and, after a failed automatic commit, commits
+    /// first: memory stays bounded by the memtable limit while the store fails.
+    ///
+    /// # Errors
+    /// As [`Db::writable`]; the automatic commit's error while it keeps failing (nothing of
+    /// the write is applied).
+    pub(crate) fn ready_to_write(&self) -> Result<()> {
+        self.writable()?;
+        if self.auto_commit_failure.lock().is_some() {
+            if let Err(e) = pollster::block_on(self.commit()) {
+                *self.auto_commit_failure.lock() = Some(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     fn apply_changes(&self, mut s: RwLockWriteGuard<'_, State>, record: Option<Vec<u8>>, changes: Changes) -> Result<()> {
         let seq = match (&self.wal, record) {
             (Some(wal), Some(record)) => Some(wal.append(&record).map_err(|e| self.poison(e))?),
@@ -275,8 +292,10 @@ impl Db {
         }
         if full {
             // The write is applied (and logged); a failed automatic commit leaves its rows
-            // frozen and searchable, and the next commit retries them.
-            let _ = pollster::block_on(self.commit());
+            // frozen and searchable, and the next write retries it (see `ready_to_write`).
+            if let Err(e) = pollster::block_on(self.commit()) {
+                *self.auto_commit_failure.lock() = Some(e);
+            }
         }
         Ok(())
     }

@@ -66,7 +66,7 @@ fn vacuum_deletes_compaction_inputs_no_search_holds() {
     block(db.compact_with(&MergeAll)).unwrap();
     let held = block(db.vacuum(&ONLY_NEWEST)).unwrap();
     assert_eq!(held.files_in_use, 4, "the open scan holds the inputs: {held:?}");
-    let rows: usize = scan.map(|b| b.len()).sum();
+    let rows: usize = scan.map(|b| b.unwrap().len()).sum();
     assert_eq!(rows, 40, "the scan reads every input row after vacuum");
     let freed = block(db.vacuum(&ONLY_NEWEST)).unwrap();
     assert_eq!(freed.files_deleted, 4, "{freed:?}");
@@ -176,7 +176,7 @@ fn jsonl_export_and_import_round_trip() {
     let copy = block(Db::create(Arc::new(MemoryStore::new()), 3, Metric::L2, DbOptions::default())).unwrap();
     assert_eq!(copy.import_jsonl(&mut out.as_slice()).unwrap(), 3);
     for r in &records {
-        assert_eq!(copy.get_record(r.id, Include::ALL), db.get_record(r.id, Include::ALL), "record {}", r.id);
+        assert_eq!(copy.get_record(r.id, Include::ALL).unwrap(), db.get_record(r.id, Include::ALL).unwrap(), "record {}", r.id);
     }
     let filtered = Filter::parse("genre = 'rock'").unwrap();
     let mut one = Vec::new();

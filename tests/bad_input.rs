@@ -127,7 +127,7 @@ fn caller_sizes_are_bounded() {
     assert_err(db.scan(None, usize::MAX, Default::default()), ErrorKind::InvalidArgument, "batch_size");
     let hits = db.search(&q, MAX_K, &SearchParams { ef_search: MAX_EF_SEARCH, ..p }).unwrap();
     assert_eq!(hits.len(), 3, "the largest accepted sizes work on a small database");
-    assert_eq!(db.scan(None, MAX_SCAN_BATCH, Default::default()).unwrap().map(|b| b.len()).sum::<usize>(), 3);
+    assert_eq!(db.scan(None, MAX_SCAN_BATCH, Default::default()).unwrap().map(|b| b.unwrap().len()).sum::<usize>(), 3);
 }
 
 /// Metadata is bounded at write (per value, per list, per row), so no acknowledged commit

@@ -70,7 +70,7 @@ fn cached_replica_answers_like_a_whole_file_one() {
 
     assert_eq!(answers(&cached), answers(&whole));
     for id in [0, 5, 2399, 10_000, 10_005, 20_050] {
-        assert_eq!(cached.get(id), whole.get(id), "key {id}");
+        assert_eq!(cached.get(id).unwrap(), whole.get(id).unwrap(), "key {id}");
     }
     let later = remote.stats().since(&open);
     assert!(later.requests > 0, "indexes load, and DiskANN nodes are read, on demand");
@@ -149,4 +149,31 @@ fn a_damaged_segment_is_an_error_not_a_panic() {
     block(mem.put(&seg.file, block(mem.get(&seg.file)).unwrap().slice(..n - 100))).unwrap();
     let e = block(Db::open_read_only(mem.clone(), options().with_cache(cache(None)))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+}
+
+/// A DiskANN node read that fails is an error from every read path (`get`, `get_record`,
+/// `scan`, exact filtered search), never an absent record or a silently skipped row.
+#[test]
+fn failed_node_reads_surface_as_errors() {
+    use stratovec::backends::faulty::{Fault, FaultyStore, Op, Rule};
+    let inner: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&inner);
+    let faulty = Arc::new(FaultyStore::new(inner, 1));
+    let db = block(Db::open_read_only(faulty.clone(), options().with_cache(cache(None)))).unwrap();
+    assert!(db.get(7).unwrap().is_some(), "row 7 is in the DiskANN segment and readable");
+    // Loads every index (DiskANN codes), reading no node: nodes stay in the store.
+    drop(db.scan(None, 1, Include::METADATA).unwrap());
+    faulty.inject(Rule::new(Op::Read, Fault::Error).prefix("segments/"));
+    let fresh = 1234; // a DiskANN row whose node is not cached
+    let e = db.get(fresh).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains(&format!("key {fresh}")), "{e}");
+    assert_eq!(db.get_record(fresh + 1, Include::ALL).unwrap_err().kind(), ErrorKind::Unavailable);
+    let scan: Vec<_> = db.scan(None, 500, Include::ALL).unwrap().collect();
+    assert!(scan.iter().any(|b| b.as_ref().is_err_and(|e| e.kind() == ErrorKind::Unavailable)), "the scan ends with the error");
+    assert!(scan.last().unwrap().is_err(), "no batch follows the error");
+    let e = db.search(&vectors(1, DIM, 3), 10, &SearchParams::with_ef(64)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    faulty.clear();
+    assert!(db.get(fresh).unwrap().is_some(), "readable again once the store is");
 }

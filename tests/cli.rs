@@ -40,7 +40,7 @@ fn export_import_and_vacuum_from_the_command_line() {
     let original = block(Db::open_read_only(local(&src), DbOptions::default())).unwrap();
     assert_eq!(copy.stats().live_rows, 15);
     for id in (1..30).step_by(2) {
-        assert_eq!(copy.get_record(id, Include::ALL), original.get_record(id, Include::ALL), "key {id}");
+        assert_eq!(copy.get_record(id, Include::ALL).unwrap(), original.get_record(id, Include::ALL).unwrap(), "key {id}");
     }
     drop((copy, original));
 

@@ -47,7 +47,7 @@ fn exact_top(model: &Model, q: &[f32], k: usize) -> Vec<u64> {
 fn assert_matches(db: &Db, model: &Model) {
     assert_eq!(db.stats().live_rows, model.len() as u64);
     for (id, v) in model {
-        assert_eq!(db.get(*id).as_deref(), Some(v.as_slice()), "key {id}");
+        assert_eq!(db.get(*id).unwrap().as_deref(), Some(v.as_slice()), "key {id}");
     }
     for q in vectors(5, DIM, 99).chunks(DIM) {
         let hits: Vec<u64> = db.search(q, 10, &SearchParams::default()).unwrap().iter().map(|h| h.id).collect();
@@ -181,7 +181,7 @@ fn large_outputs_become_hnsw_then_diskann() {
 
     let db = block(Db::open(local(dir.path()), options)).unwrap();
     for (id, v) in &model {
-        assert_eq!(db.get(*id).as_deref(), Some(v.as_slice()), "key {id}");
+        assert_eq!(db.get(*id).unwrap().as_deref(), Some(v.as_slice()), "key {id}");
     }
     let (mut found, mut total) = (0, 0);
     let params = SearchParams::with_ef(64);
@@ -279,7 +279,7 @@ fn background_compactor_merges_after_commits() {
     compactor.wait_idle();
     let stats = compactor.stop();
     assert!(stats.totals.merges >= 1, "{stats:?}");
-    assert_eq!(stats.last_error, None);
+    assert!(stats.last_error.is_none(), "{:?}", stats.last_error);
     // Whatever the timing, once idle no tier holds 4 segments: at most 3 below 100 rows
     // plus 3 of 100..400 rows.
     assert!(db.stats().segments <= 6, "{} segments", db.stats().segments);

@@ -272,7 +272,7 @@ fn acceptable(base: &BTreeMap<u64, u64>, lines: &[&str], mode: Mode) -> Vec<BTre
 fn read_state(db: &Db) -> BTreeMap<u64, u64> {
     let mut out = BTreeMap::new();
     for id in 0..KEYS {
-        if let Some(r) = db.get_record(id, Include::ALL) {
+        if let Some(r) = db.get_record(id, Include::ALL).unwrap() {
             let Some(Value::Int(tag)) = r.metadata.as_ref().and_then(|m| m.get("tag")).cloned() else {
                 panic!("key {id} has no tag: {r:?}");
             };

@@ -23,7 +23,7 @@ fn record(id: u64, tag: i64) -> Record {
 }
 
 fn tag_of(db: &Db, id: u64) -> Option<i64> {
-    let r = db.get_record(id, Include::ALL)?;
+    let r = db.get_record(id, Include::ALL).unwrap()?;
     match r.metadata.as_ref()?.get("tag") {
         Some(Value::Int(t)) => Some(*t),
         _ => None,
@@ -58,8 +58,8 @@ fn wal_replays_acknowledged_writes_without_a_commit() {
         assert_eq!(tag_of(&db, 3), Some(2));
         assert_eq!(tag_of(&db, 60), Some(7));
         assert!(!db.contains(4) && !db.contains(5));
-        assert_eq!(db.get(100).unwrap(), vectors(1, DIM, 9)[..DIM].to_vec());
-        let r = db.get_record(3, Include::ALL).unwrap();
+        assert_eq!(db.get(100).unwrap().unwrap(), vectors(1, DIM, 9)[..DIM].to_vec());
+        let r = db.get_record(3, Include::ALL).unwrap().unwrap();
         assert_eq!(r.payload.unwrap(), 2i64.to_le_bytes().to_vec());
     }
 }
@@ -153,6 +153,40 @@ fn the_memtable_commits_itself_past_its_limit() {
     drop(db);
     let db = block(Db::open(store, opts)).unwrap();
     assert_eq!(db.stats().live_rows, committed);
+}
+
+/// A failed automatic commit is not ignored: stats report it, the next write retries the
+/// commit and fails with its error (nothing applied) while the store fails, so memory stays
+/// bounded; once the store recovers, writes go on and every acknowledged row is committed.
+#[test]
+fn a_failed_automatic_commit_fails_the_next_writes_until_a_commit_succeeds() {
+    let inner = Arc::new(MemoryStore::new());
+    let faulty = Arc::new(FaultyStore::new(inner.clone(), 5));
+    let opts = DbOptions { memtable_limit_bytes: Some(16 << 10), ..DbOptions::default() };
+    let db = block(Db::create(faulty.clone(), DIM, Metric::L2, opts.clone())).unwrap();
+    faulty.inject(Rule::new(Op::PutIfAbsent, Fault::Error).prefix("segments/"));
+    let mut id = 0u64;
+    while db.stats().auto_commit_error.is_none() {
+        db.insert(id, &vectors(1, DIM, id)).unwrap();
+        id += 1;
+        assert!(id < 10_000, "the memtable never reached its limit");
+    }
+    let acknowledged = id;
+    let bytes = db.stats().memtable_bytes;
+    for attempt in 0..3 {
+        let e = db.insert(100_000 + attempt, &vectors(1, DIM, 7)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(!db.contains(100_000 + attempt), "nothing of a refused write is applied");
+    }
+    assert_eq!(db.stats().memtable_bytes, bytes, "memory does not grow while commits fail");
+    faulty.clear();
+    db.insert(id, &vectors(1, DIM, id)).unwrap();
+    assert_eq!(db.stats().auto_commit_error, None);
+    drop(db);
+    let db = block(Db::open(inner, opts)).unwrap();
+    for k in 0..acknowledged {
+        assert!(db.contains(k), "acknowledged key {k} was committed by the retried commit");
+    }
 }
 
 #[test]

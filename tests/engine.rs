@@ -30,7 +30,7 @@ fn insert_commit_reopen_search() {
     for i in [0usize, 17, 299] {
         let hits = db.search(&data[i * dim..(i + 1) * dim], 1, &SearchParams::default()).unwrap();
         assert_eq!(hits[0].id, ids[i]);
-        assert_eq!(db.get(ids[i]).unwrap(), &data[i * dim..(i + 1) * dim]);
+        assert_eq!(db.get(ids[i]).unwrap().unwrap(), &data[i * dim..(i + 1) * dim]);
     }
 }
 
@@ -54,7 +54,7 @@ fn deletes_and_upserts_survive_reopen() {
     drop(db);
 
     let db = block(Db::open(store, DbOptions::default())).unwrap();
-    assert!(db.get(3).is_none() && db.get(100).is_none());
+    assert!(db.get(3).unwrap().is_none() && db.get(100).unwrap().is_none());
     assert_eq!(db.stats().live_rows, 49);
     let hits = db.search(&data[10 * dim..11 * dim], 2, &SearchParams::default()).unwrap();
     let top: Vec<u64> = hits.iter().map(|h| h.id).collect();
@@ -117,7 +117,7 @@ fn read_only_refuses_writes_and_second_writer_is_locked() {
     assert_eq!(err.kind(), ErrorKind::Locked);
     let ro_store: Arc<dyn BlobStore> = Arc::new(LocalStore::open_read_only(dir.path()).unwrap());
     let ro = block(Db::open_read_only(ro_store, DbOptions::default())).unwrap();
-    assert_eq!(ro.get(1).unwrap(), vec![1.0, 2.0]);
+    assert_eq!(ro.get(1).unwrap().unwrap(), vec![1.0, 2.0]);
     assert_eq!(ro.insert(2, &[0.0, 1.0]).unwrap_err().kind(), ErrorKind::ReadOnly);
     assert_eq!(ro.delete(1).unwrap_err().kind(), ErrorKind::ReadOnly);
     assert_eq!(block(ro.commit()).unwrap_err().kind(), ErrorKind::ReadOnly);

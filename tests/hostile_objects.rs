@@ -50,7 +50,7 @@ fn open_and_use(store: Arc<MemoryStore>) -> Result<()> {
     db.search(&q, 10, &SearchParams::default())?;
     db.search(&q, 10, &SearchParams { scan_codes: true, ..SearchParams::default() })?;
     for batch in db.scan(None, 16, Include::ALL)? {
-        drop(batch);
+        batch?;
     }
     block(db.compact_with(&MergeAll))?;
     Ok(())

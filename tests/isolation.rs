@@ -75,7 +75,7 @@ fn readers_never_see_half_a_batch() {
                 while !done.load(Ordering::Relaxed) {
                     let mut seen = Vec::new();
                     for batch in db.scan(None, 3, Include::METADATA).unwrap() {
-                        seen.extend(batch);
+                        seen.extend(batch.unwrap());
                         std::thread::yield_now(); // let writers, commits and compactions in
                     }
                     assert_pairs_whole(&tags(seen), "a scan");

@@ -166,7 +166,7 @@ impl Harness {
     fn check(&self, query_seed: u64) {
         let db = self.db();
         for id in 0..KEYS {
-            let got = db.get_record(id, Include::ALL);
+            let got = db.get_record(id, Include::ALL).unwrap();
             match self.live.get(&id) {
                 None => assert!(got.is_none(), "key {id} should be absent"),
                 Some(&tag) => {
@@ -181,7 +181,7 @@ impl Harness {
         let scanned: BTreeMap<u64, i64> = db
             .scan(None, 5, Include::METADATA)
             .unwrap()
-            .flatten()
+            .flat_map(|b| b.unwrap())
             .map(|r| match r.metadata.unwrap().get("tag") {
                 Some(Value::Int(t)) => (r.id, *t),
                 other => panic!("{other:?}"),

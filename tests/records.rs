@@ -54,12 +54,12 @@ fn records_round_trip_through_commit_reopen_and_compaction() {
     let mut model = write_records(&db, 0, 100, 1);
     let check = |db: &Db, model: &BTreeMap<u64, Record>| {
         for r in model.values() {
-            let got = db.get_record(r.id, Include::ALL).unwrap();
+            let got = db.get_record(r.id, Include::ALL).unwrap().unwrap();
             assert_eq!(got.metadata.as_ref(), Some(&r.metadata), "key {}", r.id);
             assert_eq!(got.payload.as_deref(), Some(r.payload.as_slice()));
             assert_eq!(got.vector.as_deref(), Some(r.vector.as_slice()));
         }
-        let only_meta = db.get_record(5, Include::METADATA).unwrap();
+        let only_meta = db.get_record(5, Include::METADATA).unwrap().unwrap();
         assert!(only_meta.vector.is_none() && only_meta.payload.is_none() && only_meta.metadata.is_some());
     };
     check(&db, &model);
@@ -91,12 +91,12 @@ fn write_batches_are_atomic_and_ordered() {
     bad.insert(r(2, 1)).delete(1).insert(r(1, 2)).insert(r(2, 3));
     assert_eq!(db.write(&bad).unwrap_err().kind(), ErrorKind::AlreadyExists, "key 2 inserted twice");
     assert!(!db.contains(2), "nothing of a failed batch is applied");
-    assert_eq!(db.get_record(1, Include::METADATA).unwrap().metadata.unwrap()["n"], Value::Int(0));
+    assert_eq!(db.get_record(1, Include::METADATA).unwrap().unwrap().metadata.unwrap()["n"], Value::Int(0));
 
     let mut ok = WriteBatch::new();
     ok.insert(r(2, 1)).delete(1).insert(r(1, 2)).upsert(r(3, 1)).upsert(r(3, 3)).insert(r(4, 0)).delete(4);
     db.write(&ok).unwrap();
-    let n = |id| db.get_record(id, Include::METADATA).map(|x| x.metadata.unwrap()["n"].clone());
+    let n = |id| db.get_record(id, Include::METADATA).unwrap().map(|x| x.metadata.unwrap()["n"].clone());
     assert_eq!((n(1), n(2), n(3), n(4)), (Some(Value::Int(2)), Some(Value::Int(1)), Some(Value::Int(3)), None));
     assert_eq!(db.stats().live_rows, 3);
 

@@ -198,11 +198,12 @@ impl DiskAnnIndex {
 
     /// Decodes node `row` from the bytes read for it: its vector into `vector`, and its
     /// neighbours.
-    fn parse_node<'a>(&self, row: u32, read: &'a [u8], vector: &mut Vec<f32>) -> Option<stratovec_formats::diskann::NeighborIter<'a>> {
-        let (v, neighbors) = self.meta.split_node(read.get(self.meta.offset_in_read(row)..)?, self.dim).ok()?;
+    fn parse_node<'a>(&self, row: u32, read: &'a [u8], vector: &mut Vec<f32>) -> Result<stratovec_formats::diskann::NeighborIter<'a>, IndexError> {
+        let node = read.get(self.meta.offset_in_read(row)..).ok_or_else(|| FormatError::Invalid(format!("node {row}: short read")))?;
+        let (v, neighbors) = self.meta.split_node(node, self.dim).map_err(|e| FormatError::Invalid(format!("node {row}: {e}")))?;
         vector.clear();
         vector.extend(v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
-        Some(neighbors)
+        Ok(neighbors)
     }
 }
 
@@ -222,14 +223,17 @@ impl DiskAnnIndex {
         let offsets: Vec<u64> = found.iter().map(|c| self.nodes_offset + self.meta.sector_offset(c.row)).collect();
         let scorer = Scorer::new(self.metric);
         let mut vector = Vec::with_capacity(self.dim);
+        let mut damaged = None;
         self.reader.read_batch(&offsets, self.meta.read_len(), &mut |i, bytes| {
             let row = found[i].row;
-            found[i].distance = match self.parse_node(row, bytes, &mut vector) {
-                Some(_) => scorer.distance(query, &vector),
-                None => f32::INFINITY,
-            };
+            match self.parse_node(row, bytes, &mut vector) {
+                Ok(_) => found[i].distance = scorer.distance(query, &vector),
+                Err(e) => damaged = damaged.take().or(Some(e)),
+            }
         })?;
-        found.retain(|c| c.distance.is_finite());
+        if let Some(e) = damaged {
+            return Err(e);
+        }
         found.sort_unstable();
         found.truncate(k);
         Ok(found)
@@ -276,15 +280,16 @@ impl Index for DiskAnnIndex {
     fn rows(&self) -> usize {
         self.rows
     }
-    fn vector(&self, row: u32) -> Option<Cow<'_, [f32]>> {
+    fn vector(&self, row: u32) -> Result<Option<Cow<'_, [f32]>>, IndexError> {
         if row as usize >= self.rows {
-            return None;
+            return Ok(None);
         }
         let mut v = Vec::with_capacity(self.dim);
-        let mut ok = false;
+        let mut parsed = None;
         let off = self.nodes_offset + self.meta.sector_offset(row);
-        self.reader.read_batch(&[off], self.meta.read_len(), &mut |_, b| ok = self.parse_node(row, b, &mut v).is_some()).ok()?;
-        ok.then_some(Cow::Owned(v))
+        self.reader.read_batch(&[off], self.meta.read_len(), &mut |_, b| parsed = Some(self.parse_node(row, b, &mut v).map(|_| ())))?;
+        parsed.ok_or_else(|| FormatError::Invalid(format!("node {row}: not read")))??;
+        Ok(Some(Cow::Owned(v)))
     }
 
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
@@ -302,6 +307,7 @@ impl Index for DiskAnnIndex {
         let mut list = SearchList { items: Vec::with_capacity(cap.min(self.rows) + 1), cap };
         let mut results: Vec<Candidate> = Vec::new();
         let (mut beam, mut offsets, mut vector) = (Vec::new(), Vec::new(), Vec::with_capacity(self.dim));
+        let mut damaged = None;
         with_scratch(|s| -> Result<(), IndexError> {
             s.visited_bits.reset(self.rows);
             s.visited_bits.insert(entry);
@@ -315,7 +321,10 @@ impl Index for DiskAnnIndex {
                 offsets.extend(beam.iter().map(|&r| self.nodes_offset + self.meta.sector_offset(r)));
                 self.reader.read_batch(&offsets, self.meta.read_len(), &mut |i, bytes| {
                     let row = beam[i];
-                    let Some(neighbors) = self.parse_node(row, bytes, &mut vector) else { return };
+                    let neighbors = match self.parse_node(row, bytes, &mut vector) {
+                        Ok(n) => n,
+                        Err(e) => return damaged = damaged.take().or(Some(e)),
+                    };
                     if filter.is_none_or(|f| f.accept(row)) {
                         results.push(Candidate { distance: scorer.distance(query, &vector), row });
                     }
@@ -325,6 +334,9 @@ impl Index for DiskAnnIndex {
                         }
                     }
                 })?;
+                if let Some(e) = damaged.take() {
+                    return Err(e);
+                }
             }
         })?;
         results.sort_unstable();

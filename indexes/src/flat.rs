@@ -143,8 +143,8 @@ impl Index for FlatIndex {
     fn rows(&self) -> usize {
         self.vectors.as_slice().len() / self.dim
     }
-    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
-        row_of(self.vectors.as_slice(), self.dim, row)
+    fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
+        Ok(row_of(self.vectors.as_slice(), self.dim, row))
     }
 
     fn search(

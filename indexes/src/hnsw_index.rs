@@ -95,8 +95,8 @@ impl Index for HnswIndex {
     fn rows(&self) -> usize {
         self.levels.len()
     }
-    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
-        row_of(self.vectors.as_slice(), self.dim, row)
+    fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
+        Ok(row_of(self.vectors.as_slice(), self.dim, row))
     }
     fn search(
         &self,

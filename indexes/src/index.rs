@@ -68,9 +68,12 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     fn metric(&self) -> Metric;
     /// Number of rows.
     fn rows(&self) -> usize;
-    /// The stored vector of `row` (`dim` values), `None` if out of range (or unreadable,
-    /// for indexes that read vectors from storage).
-    fn vector(&self, row: u32) -> Option<std::borrow::Cow<'_, [f32]>>;
+    /// The stored vector of `row` (`dim` values), `None` if out of range.
+    ///
+    /// # Errors
+    /// `Io` or `Format` for indexes that read vectors from storage (DiskANN nodes) when the
+    /// read fails or the bytes are damaged: never reported as an absent row.
+    fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError>;
     /// Up to `k` rows closest to `query` (length `dim`, normalised for cosine) that pass
     /// `filter`, closest first.
     ///

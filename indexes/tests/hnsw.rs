@@ -167,7 +167,7 @@ fn diskann_segment_recall_and_vectors() {
         let index = DiskAnnIndex::open(&SegmentBytes::whole(bytes.clone()).unwrap(), true, std::sync::Arc::new(bytes.clone())).unwrap();
         index.verify_nodes(&layout).unwrap();
         let row = 17u32;
-        assert_eq!(index.vector(row).unwrap().as_ref(), &data[order[row as usize] as usize * dim..][..dim]);
+        assert_eq!(index.vector(row).unwrap().unwrap().as_ref(), &data[order[row as usize] as usize * dim..][..dim]);
         // The graph search, and the code scan with one batched rerank (`scan_codes`).
         for scan_codes in [false, true] {
             let params = SearchParams { scan_codes, ..SearchParams::with_ef(64) };

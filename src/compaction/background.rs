@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::CompactionReport;
-use crate::Db;
+use crate::{Db, Error};
 
 /// How often an idle compactor checks whether its database was dropped.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
@@ -22,7 +22,7 @@ struct Counters {
     stop: bool,
     totals: CompactionReport,
     runs: u64,
-    last_error: Option<String>,
+    last_error: Option<Error>,
 }
 
 /// Wakes the compactor when a commit publishes a version.
@@ -54,14 +54,14 @@ pub struct Compactor {
 }
 
 /// What a [`Compactor`] has done so far.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CompactorStats {
     /// Compaction runs finished (each merges until the policy picks nothing).
     pub runs: u64,
     /// Sum of the reports of all runs.
     pub totals: CompactionReport,
     /// The error of the last run, if it failed (the next commit triggers a retry).
-    pub last_error: Option<String>,
+    pub last_error: Option<Error>,
 }
 
 impl Db {
@@ -108,7 +108,7 @@ fn run(db: Weak<Db>, signal: Arc<Signal>) {
                 c.last_error = None;
                 add(&mut c.totals, r);
             }
-            Err(e) => c.last_error = Some(e.to_string()),
+            Err(e) => c.last_error = Some(e),
         }
         signal.changed.notify_all();
     }

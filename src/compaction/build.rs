@@ -47,13 +47,13 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
             if dead.is_some_and(|d| d.contains(row as u32)) {
                 continue;
             }
-            let v = seg.index.vector(row as u32).ok_or_else(|| {
-                Error::new(ErrorKind::Unavailable, format!("{}: cannot read row {row} for compaction", seg.meta.file))
+            let v = seg.index.vector(row as u32).map_err(|e| Error::index(&seg.meta.file, e))?.ok_or_else(|| {
+                Error::new(ErrorKind::Corrupt, format!("{}: row {row} is missing from the index", seg.meta.file))
             })?;
+            live.columns.push_from(&seg.rows, row as u32).map_err(|e| Error::format(&seg.meta.file, e))?;
             *slot = live.ids.len() as u32;
             live.ids.push(seg.ids.as_slice()[row]);
             live.vectors.extend_from_slice(&v);
-            live.columns.push_from(&seg.rows, row as u32);
         }
         live.maps.push((seg.meta.id, map));
     }
@@ -100,7 +100,7 @@ pub(crate) fn encode(live: &mut LiveRows, kind: SegmentKind, dim: usize, metric:
         SegmentKind::DiskAnn => {
             let built = DiskAnnBuild::build(&live.vectors, dim, metric, &options.diskann, &|_, _| {}).map_err(invalid)?;
             live.vectors = Vec::new();
-            renumber(live, &built.order);
+            renumber(live, &built.order)?;
             let estimate = built.nodes.len() + rows * 64 + 8192;
             encode_segment(kind, metric, dim, &live.ids, estimate, |w| {
                 built.write_sections(w);
@@ -110,19 +110,20 @@ pub(crate) fn encode(live: &mut LiveRows, kind: SegmentKind, dim: usize, metric:
     })
 }
 
-/// Applies `order[new_row] = old_row` to the keys and the input row maps.
-fn renumber(live: &mut LiveRows, order: &[u32]) {
+/// Applies `order[new_row] = old_row` to the keys, the rows and the input row maps.
+fn renumber(live: &mut LiveRows, order: &[u32]) -> Result<()> {
     let mut new_of = vec![0u32; order.len()];
     for (new, &old) in order.iter().enumerate() {
         new_of[old as usize] = new as u32;
     }
     live.ids = order.iter().map(|&old| live.ids[old as usize]).collect();
-    live.columns = live.columns.permuted(order);
+    live.columns = live.columns.permuted(order).map_err(|e| Error::format("compaction output", e))?;
     for (_, map) in &mut live.maps {
         for r in map.iter_mut().filter(|r| **r != DROPPED) {
             *r = new_of[*r as usize];
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,11 +137,11 @@ mod tests {
             columns.push(&Default::default(), p);
         }
         let mut live = LiveRows { ids: vec![10, 11, 12], vectors: Vec::new(), maps: vec![(1, vec![0, DROPPED, 1, 2])], columns };
-        renumber(&mut live, &[2, 0, 1]);
+        renumber(&mut live, &[2, 0, 1]).unwrap();
         assert_eq!(live.ids, vec![12, 10, 11]);
         assert_eq!(live.maps[0].1, vec![1, DROPPED, 2, 0]);
         use crate::rows::Rows;
-        assert_eq!([0, 1, 2].map(|r| live.columns.payload(r)), [b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!([0, 1, 2].map(|r| live.columns.payload(r).unwrap()), [b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         for (input_row, &out) in live.maps[0].1.iter().enumerate() {
             if out != DROPPED {
                 assert_eq!(live.ids[out as usize], [10, 0, 11, 12][input_row]);

@@ -78,7 +78,7 @@ pub fn zombie_writer_keeps_its_hands_off(store: Arc<dyn BlobStore>, options: &dy
                 assert!(!reader.contains(2), "the new writer's delete");
                 continue;
             }
-            assert_eq!(reader.get(id).as_deref(), Some(&all[i * DIM..(i + 1) * DIM]), "key {id}");
+            assert_eq!(reader.get(id).unwrap().as_deref(), Some(&all[i * DIM..(i + 1) * DIM]), "key {id}");
         }
     }
     assert!((100..110).all(|id| !reader.contains(id)), "the zombie's rows are invisible");
