@@ -239,7 +239,11 @@ fuzz_target!(|input: Input| {
     let _ = db.search_with(&q, &stratovec::SearchOptions { k, filter: Some(filter.clone()), ..Default::default() });
     let _ = db.count(&filter);
     if let Ok(scan) = db.scan(Some(&filter), 17, Include::ALL) {
-        for _ in scan {}
+        for batch in scan {
+            if batch.is_err() {
+                break;
+            }
+        }
     }
     for id in [0u64, 3, 50, 100, 139] {
         let _ = db.get_record(id, Include::ALL);

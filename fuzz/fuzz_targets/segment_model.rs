@@ -68,7 +68,7 @@ type Model = BTreeMap<u64, (Vec<f32>, Metadata, Vec<u8>)>;
 fn check(db: &Db, model: &Model, when: &str) {
     assert_eq!(db.stats().live_rows, model.len() as u64, "{when}");
     for id in 0..=255u64 {
-        let got = db.get_record(id, Include::ALL);
+        let got = db.get_record(id, Include::ALL).unwrap();
         match model.get(&id) {
             None => assert!(got.is_none(), "{when}: key {id} should be absent"),
             Some((v, m, p)) => {
