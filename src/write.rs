@@ -44,7 +44,10 @@ impl Changes {
     }
 
     /// The write-ahead log record of these changes.
-    fn record(&self, dim: usize) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a batch over the log's 4 GiB record limit.
+    fn record(&self, dim: usize) -> Result<Vec<u8>> {
         let mut b = RecordBuilder::default();
         let empty = (Metadata::new(), Vec::new());
         for op in &self.ops {
@@ -56,7 +59,7 @@ impl Changes {
                 Change::Delete(id) => b.delete(id),
             }
         }
-        b.finish()
+        b.finish().map_err(|e| Error::invalid(e.to_string()))
     }
 
     /// Changes from a replayed log record; vectors are checked (dimension, finite) but not
@@ -153,7 +156,7 @@ impl Db {
                 WriteOp::Delete(id) => changes.ops.push(Change::Delete(*id)),
             }
         }
-        let record = self.log_record(&changes);
+        let record = self.log_record(&changes)?;
         let s = self.state.write();
         // Dry run: which inserts would meet a live key.
         let mut live: HashMap<u64, bool> = HashMap::new();
@@ -210,7 +213,7 @@ impl Db {
     pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         self.ready_to_write()?;
         let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
-        let record = self.log_record(&changes);
+        let record = self.log_record(&changes)?;
         let s = self.state.write();
         if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
             return Err(exists(*id));
@@ -225,7 +228,7 @@ impl Db {
     pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
         self.ready_to_write()?;
         let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
-        let record = self.log_record(&changes);
+        let record = self.log_record(&changes)?;
         self.apply_changes(self.state.write(), record, changes)
     }
 
@@ -236,7 +239,7 @@ impl Db {
     pub fn delete(&self, id: u64) -> Result<bool> {
         self.ready_to_write()?;
         let changes = Changes::deletes([id]);
-        let record = self.log_record(&changes);
+        let record = self.log_record(&changes)?;
         let s = self.state.write();
         let live = s.pk.contains_key(&id);
         if live {
@@ -251,12 +254,12 @@ impl Db {
             return Ok(());
         }
         let changes = Changes::deletes(victims);
-        let record = self.log_record(&changes);
+        let record = self.log_record(&changes)?;
         self.apply_changes(s, record, changes)
     }
 
-    fn log_record(&self, changes: &Changes) -> Option<Vec<u8>> {
-        self.wal.as_ref().map(|_| changes.record(self.dim))
+    fn log_record(&self, changes: &Changes) -> Result<Option<Vec<u8>>> {
+        self.wal.as_ref().map(|_| changes.record(self.dim)).transpose()
     }
 
     /// Logs (if a log is on) and applies `changes` under the lock `s`, then syncs the log

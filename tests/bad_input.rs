@@ -85,7 +85,7 @@ fn bad_log_files_are_typed_errors_or_cut() {
     block(db.commit()).unwrap();
     db.insert(2, &vectors(1, DIM, 2)).unwrap();
     drop(db);
-    let log = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let log = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "wal")).max().unwrap();
     let bytes = std::fs::read(&log).unwrap();
 
     // An unknown log format version: refuse to open rather than drop the writes.

@@ -31,7 +31,8 @@ fn tag_of(db: &Db, id: u64) -> Option<i64> {
 }
 
 fn wal_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
+    let log_file = |p: &std::path::PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".wal"));
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).filter(log_file).collect();
     v.sort();
     v
 }
@@ -114,7 +115,7 @@ fn a_torn_tail_is_cut_and_later_writes_survive() {
 }
 
 #[test]
-fn a_corrupt_record_stops_replay_and_later_files_are_set_aside() {
+fn a_corrupt_record_before_later_writes_is_refused_unless_discarding() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || wal_options(dir.path(), SyncPolicy::Never);
     let db = block(Db::create(local(dir.path()), DIM, Metric::L2, opts())).unwrap();
@@ -131,7 +132,19 @@ fn a_corrupt_record_stops_replay_and_later_files_are_set_aside() {
     bytes[last] ^= 0xff; // inside record 2's payload
     std::fs::write(&files[0], bytes).unwrap();
 
-    let db = block(Db::open(local(dir.path()), opts())).unwrap();
+    let e = block(Db::open(local(dir.path()), opts())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "damage before acknowledged writes is not a torn tail: {e}");
+    assert!(e.to_string().contains(&files[0].display().to_string()), "{e}");
+    assert_eq!(wal_files(dir.path()).len(), 2, "nothing was cut or set aside");
+
+    let discard = || {
+        let mut o = opts();
+        if let Durability::Wal(w) = &mut o.durability {
+            w.discard_after_corruption = true;
+        }
+        o
+    };
+    let db = block(Db::open(local(dir.path()), discard())).unwrap();
     assert!(db.contains(1));
     assert!(!db.contains(2) && !db.contains(3), "replay stops at the first bad record");
     let names: Vec<String> = wal_files(dir.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();

@@ -68,11 +68,16 @@ pub enum WalOp {
 pub struct RecordBuilder {
     buf: Vec<u8>,
     ops: u32,
+    /// A length that does not fit its u32 field was added.
+    oversized: bool,
 }
+
+/// Largest record body, in bytes: its length is a u32.
+pub const MAX_RECORD_BODY: usize = u32::MAX as usize;
 
 impl Default for RecordBuilder {
     fn default() -> Self {
-        RecordBuilder { buf: vec![0; FRAME_LEN + 4], ops: 0 }
+        RecordBuilder { buf: vec![0; FRAME_LEN + 4], ops: 0, oversized: false }
     }
 }
 
@@ -87,11 +92,13 @@ impl RecordBuilder {
             self.buf.extend_from_slice(&x.to_le_bytes());
         }
         let meta = if metadata.is_empty() { Vec::new() } else { encode_row(metadata) };
+        self.oversized |= [vector.len(), meta.len(), payload.len()].iter().any(|&n| u32::try_from(n).is_err());
         self.buf.extend_from_slice(&(meta.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(&meta);
         self.buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(payload);
-        self.ops += 1;
+        self.ops = self.ops.saturating_add(1);
+        self.oversized |= self.ops == u32::MAX;
     }
 
     /// Appends a delete of `id`.
@@ -112,13 +119,22 @@ impl RecordBuilder {
     }
 
     /// The framed record: length, CRC32C and body.
-    pub fn finish(mut self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// `Invalid` if the body is over [`MAX_RECORD_BODY`] bytes (its length would not fit
+    /// the frame) or a payload or metadata row is over 4 GiB: such a batch must be split.
+    pub fn finish(mut self) -> Result<Vec<u8>, FormatError> {
+        let body_len = self.buf.len() - FRAME_LEN;
+        if self.oversized || body_len > MAX_RECORD_BODY {
+            return Err(FormatError::invalid(format!(
+                "a log record of {body_len} bytes is over the limit of {MAX_RECORD_BODY} (4 GiB); split the write batch"
+            )));
+        }
         self.buf[FRAME_LEN..FRAME_LEN + 4].copy_from_slice(&self.ops.to_le_bytes());
-        let body_len = (self.buf.len() - FRAME_LEN) as u32;
         let crc = checksum(&self.buf[FRAME_LEN..]);
-        self.buf[0..4].copy_from_slice(&body_len.to_le_bytes());
+        self.buf[0..4].copy_from_slice(&(body_len as u32).to_le_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        self.buf
+        Ok(self.buf)
     }
 }
 
@@ -131,6 +147,9 @@ pub struct WalFile {
     pub valid_len: usize,
     /// Why reading stopped before the end of the input, if it did (torn or corrupt record).
     pub stopped: Option<FormatError>,
+    /// Whether a valid record follows the bad one: damage in the middle of the file, not a
+    /// torn tail left by a crash (which always ends the file).
+    pub valid_after_stop: bool,
 }
 
 /// Reads a log file: the header, then records up to the first torn or corrupt one.
@@ -150,7 +169,7 @@ pub fn read(bytes: &[u8]) -> Result<WalFile, FormatError> {
     if version != FORMAT_VERSION {
         return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    let mut out = WalFile { records: Vec::new(), valid_len: HEADER_LEN, stopped: None };
+    let mut out = WalFile { records: Vec::new(), valid_len: HEADER_LEN, stopped: None, valid_after_stop: false };
     while out.valid_len < bytes.len() {
         match read_record(&bytes[out.valid_len..]) {
             Ok((ops, len)) => {
@@ -158,6 +177,10 @@ pub fn read(bytes: &[u8]) -> Result<WalFile, FormatError> {
                 out.valid_len += len;
             }
             Err(e) => {
+                // The bad frame's own length says where the next record would start.
+                let bad = &bytes[out.valid_len..];
+                let next = read_u32(bad, 0).map(|n| FRAME_LEN + n as usize);
+                out.valid_after_stop = next.and_then(|n| bad.get(n..)).is_some_and(|rest| !rest.is_empty() && read_record(rest).is_ok());
                 out.stopped = Some(e);
                 break;
             }
@@ -257,7 +280,7 @@ mod tests {
                 WalOp::Delete { id } => b.delete(*id),
             }
         }
-        b.finish()
+        b.finish().unwrap()
     }
 
     #[test]
@@ -306,4 +329,34 @@ mod tests {
         h[8] = 9;
         assert!(matches!(read(&h), Err(FormatError::UnsupportedVersion { found: 9, .. })));
     }
+
+    #[test]
+    fn a_record_over_4_gib_is_refused_not_truncated() {
+        // Zeroed pages are not touched: the check runs before the checksum.
+        let b = RecordBuilder { buf: vec![0; FRAME_LEN + MAX_RECORD_BODY + 1], ops: 1, oversized: false };
+        assert!(b.finish().unwrap_err().to_string().contains("split the write batch"));
+        let mut b = RecordBuilder::default();
+        b.oversized = true;
+        assert!(b.finish().is_err(), "a payload whose length does not fit u32");
+    }
+
+    #[test]
+    fn damage_followed_by_a_valid_record_is_told_from_a_torn_tail() {
+        let mut file = header().to_vec();
+        for id in 0..3 {
+            file.extend(encode(&[WalOp::Delete { id }]));
+        }
+        let one = encode(&[WalOp::Delete { id: 0 }]).len();
+        let mut middle = file.clone();
+        middle[HEADER_LEN + one + 10] ^= 1; // inside record 1's body
+        let f = read(&middle).unwrap();
+        assert_eq!((f.records.len(), f.valid_after_stop), (1, true));
+        let torn = &file[..file.len() - 3];
+        let f = read(torn).unwrap();
+        assert_eq!((f.records.len(), f.valid_after_stop), (2, false));
+        let mut zeros = file[..HEADER_LEN + one].to_vec();
+        zeros.extend([0u8; 64]);
+        assert!(!read(&zeros).unwrap().valid_after_stop, "a zero-filled tail is torn, not damage");
+    }
+
 }

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
                 WalOp::Delete { id } => b.delete(*id),
             }
         }
-        again.extend(b.finish());
+        again.extend(b.finish().unwrap());
     }
     let reread = read(&again).expect("re-encoded log reads");
     // Debug output compares NaN vectors bit for bit where `==` would not.
