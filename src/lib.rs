@@ -43,6 +43,7 @@ mod publish;
 mod query;
 mod record;
 mod replica;
+mod rollback;
 mod rows;
 mod scan;
 mod schema;

@@ -38,8 +38,24 @@ pub(crate) fn now_unix_ms() -> u64 {
 pub(crate) async fn latest_manifest(commits: &dyn CommitStore) -> Result<Option<Manifest>> {
     match commits.latest().await.map_err(Error::commit)? {
         None => Ok(None),
-        Some((version, bytes)) => decode(version, &bytes).map(Some),
+        Some((version, bytes)) => decode(version, &bytes).map(Some).map_err(|e| damaged_newest(version, e)),
     }
+}
+
+/// `e` (the newest manifest does not decode) with what to do about it.
+fn damaged_newest(version: u64, e: Error) -> Error {
+    if !matches!(e.kind(), ErrorKind::Corrupt) || version <= 1 {
+        return e;
+    }
+    let before = version - 1;
+    Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "{}; the newest version ({version}) is damaged: read version {before} with Db::open_at(store, {before}, ..), \
+             or make it the newest again with Db::open_rolled_back(store, {before}, ..) (README: Recovery)",
+            e.message()
+        ),
+    )
 }
 
 /// The newest manifest of a database known to exist.
