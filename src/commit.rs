@@ -74,7 +74,9 @@ impl Db {
         let version = self.publish_manifest(base.version, &mut manifest).await?;
         crash_point!("commit::published");
         {
+            let _guard = self.poison_on_panic("swapping in a commit");
             let mut s = self.state.write();
+            crash_point!("commit::swapping");
             s.version = version;
             s.manifest = manifest;
             s.frozen.drain(..frozen.len());

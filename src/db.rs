@@ -290,6 +290,13 @@ impl Db {
         Ok(())
     }
 
+    /// A guard that poisons this writer if the thread panics while it lives: a panic in
+    /// the middle of changing the in-memory state (applying a write, swapping in a commit or
+    /// a compaction) may leave it inconsistent, so no later write may build on it.
+    pub(crate) fn poison_on_panic(&self, during: &'static str) -> PoisonOnPanic<'_> {
+        PoisonOnPanic { db: self, during }
+    }
+
     /// Stops all later writes after `e`, a failure that left the log or the published
     /// version in an unknown state; returns `e`.
     pub(crate) fn poison(&self, e: Error) -> Error {
@@ -424,4 +431,18 @@ pub(crate) fn build_pk(segments: &[Arc<Segment>], tombstones: &HashMap<u64, Arc<
         }
     }
     pk
+}
+
+/// See [`Db::poison_on_panic`].
+pub(crate) struct PoisonOnPanic<'a> {
+    db: &'a Db,
+    during: &'static str,
+}
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.db.poison(Error::new(ErrorKind::Poisoned, format!("a panic while {}", self.during)));
+        }
+    }
 }

@@ -287,6 +287,8 @@ impl Db {
             _ => None,
         };
         crash_point!("write::logged");
+        let _guard = self.poison_on_panic("applying a write");
+        crash_point!("write::applying");
         changes.apply(&mut s, self.dim).map_err(|e| if seq.is_some() { self.poison(e) } else { e })?;
         let full = self.options.memtable_limit_bytes.is_some_and(|limit| s.memtable.memory_bytes() >= limit);
         drop(s);

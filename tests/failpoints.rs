@@ -13,6 +13,7 @@ use common::{block, vectors};
 /// failed is refused, and so is every later write, although `fsync` works again.
 #[test]
 fn one_failed_fsync_fails_every_later_write() {
+    let scenario = fail::FailScenario::setup();
     let dir = tempfile::tempdir().unwrap();
     let opts = DbOptions::default().with_durability(Durability::Wal(WalOptions::new(dir.path())));
     let db = block(Db::create(Arc::new(MemoryStore::new()), 4, Metric::L2, opts)).unwrap();
@@ -24,4 +25,38 @@ fn one_failed_fsync_fails_every_later_write() {
     let e = db.insert(3, &vectors(1, 4, 3)).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Poisoned | ErrorKind::Unavailable), "{e}");
     assert!(!db.contains(3));
+    scenario.teardown();
+}
+
+/// A panic while the in-memory state changes (applying a write, swapping in a commit or a
+/// compaction) poisons the writer: later writes fail with `Poisoned` instead of building on
+/// a half-changed state; reopening gives every committed row back.
+#[test]
+fn a_panic_while_the_state_changes_poisons_the_writer() {
+    for point in ["write::applying", "commit::swapping", "compact::swapping"] {
+        let scenario = fail::FailScenario::setup();
+        let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+        let db = block(Db::create(store.clone(), 4, Metric::L2, DbOptions::default())).unwrap();
+        for b in 0..2u64 {
+            db.insert_batch(&[b * 2, b * 2 + 1], &vectors(2, 4, b)).unwrap();
+            block(db.commit()).unwrap();
+        }
+        db.insert(10, &vectors(1, 4, 10)).unwrap();
+        fail::cfg(point, "1*panic").unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match point {
+            "write::applying" => drop(db.insert(11, &vectors(1, 4, 11))),
+            "commit::swapping" => drop(block(db.commit())),
+            _ => drop(block(db.compact_with(&MergeAll))),
+        }));
+        assert!(panicked.is_err(), "{point}: the failpoint fired");
+        fail::cfg(point, "off").unwrap();
+        let e = db.insert(12, &vectors(1, 4, 12)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Poisoned, "{point}: {e}");
+        assert!(e.to_string().contains("panic"), "{e}");
+        assert_eq!(block(db.commit()).unwrap_err().kind(), ErrorKind::Poisoned, "{point}");
+        drop(db);
+        let db = block(Db::open(store, DbOptions::default())).unwrap();
+        assert!((0..4).all(|id| db.contains(id)), "{point}: committed rows survive");
+        scenario.teardown();
+    }
 }

@@ -276,7 +276,9 @@ impl Db {
     /// inputs, and tombstones (committed or pending) and PK entries move to output rows.
     fn swap(&self, base: &Manifest, plan: &Plan, output: Arc<Segment>, live: &LiveRows, manifest: Manifest) {
         let out = output.meta.id;
+        let _guard = self.poison_on_panic("swapping in a compaction");
         let mut s = self.state.write();
+        crash_point!("compact::swapping");
         let at = s.segments.iter().position(|x| x.meta.id == plan.inputs[0].meta.id).unwrap_or(s.segments.len());
         s.segments.insert(at, output);
         s.segments.retain(|x| !plan.inputs.iter().any(|i| i.meta.id == x.meta.id));
