@@ -76,6 +76,15 @@ pub trait BlobStore: Send + Sync + Debug {
     /// # Errors
     /// `NotFound`, `InvalidPath`, `Io`/`Unavailable`.
     async fn head(&self, path: &str) -> Result<ObjectMeta, StoreError>;
+
+    /// A name of this store's namespace that differs between stores holding different
+    /// objects (`file:///abs/dir`, `s3://bucket/prefix`, a per-instance id for memory):
+    /// block caches key blocks by it, so databases sharing a cache never read each other's
+    /// blocks. Decorators return their inner store's. The default is the `Debug` text,
+    /// which is right when it shows the location; override it otherwise.
+    fn identity(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
 /// Checks that `path` is a valid object path (see [`BlobStore`]).

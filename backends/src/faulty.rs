@@ -191,6 +191,10 @@ fn injected(op: Op, path: &str) -> StoreError {
 
 #[async_trait]
 impl BlobStore for FaultyStore {
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         self.guarded(Op::Read, path, self.inner.get(path)).await
     }

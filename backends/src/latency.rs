@@ -92,6 +92,10 @@ impl LatencyStore {
 
 #[async_trait]
 impl BlobStore for LatencyStore {
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         let b = self.call(self.inner.get(path)).await;
         self.read(b)

@@ -181,6 +181,10 @@ impl LocalStore {
 
 #[async_trait]
 impl BlobStore for LocalStore {
+    fn identity(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         let full = self.full(path)?;
         let file = File::open(&full).map_err(|e| Self::map_err(path, e))?;

@@ -10,9 +10,18 @@ use crate::{validate_path, BlobStore, ObjectMeta, StoreError};
 
 /// A [`BlobStore`] in memory: a sorted map from path to bytes. Cloning the bytes is O(1).
 /// Useful for tests, ephemeral databases, and as the model of a custom backend.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     objects: RwLock<BTreeMap<String, Bytes>>,
+    /// Unique per instance in this process (its [`BlobStore::identity`]).
+    id: u64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        MemoryStore { objects: RwLock::default(), id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
+    }
 }
 
 impl MemoryStore {
@@ -29,6 +38,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl BlobStore for MemoryStore {
+    fn identity(&self) -> String {
+        format!("memory://{}", self.id)
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         validate_path(path)?;
         self.objects.read().get(path).cloned().ok_or_else(|| StoreError::NotFound(path.to_string()))

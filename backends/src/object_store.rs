@@ -70,6 +70,10 @@ fn map_err(path: &str, e: object_store::Error) -> StoreError {
 
 #[async_trait]
 impl BlobStore for ObjectStoreAdapter {
+    fn identity(&self) -> String {
+        self.inner.to_string()
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         validate_path(path)?;
         let (s, p) = (self.inner.clone(), path.to_string());

@@ -114,6 +114,11 @@ fn map_err(path: &str, e: opendal::Error) -> StoreError {
 
 #[async_trait]
 impl BlobStore for OpenDalStore {
+    fn identity(&self) -> String {
+        let info = self.op.info();
+        format!("{}://{}{}", info.scheme(), info.name(), info.root())
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         validate_path(path)?;
         let (op, p) = (self.op.clone(), path.to_string());

@@ -84,6 +84,10 @@ impl RecordingStore {
 
 #[async_trait]
 impl BlobStore for RecordingStore {
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         self.inner.get(path).await
     }

@@ -95,6 +95,10 @@ macro_rules! retried {
 
 #[async_trait]
 impl BlobStore for RetryStore {
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
     async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         retried!(self, self.inner.get(path).await)
     }

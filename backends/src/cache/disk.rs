@@ -1,8 +1,9 @@
 //! The second cache level: blocks as files in a local directory, each checked by a CRC32C
 //! when read, surviving restarts, evicted (least recently used first) above a size bound.
 //!
-//! Layout: `{dir}/{hex(object path)}/{block index}.blk`, each file `crc32c u32 LE` then the
-//! block's bytes. Files are written to a temporary name and renamed, so a crash leaves either
+//! Layout: `{dir}/blocks-{block size}/{hex(object key)}/{block index}.blk`, each file
+//! `crc32c u32 LE` then the block's bytes. Blocks of another block size (a restart with
+//! other options) are in another directory and deleted at open: they never serve a read. Files are written to a temporary name and renamed, so a crash leaves either
 //! a whole block or none; a block that fails its checksum is deleted and counted as a miss.
 
 use std::fs;
@@ -35,9 +36,19 @@ impl std::fmt::Debug for DiskCache {
 impl DiskCache {
     /// Opens (creating) `dir` holding at most `max_bytes` of block files, and indexes the
     /// blocks an earlier process left there.
-    pub(super) fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        let dir = Arc::new(dir.to_path_buf());
+    pub(super) fn open(root: &Path, block_bytes: u64, max_bytes: u64) -> io::Result<Self> {
+        fs::create_dir_all(root)?;
+        let mine = format!("blocks-{block_bytes}");
+        for entry in fs::read_dir(root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("blocks-") && name != mine {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = root.join(mine);
+        fs::create_dir_all(&dir)?;
+        let dir = Arc::new(dir);
         let evict_dir = dir.clone();
         let index = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
@@ -112,11 +123,10 @@ impl DiskCache {
         }
     }
 
-    /// Drops every block of `path`.
-    pub(super) fn forget(&self, path: &str) {
-        let _ = fs::remove_dir_all(self.dir.join(hex(path)));
-        let path = path.to_string();
-        let _ = self.index.invalidate_entries_if(move |k, _| *k.0 == *path);
+    /// Drops every block whose object key `matches` (their files are deleted).
+    pub(super) fn forget(&self, matches: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        let _ = self.index.invalidate_entries_if(move |k, _| matches(&k.0));
+        self.index.run_pending_tasks();
     }
 
     /// Bytes of block files indexed.
@@ -158,13 +168,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let key: BlockKey = ("a/b.seg".into(), 3);
         {
-            let c = DiskCache::open(d.path(), 1 << 20).unwrap();
+            let c = DiskCache::open(d.path(), 4096, 1 << 20).unwrap();
             c.put(&key, b"hello");
             assert_eq!(c.get(&key).as_deref(), Some(&b"hello"[..]));
         }
-        let c = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let c = DiskCache::open(d.path(), 4096, 1 << 20).unwrap();
         assert_eq!(c.get(&key).as_deref(), Some(&b"hello"[..]));
-        let file = block_file(d.path(), &key);
+        let file = block_file(&d.path().join("blocks-4096"), &key);
         let mut data = fs::read(&file).unwrap();
         data[CRC_LEN] ^= 1;
         fs::write(&file, data).unwrap();
@@ -175,12 +185,22 @@ mod tests {
     #[test]
     fn size_bound_evicts_files() {
         let d = tempfile::tempdir().unwrap();
-        let c = DiskCache::open(d.path(), 10_000).unwrap();
+        let c = DiskCache::open(d.path(), 4096, 10_000).unwrap();
         for i in 0..20 {
             c.put(&("x".into(), i), &[7u8; 1000]);
         }
         assert!(c.bytes() <= 10_000, "{} bytes indexed", c.bytes());
-        let files = fs::read_dir(d.path().join(hex("x"))).unwrap().count() as u64;
+        let files = fs::read_dir(d.path().join("blocks-4096").join(hex("x"))).unwrap().count() as u64;
         assert!(files * 1004 <= 10_000 + 1004, "{files} files left");
+    }
+
+    #[test]
+    fn blocks_of_another_block_size_never_serve_a_read() {
+        let d = tempfile::tempdir().unwrap();
+        let key: BlockKey = ("a/b.seg".into(), 0);
+        DiskCache::open(d.path(), 4096, 1 << 20).unwrap().put(&key, b"4 KiB block");
+        let other = DiskCache::open(d.path(), 65536, 1 << 20).unwrap();
+        assert_eq!(other.get(&key), None, "a restart with another block size starts empty");
+        assert!(!d.path().join("blocks-4096").exists(), "and deletes the old blocks");
     }
 }

@@ -29,8 +29,24 @@ pub use reader::CachedReader;
 
 use crate::{BlobStore, StoreError};
 
-/// (object path, block index).
+/// (object key, block index); the object key is [`object_key`].
 type BlockKey = (Arc<str>, u64);
+
+/// The cache's name of object `path` of `len` bytes in `store`:
+/// `{hash of the store's identity}:{len}:{path}`. Two stores (two databases sharing a
+/// cache) never share keys, and an object of the same name but another length (a file
+/// written again) is another object.
+fn object_key(store: &dyn BlobStore, path: &str, len: u64) -> Arc<str> {
+    let id = store.identity();
+    let low = crc32c::crc32c(id.as_bytes());
+    let high = crc32c::crc32c_append(low ^ 0x9e37_79b9, id.as_bytes());
+    format!("{high:08x}{low:08x}:{len}:{path}").into()
+}
+
+/// The object path inside an [`object_key`].
+fn path_of(key: &str) -> &str {
+    key.splitn(3, ':').nth(2).unwrap_or(key)
+}
 
 /// One fetch of a run of blocks, shared by every reader waiting for one of them: the blocks
 /// of the run in order, or the error (as text: `StoreError` is not `Clone`).
@@ -161,7 +177,7 @@ impl BlockCache {
             .support_invalidation_closures()
             .build();
         let disk = match &options.disk {
-            Some(d) => Some(disk::DiskCache::open(&d.dir, d.max_bytes).map_err(|e| StoreError::io(d.dir.display().to_string(), e))?),
+            Some(d) => Some(disk::DiskCache::open(&d.dir, options.block_bytes, d.max_bytes).map_err(|e| StoreError::io(d.dir.display().to_string(), e))?),
             None => None,
         };
         let inner = Inner { options, ram, disk, inflight: Mutex::default(), counters: Counters::default() };
@@ -187,12 +203,13 @@ impl BlockCache {
         }
     }
 
-    /// Drops every cached block of `path` from both levels.
+    /// Drops every cached block of objects named `path` (in any store) from both levels.
     pub fn forget(&self, path: &str) {
         let owned = path.to_string();
-        let _ = self.inner.ram.invalidate_entries_if(move |k, _| *k.0 == *owned);
+        let _ = self.inner.ram.invalidate_entries_if(move |k, _| path_of(&k.0) == owned);
         if let Some(d) = &self.inner.disk {
-            d.forget(path);
+            let owned = path.to_string();
+            d.forget(move |key| path_of(key) == owned);
         }
     }
 
@@ -246,12 +263,13 @@ impl BlockCache {
         for r in ranges {
             crate::blob::check_range(path, r, object_len)?;
         }
+        let key = object_key(store.as_ref(), path, object_len);
         let path: Arc<str> = path.into();
         let bs = self.inner.options.block_bytes;
         let mut wanted: Vec<u64> = ranges.iter().filter(|r| r.start < r.end).flat_map(|r| r.start / bs..r.end.div_ceil(bs)).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let blocks = self.blocks(store, &path, object_len, &wanted, keep_in_ram).await?;
+        let blocks = self.blocks(store, &key, &path, object_len, &wanted, keep_in_ram).await?;
         let block_of = |i: u64| &blocks[wanted.binary_search(&i).unwrap_or_default()];
         Ok(ranges.iter().map(|r| assemble(r, bs, block_of)).collect())
     }
@@ -261,13 +279,14 @@ impl BlockCache {
     async fn blocks(
         &self,
         store: &Arc<dyn BlobStore>,
+        key: &Arc<str>,
         path: &Arc<str>,
         object_len: u64,
         wanted: &[u64],
         keep_in_ram: bool,
     ) -> Result<Vec<Bytes>, StoreError> {
         let inner = &self.inner;
-        let mut found: Vec<Option<Bytes>> = wanted.iter().map(|&i| self.cached(&(path.clone(), i), keep_in_ram)).collect();
+        let mut found: Vec<Option<Bytes>> = wanted.iter().map(|&i| self.cached(&(key.clone(), i), keep_in_ram)).collect();
         let mut waits: Vec<(usize, RunFetch, usize)> = Vec::new();
         {
             let mut inflight = inner.inflight.lock();
@@ -277,7 +296,7 @@ impl BlockCache {
                     continue;
                 }
                 add(&inner.counters.misses, 1);
-                match inflight.get(&(path.clone(), i)) {
+                match inflight.get(&(key.clone(), i)) {
                     Some((fetch, at)) => {
                         add(&inner.counters.shared_fetches, 1);
                         waits.push((slot, fetch.clone(), *at));
@@ -288,9 +307,9 @@ impl BlockCache {
             for run in runs(&missing, wanted) {
                 let first = wanted[run[0]];
                 let count = run.len() as u64;
-                let fetch = self.fetch_run(store.clone(), path.clone(), object_len, first..first + count, keep_in_ram);
+                let fetch = self.fetch_run(store.clone(), key.clone(), path.clone(), object_len, first..first + count, keep_in_ram);
                 for (at, &slot) in run.iter().enumerate() {
-                    inflight.insert((path.clone(), wanted[slot]), (fetch.clone(), at));
+                    inflight.insert((key.clone(), wanted[slot]), (fetch.clone(), at));
                     waits.push((slot, fetch.clone(), at));
                 }
             }
@@ -321,7 +340,7 @@ impl BlockCache {
     /// Fetches `blocks` of `path` with ranged GETs of at most `max_request_bytes`, sent
     /// concurrently; stores them on disk (and in RAM when `keep_in_ram`) and clears their
     /// in-flight entries.
-    fn fetch_run(&self, store: Arc<dyn BlobStore>, path: Arc<str>, object_len: u64, blocks: Range<u64>, keep_in_ram: bool) -> RunFetch {
+    fn fetch_run(&self, store: Arc<dyn BlobStore>, key: Arc<str>, path: Arc<str>, object_len: u64, blocks: Range<u64>, keep_in_ram: bool) -> RunFetch {
         let cache = self.clone();
         let (first, count) = (blocks.start, blocks.end - blocks.start);
         async move {
@@ -349,7 +368,7 @@ impl BlockCache {
             {
                 let mut inflight = inner.inflight.lock();
                 for (k, block) in blocks.iter().enumerate() {
-                    let key = (path.clone(), first + k as u64);
+                    let key = (key.clone(), first + k as u64);
                     if keep_in_ram {
                         inner.ram.insert(key.clone(), block.clone());
                     }
@@ -358,7 +377,7 @@ impl BlockCache {
                     }
                 }
                 for k in 0..count {
-                    inflight.remove(&(path.clone(), first + k));
+                    inflight.remove(&(key.clone(), first + k));
                 }
             }
             result.map_err(Arc::new)?;

@@ -125,3 +125,22 @@ fn ram_level_is_bounded() {
     cache.inner.ram.run_pending_tasks();
     assert!(cache.inner.ram.weighted_size() <= 10_000, "{}", cache.inner.ram.weighted_size());
 }
+
+/// Two stores holding different objects under the same name (two databases sharing one
+/// cache) never read each other's blocks, in RAM or on disk.
+#[test]
+fn stores_sharing_a_cache_never_see_each_others_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlockCache::new(CacheOptions { block_bytes: 16, ..CacheOptions::default() }.with_disk(dir.path(), 1 << 20)).unwrap();
+    let a: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let b: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    pollster::block_on(a.put("segments/1.seg", Bytes::from_static(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))).unwrap();
+    pollster::block_on(b.put("segments/1.seg", Bytes::from_static(b"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))).unwrap();
+    let read = |s: &Arc<dyn BlobStore>| pollster::block_on(cache.read(s, "segments/1.seg", 32, 0..32)).unwrap();
+    assert_eq!(read(&a), &b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..]);
+    assert_eq!(read(&b), &b"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"[..]);
+    // A restart: the disk level is reopened, RAM is empty.
+    let again = BlockCache::new(CacheOptions { block_bytes: 16, ..CacheOptions::default() }.with_disk(dir.path(), 1 << 20)).unwrap();
+    assert_eq!(pollster::block_on(again.read(&b, "segments/1.seg", 32, 0..32)).unwrap(), &b"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"[..]);
+    assert_eq!(again.stats().disk_hits, 2, "served from the disk level, by the right store");
+}
