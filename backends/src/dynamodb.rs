@@ -63,6 +63,9 @@ impl Debug for DynamoDbCommitStore {
     }
 }
 
+/// Where staging manifests are written: `{STAGING_DIR}{version:020}-{unique}.bin`.
+const STAGING_DIR: &str = "_stratovec/commits/";
+
 impl DynamoDbCommitStore {
     /// Versions of the database `base_uri` (any string naming it uniquely, e.g.
     /// `s3://bucket/prefix`) in `table`, with manifests in `store`. The client's calls run on
@@ -237,7 +240,7 @@ impl DynamoDbCommitStore {
     fn staging_name(version: u64) -> String {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        format!("_stratovec/commits/{version:020}-{nanos}-{}-{}.bin", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+        format!("{STAGING_DIR}{version:020}-{nanos}-{}-{}.bin", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -318,8 +321,13 @@ impl CommitStore for DynamoDbCommitStore {
         Ok(v)
     }
 
+    /// Deletes the manifest, the item, and staging objects of that version left by
+    /// commits that crashed or lost the race.
     async fn forget(&self, version: u64) -> Result<(), CommitError> {
         self.store.delete(&manifest_name(version)).await?;
+        for staging in self.store.list(&format!("{STAGING_DIR}{version:020}-")).await? {
+            self.store.delete(&staging).await?;
+        }
         let (client, table, key) = (self.client.clone(), self.table.clone(), self.key(version));
         self.bridge
             .run(async move {

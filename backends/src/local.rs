@@ -65,6 +65,7 @@ impl LocalStore {
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(root.display().to_string())),
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path.display().to_string(), e)),
         }
+        sweep_temporary_files(&root).map_err(|e| StoreError::io(root.display().to_string(), e))?;
         Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0), direct_reads: false, #[cfg(feature = "io-uring")] io_uring: false })
     }
 
@@ -266,5 +267,40 @@ impl BlobStore for LocalStore {
             return Err(StoreError::NotFound(path.to_string()));
         }
         Ok(ObjectMeta { path: path.to_string(), size: meta.len() })
+    }
+}
+
+/// Deletes the `.tmp-*` files under `root` that writers which crashed between writing and
+/// renaming left behind. Called at open with the lock held, so no live writer owns them.
+fn sweep_temporary_files(root: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(TMP_PREFIX) {
+            let _ = fs::remove_file(entry.path());
+        } else if entry.file_type()?.is_dir() {
+            sweep_temporary_files(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_sweeps_temporary_files_of_crashed_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(LocalStore::open(dir.path()).unwrap());
+        fs::create_dir_all(dir.path().join("segments")).unwrap();
+        let left = dir.path().join("segments").join(format!("{TMP_PREFIX}999-0"));
+        fs::write(&left, b"half a segment").unwrap();
+        fs::write(dir.path().join("segments").join("kept.seg"), b"whole").unwrap();
+        let _reader = LocalStore::open_read_only(dir.path()).unwrap();
+        assert!(left.exists(), "a reader never deletes anything");
+        let _store = LocalStore::open(dir.path()).unwrap();
+        assert!(!left.exists(), "the writer sweeps it at open");
+        assert!(dir.path().join("segments").join("kept.seg").exists());
     }
 }

@@ -37,8 +37,12 @@ fn dynamodb_commit_store_conforms() {
     // Staging objects are cleaned up; manifests are where readers look.
     assert!(pollster::block_on(store.list("_stratovec/commits/")).unwrap().is_empty());
     assert_eq!(pollster::block_on(store.list("MANIFEST-")).unwrap().len(), 5);
+    // A staging object left by a crashed commit of version 1 goes with that version.
+    let left = "_stratovec/commits/00000000000000000001-1-2-3.bin";
+    pollster::block_on(store.put(left, Bytes::from_static(b"crashed"))).unwrap();
     pollster::block_on(commits.forget(1)).unwrap();
     assert_eq!(pollster::block_on(commits.versions()).unwrap(), vec![2, 3, 4, 5]);
+    assert!(matches!(pollster::block_on(store.get(left)), Err(StoreError::NotFound(_))), "staging of a vacuumed version is deleted");
 }
 
 #[test]
