@@ -1,6 +1,8 @@
-//! Runs the futures of a tokio-based client (OpenDAL, object_store) from any executor: each
-//! call is spawned on a tokio runtime and its join handle awaited, so a caller driving the
-//! engine with `pollster::block_on` or another runtime works as well as a tokio one.
+//! Runs the futures of a tokio-based client (OpenDAL, object_store, the AWS SDK) from any
+//! executor: each call is spawned on a process-wide tokio runtime that stratovec owns and
+//! its join handle awaited, so a caller driving the engine with `pollster::block_on`,
+//! another executor, or a tokio runtime of its own (even a current-thread one, whose only
+//! thread a synchronous engine call blocks) works the same.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -9,7 +11,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::StoreError;
 
-/// Worker threads of the runtime made when no tokio runtime is current.
+/// Worker threads of the runtime.
 const SHARED_WORKERS: usize = 2;
 
 /// A handle of the runtime that store calls run on.
@@ -19,11 +21,11 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    /// The current tokio runtime, or a process-wide one made on first use.
-    pub(crate) fn current_or_shared() -> Result<Self, StoreError> {
-        if let Ok(handle) = Handle::try_current() {
-            return Ok(Bridge { handle });
-        }
+    /// The process-wide runtime, made on first use. Never the caller's runtime: the engine's
+    /// synchronous calls (automatic commits, lazy index loads, DiskANN node reads through
+    /// a cache) block their thread on store futures, which would deadlock a current-thread
+    /// runtime whose only thread is the one blocked.
+    pub(crate) fn shared() -> Result<Self, StoreError> {
         static SHARED: OnceLock<Result<Runtime, String>> = OnceLock::new();
         let rt = SHARED.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()

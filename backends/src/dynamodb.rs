@@ -74,7 +74,7 @@ impl DynamoDbCommitStore {
     /// # Errors
     /// `Rejected` if no tokio runtime can be started.
     pub fn new(client: Client, table: impl Into<String>, base_uri: impl Into<String>, store: Arc<dyn BlobStore>) -> Result<Self, StoreError> {
-        Ok(DynamoDbCommitStore { client, table: table.into(), base_uri: base_uri.into(), store, bridge: Bridge::current_or_shared()? })
+        Ok(DynamoDbCommitStore { client, table: table.into(), base_uri: base_uri.into(), store, bridge: Bridge::shared()? })
     }
 
     /// Creates `table` with the key schema above (on-demand billing) and waits (up to 60 s)
@@ -85,7 +85,7 @@ impl DynamoDbCommitStore {
     /// `Unavailable` or `Rejected` from the service (an existing table is `Rejected`).
     pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-        let bridge = Bridge::current_or_shared()?;
+        let bridge = Bridge::shared()?;
         let (client, table) = (client.clone(), table.to_string());
         bridge
             .run(async move {

@@ -45,7 +45,7 @@ impl ObjectStoreAdapter {
     /// # Errors
     /// `Rejected` if no tokio runtime is current and none can be started.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Result<Self, StoreError> {
-        Ok(ObjectStoreAdapter { inner, bridge: Bridge::current_or_shared()?, multipart_threshold: DEFAULT_MULTIPART_THRESHOLD })
+        Ok(ObjectStoreAdapter { inner, bridge: Bridge::shared()?, multipart_threshold: DEFAULT_MULTIPART_THRESHOLD })
     }
 
     /// Objects larger than `bytes` are uploaded in 8 MiB parts, 4 at a time.

@@ -56,7 +56,7 @@ impl OpenDalStore {
         // The reqwest HTTP transport of the S3/GCS/Azure services; the first one installed
         // in the process wins, so an application's own transport is kept.
         opendal::install_default();
-        Ok(OpenDalStore { op, bridge: Bridge::current_or_shared()?, multipart_threshold: DEFAULT_MULTIPART_THRESHOLD })
+        Ok(OpenDalStore { op, bridge: Bridge::shared()?, multipart_threshold: DEFAULT_MULTIPART_THRESHOLD })
     }
 
     /// A store in memory (OpenDAL's `memory` service), for tests.
