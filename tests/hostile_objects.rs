@@ -73,14 +73,17 @@ fn a_diskann_segment_with_fewer_keys_than_rows_is_corrupt() {
     assert_corrupt(open_and_use(store), &file);
 }
 
+/// The DiskANN case was found by the `db_open` fuzz target (codes size check overflowed).
 #[test]
 fn a_header_claiming_2_pow_62_rows_is_corrupt() {
-    let (store, mut m) = database();
-    let file = m.segments[1].file.clone();
-    rebuild(&store, &file, |h, _| h.rows = 1 << 62);
-    m.segments[1].rows = 1 << 62;
-    rewrite_manifest(&store, &m);
-    assert_corrupt(open_and_use(store), &file);
+    for (seg, rows) in [(0, 1u64 << 62), (1, 1 << 62), (0, u64::MAX / 3)] {
+        let (store, mut m) = database();
+        let file = m.segments[seg].file.clone();
+        rebuild(&store, &file, |h, _| h.rows = rows);
+        m.segments[seg].rows = rows;
+        rewrite_manifest(&store, &m);
+        assert_corrupt(open_and_use(store), &file);
+    }
 }
 
 #[test]

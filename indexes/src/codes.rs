@@ -258,7 +258,7 @@ impl QuantizedCodes {
         };
         let codes = file.section(SectionKind::QUANT_CODES, verify)?;
         let out = Self::assemble(quantizer, PodSlice::Shared(codes), metric);
-        if out.codes.as_slice().len() as u64 != layout.header.rows * out.code_len as u64 {
+        if layout.header.rows.checked_mul(out.code_len as u64) != Some(out.codes.as_slice().len() as u64) {
             return Err(invalid(format!("{} codes section of {} bytes for {} rows", kind.name(), out.codes.as_slice().len(), layout.header.rows)));
         }
         Ok(Some(out))
