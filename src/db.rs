@@ -96,6 +96,9 @@ pub struct Stats {
     /// The error of the last automatic commit, while it failed and no commit has succeeded
     /// since (writes fail with it until a commit succeeds, so memory stays bounded).
     pub auto_commit_error: Option<String>,
+    /// Why this writer is poisoned (a write or publish with an unknown outcome, or a
+    /// panic): every later write fails until the database is reopened.
+    pub poisoned: Option<String>,
 }
 
 /// What [`Db::open`] replayed from the write-ahead log ([`crate::Durability::Wal`]).
@@ -344,6 +347,7 @@ impl Db {
             kernel: kernels().name,
             log_replay: self.replayed,
             auto_commit_error: self.auto_commit_failure.lock().as_ref().map(ToString::to_string),
+            poisoned: self.poisoned.lock().clone(),
         }
     }
 
