@@ -199,7 +199,7 @@ impl Db {
 
     async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
         let commits = commit_store(&store, &options);
-        let newest = crate::publish::latest_manifest(commits.as_ref())
+        let newest = crate::publish::latest_manifest(store.as_ref(), commits.as_ref())
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
         let manifest = if read_only { newest } else { crate::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await? };

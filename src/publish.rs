@@ -11,9 +11,10 @@
 //! longer than the retention window could then create a manifest in a freed slot and
 //! succeed. Vacuum therefore first raises the *vacuum floor* (the object [`VACUUM_FLOOR`],
 //! the lowest version it may have kept), and every publish reads the floor after it
-//! succeeds: a version below the floor landed in a freed slot, is taken back and refused
-//! (`Fenced`). The floor is raised before any slot is freed, so a publish into a freed slot
-//! always sees it.
+//! succeeds: a version below the floor is taken back and the writer, fenced, gets `Fenced`
+//! and is poisoned (it cannot tell a publish into a freed slot from one that a newer writer
+//! built on and then vacuumed). The floor is raised before any slot is freed, so a publish
+//! into a freed slot always sees it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,37 +34,30 @@ pub(crate) fn now_unix_ms() -> u64 {
 
 /// The newest manifest, `None` before the first commit.
 ///
+/// A commit store may answer with a version below the vacuum floor: one it remembered and
+/// probed forward from, past a publish that was taken back after landing in a slot vacuum
+/// freed. The newest version is never below the floor (vacuum never deletes the newest),
+/// so such an answer is replaced by the newest version the store lists.
+///
 /// # Errors
 /// `Unavailable`; `Corrupt`/`Incompatible` if it does not decode or names another version.
-pub(crate) async fn latest_manifest(commits: &dyn CommitStore) -> Result<Option<Manifest>> {
-    match commits.latest().await.map_err(Error::commit)? {
-        None => Ok(None),
-        Some((version, bytes)) => decode(version, &bytes).map(Some).map_err(|e| damaged_newest(version, e)),
+pub(crate) async fn latest_manifest(store: &dyn BlobStore, commits: &dyn CommitStore) -> Result<Option<Manifest>> {
+    let Some((mut version, mut bytes)) = commits.latest().await.map_err(Error::commit)? else { return Ok(None) };
+    if version < vacuum_floor(store).await? {
+        let listed = commits.versions().await.map_err(Error::commit)?;
+        if let Some(&newest) = listed.last().filter(|&&v| v > version) {
+            (version, bytes) = (newest, commits.load(newest).await.map_err(Error::commit)?);
+        }
     }
-}
-
-/// `e` (the newest manifest does not decode) with what to do about it.
-fn damaged_newest(version: u64, e: Error) -> Error {
-    if !matches!(e.kind(), ErrorKind::Corrupt) || version <= 1 {
-        return e;
-    }
-    let before = version - 1;
-    Error::new(
-        ErrorKind::Corrupt,
-        format!(
-            "{}; the newest version ({version}) is damaged: read version {before} with Db::open_at(store, {before}, ..), \
-             or make it the newest again with Db::open_rolled_back(store, {before}, ..) (README: Recovery)",
-            e.message()
-        ),
-    )
+    decode(version, &bytes).map(Some).map_err(|e| damaged_newest(version, e))
 }
 
 /// The newest manifest of a database known to exist.
 ///
 /// # Errors
 /// `NotFound` if its manifests disappeared; as [`latest_manifest`].
-pub(crate) async fn newest_manifest(commits: &dyn CommitStore) -> Result<Manifest> {
-    latest_manifest(commits).await?.ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))
+pub(crate) async fn newest_manifest(store: &dyn BlobStore, commits: &dyn CommitStore) -> Result<Manifest> {
+    latest_manifest(store, commits).await?.ok_or_else(|| Error::new(ErrorKind::NotFound, "the database's manifests disappeared"))
 }
 
 /// Manifest `version`.
@@ -81,6 +75,22 @@ fn decode(version: u64, bytes: &[u8]) -> Result<Manifest> {
         return Err(Error::new(ErrorKind::Corrupt, format!("{} says it is version {}", manifest_name(version), m.version)));
     }
     Ok(m)
+}
+
+/// `e` (the newest manifest does not decode) with what to do about it.
+fn damaged_newest(version: u64, e: Error) -> Error {
+    if !matches!(e.kind(), ErrorKind::Corrupt) || version <= 1 {
+        return e;
+    }
+    let before = version - 1;
+    Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "{}; the newest version ({version}) is damaged: read version {before} with Db::open_at(store, {before}, ..), \
+             or make it the newest again with Db::open_rolled_back(store, {before}, ..) (README: Recovery)",
+            e.message()
+        ),
+    )
 }
 
 /// The object holding the vacuum floor: a decimal version number. Every version below it
@@ -170,35 +180,43 @@ pub(crate) enum Published {
 
 /// Publishes `manifest` as version `base + 1` for a writer of `epoch`. A conflict with a
 /// newer epoch is `Fenced`; a lost response is resolved by reading the newest version back
-/// (ours: done; still `base`: not published). A version that landed in a slot freed by
-/// vacuum (below the vacuum floor) is taken back and refused.
+/// (ours: done; still `base`: not published). A version below the vacuum floor is taken
+/// back and its outcome is unknown (`Fenced`; see the module docs).
 pub(crate) async fn publish(store: &dyn BlobStore, commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
-    let version = match try_publish(commits, base, epoch, manifest).await {
+    let version = match try_publish(store, commits, base, epoch, manifest).await {
         Published::Done(v) => v,
         other => return other,
     };
     match vacuum_floor(store).await {
         Ok(floor) if floor > version => {
-            // Vacuum deleted every version below the floor, so nothing refers to this one.
+            // A newer writer vacuumed below `floor`: either this version landed in a slot
+            // it had freed (invisible below the newest), or it was published first and the
+            // newer writer built on it and then vacuumed it. Nothing tells the two apart,
+            // so the outcome is unknown (the writer is fenced either way). Taking the
+            // version back is right in both cases: nothing refers to it.
             let _ = commits.forget(version).await;
-            Published::Refused(match latest_manifest(commits).await {
-                Ok(Some(m)) if m.epoch > epoch => fenced(epoch, m.epoch),
-                _ => Error::new(
-                    ErrorKind::Conflict,
-                    format!("version {version} was vacuumed after this writer last read the database (vacuum floor {floor})"),
+            let newer = match latest_manifest(store, commits).await {
+                Ok(Some(m)) => m.epoch,
+                _ => epoch + 1,
+            };
+            Published::Unknown(Error::new(
+                ErrorKind::Fenced,
+                format!(
+                    "a newer writer (epoch {newer}) vacuumed the versions below {floor} while this writer (epoch {epoch}) \
+                     published version {version}: whether this commit is in the newest version is unknown; reopen to write"
                 ),
-            })
+            ))
         }
         Ok(_) => Published::Done(version),
         Err(e) => Published::Unknown(e),
     }
 }
 
-async fn try_publish(commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
+async fn try_publish(store: &dyn BlobStore, commits: &dyn CommitStore, base: u64, epoch: u64, manifest: Bytes) -> Published {
     let err = match commits.try_commit(base, manifest.clone()).await {
         Ok(v) => return Published::Done(v),
         Err(e @ CommitError::Conflict { .. }) => {
-            return Published::Refused(match latest_manifest(commits).await {
+            return Published::Refused(match latest_manifest(store, commits).await {
                 Ok(Some(m)) if m.epoch > epoch => fenced(epoch, m.epoch),
                 _ => Error::commit(e),
             })
@@ -207,12 +225,15 @@ async fn try_publish(commits: &dyn CommitStore, base: u64, epoch: u64, manifest:
     };
     match commits.latest().await {
         Ok(Some((v, bytes))) if v == base + 1 && bytes == manifest => Published::Done(v),
-        Ok(Some((v, _))) if v == base => Published::Refused(err),
+        // Still at `base`: not published, unless a vacuum deleted the versions after it
+        // (then a newer writer may have built on ours): read the floor after the probe.
+        Ok(Some((v, _))) if v == base && vacuum_floor(store).await.is_ok_and(|floor| floor <= base) => Published::Refused(err),
         _ => Published::Unknown(err),
     }
 }
 
-fn fenced(mine: u64, newer: u64) -> Error {
+/// The error of a writer of epoch `mine` that a writer of epoch `newer` fenced.
+pub(crate) fn fenced(mine: u64, newer: u64) -> Error {
     Error::new(
         ErrorKind::Fenced,
         format!("a newer writer (epoch {newer}) opened the database after this one (epoch {mine}); reopen to write"),
@@ -238,7 +259,7 @@ pub(crate) async fn claim_epoch(store: &dyn BlobStore, commits: &dyn CommitStore
         match publish(store, commits, newest.version, claim.epoch, bytes).await {
             Published::Done(_) => return Ok(claim),
             Published::Refused(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Fenced) => {
-                newest = newest_manifest(commits).await?;
+                newest = newest_manifest(store, commits).await?;
             }
             Published::Refused(e) | Published::Unknown(e) => return Err(e),
         }

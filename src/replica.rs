@@ -68,7 +68,7 @@ impl Db {
             return Err(Error::invalid("refresh is for databases opened with open_read_only"));
         }
         let _one_refresh_at_a_time = self.commit_lock.lock().await;
-        let newest = newest_manifest(self.commits.as_ref()).await?;
+        let newest = newest_manifest(self.store.as_ref(), self.commits.as_ref()).await?;
         let (current, open) = {
             let s = self.state.read();
             (s.version, s.segments.clone())

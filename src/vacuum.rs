@@ -59,7 +59,7 @@ impl Db {
         self.writable()?;
         let _no_compaction = self.compaction_lock.lock().await;
         let _no_commit = self.commit_lock.lock().await;
-        let newest = newest_manifest(self.commits.as_ref()).await?;
+        let newest = newest_manifest(self.store.as_ref(), self.commits.as_ref()).await?;
         if newest.version != self.state.read().version {
             let kind = if newest.epoch > self.epoch { ErrorKind::Fenced } else { ErrorKind::Conflict };
             return Err(Error::new(kind, format!("version {} was published by another writer", newest.version)));

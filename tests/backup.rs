@@ -105,6 +105,7 @@ fn a_writer_paused_across_a_vacuum_is_fenced_not_published_into_a_freed_slot() {
         zombie.insert(500, &vectors(1, DIM, 500)).unwrap();
         let e = block(zombie.commit()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Fenced, "{e}");
+        assert!(zombie.stats().poisoned.is_some(), "the zombie cannot write again");
         assert_eq!(block(zombie.commits_versions()), vec![newest], "the zombie's manifest was taken back");
 
         let reader = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();

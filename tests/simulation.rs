@@ -32,6 +32,8 @@ mod common;
 use common::{block, vectors};
 
 const DIM: usize = 4;
+/// Steps per seed.
+const STEPS: usize = 120;
 
 /// What the acknowledged history allows the database to hold.
 #[derive(Default)]
@@ -136,6 +138,9 @@ struct Writer {
     pending_inserts: Vec<u64>,
     pending_deletes: Vec<u64>,
 }
+
+/// A writer opened while another was paused: its handle, the keys it wrote, its commit.
+type Opened = (Db, Vec<u64>, Result<u64>);
 
 struct Sim {
     seed: u64,
@@ -259,7 +264,7 @@ impl Sim {
         }
         self.write(w);
         let store = Arc::new(PauseStore::new(self.faulty.clone()));
-        let slot: Arc<Mutex<Option<(Db, Vec<u64>, Result<u64>)>>> = Arc::default();
+        let slot: Arc<Mutex<Option<Opened>>> = Arc::default();
         let (hook_store, hook_slot, model) = (store.clone(), slot.clone(), self.model.clone());
         let first = self.next_key;
         self.next_key += 5;
@@ -276,8 +281,18 @@ impl Sim {
             *hook_slot.lock() = Some((db, if inserted { keys } else { Vec::new() }, result));
         });
         let writer = &mut self.writers[w];
+        if std::env::var("STRATOVEC_SIM_TRACE").is_ok() {
+            eprintln!("zombie {w} pending inserts {:?} deletes {:?}", writer.pending_inserts, writer.pending_deletes);
+        }
         let result = block(writer.db.commit());
         let opened = slot.lock().take();
+        if std::env::var("STRATOVEC_SIM_TRACE").is_ok() {
+            let o = opened.as_ref().map(|(d, k, r)| (d.manifest().epoch, k.clone(), r.as_ref().map_err(|e| e.to_string()).copied()));
+            eprintln!("zombie commit: {:?}; new writer: {o:?}", result.as_ref().map_err(|e| e.to_string()));
+            let m = block(Db::open_read_only(self.memory.clone(), options())).map(|d| d.manifest());
+            eprintln!("after: {:?}", m.map(|m| (m.version, m.epoch, m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>())));
+            eprintln!("objects: {:?}", block(self.memory.list("")).unwrap());
+        }
         if let Some((db, keys, new_result)) = opened {
             self.model.lock().counts[3] += 1;
             let mut newer = Writer { db: Arc::new(db), store, pending_inserts: keys, pending_deletes: Vec::new() };
@@ -336,7 +351,12 @@ impl Sim {
         let seed = self.seed;
         assert!(reader.stats().version >= m.version, "seed {seed}: step {step}: the version went back");
         for k in &m.acked {
-            assert!(live.contains(k) || m.maybe_deleted.contains(k), "seed {seed}: step {step}: acknowledged key {k} lost");
+            assert!(
+                live.contains(k) || m.maybe_deleted.contains(k),
+                "seed {seed}: step {step}: acknowledged key {k} lost (live {live:?}, maybe deleted {:?}, deleted {:?})",
+                m.maybe_deleted,
+                m.deleted
+            );
         }
         for k in &live {
             assert!(m.written.contains(k), "seed {seed}: step {step}: phantom key {k}");
@@ -349,7 +369,13 @@ impl Sim {
     fn run(&mut self, steps: usize) {
         for step in 0..steps {
             let w = self.rng.random_range(0..self.writers.len());
-            match self.rng.random_range(0..100) {
+            let op = self.rng.random_range(0..100);
+            if std::env::var("STRATOVEC_SIM_TRACE").is_ok() {
+                let m = self.memory.clone();
+                let v = block(Db::open_read_only(m, options())).map(|d| d.manifest()).ok();
+                eprintln!("step {step}: op {op}, writer {w} of {}, manifest {:?}", self.writers.len(), v.map(|m| (m.version, m.epoch, m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>(), m.tombstone_files)));
+            }
+            match op {
                 0..=34 => self.write(self.writers.len() - 1),
                 35..=44 => self.write(w),
                 45..=54 => self.delete(),
@@ -392,13 +418,13 @@ fn simulated_writers_zombies_compaction_vacuum_and_replicas_lose_nothing() {
     let (mut counts, mut acked) = ([0u64; 4], 0);
     for &seed in &seeds {
         let mut sim = Sim::new(seed);
-        sim.run(60);
+        sim.run(STEPS);
         let m = sim.model.lock();
         counts.iter_mut().zip(m.counts).for_each(|(c, n)| *c += n);
         acked += m.acked.len();
     }
     eprintln!(
-        "{} seeds of 60 steps in {:.1} s: {} commits acknowledged, {} fenced, {} failed, {} zombie interleavings, {acked} acknowledged keys checked at the end",
+        "{} seeds of {STEPS} steps in {:.1} s: {} commits acknowledged, {} fenced, {} failed, {} zombie interleavings, {acked} acknowledged keys checked at the end",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         counts[0],

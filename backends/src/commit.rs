@@ -146,8 +146,11 @@ impl CommitStore for BlobCommitStore {
         Ok(Some((newest, bytes)))
     }
 
+    /// Also remembers `version` as seen, so `latest` probes from the newest loaded.
     async fn load(&self, version: u64) -> Result<Bytes, CommitError> {
-        Ok(self.store.get(&manifest_name(version)).await?)
+        let bytes = self.store.get(&manifest_name(version)).await?;
+        self.saw(version);
+        Ok(bytes)
     }
 
     /// Creates a scratch object `_stratovec/preflight-*` twice with create-only writes; the

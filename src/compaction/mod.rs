@@ -214,7 +214,13 @@ impl Db {
                     return Ok((tombstone_bytes, attempt));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < PUBLISH_ATTEMPTS => {
-                    base = crate::publish::newest_manifest(self.commits.as_ref()).await?;
+                    base = crate::publish::newest_manifest(self.store.as_ref(), self.commits.as_ref()).await?;
+                    // Never rebase onto a newer writer's version: this writer is fenced. (A
+                    // conflict whose newer epoch could not be read came back as Conflict.)
+                    if base.epoch > self.epoch {
+                        let _ = self.store.delete(&output.meta.file).await;
+                        return Err(crate::publish::fenced(self.epoch, base.epoch));
+                    }
                 }
                 Err(e) => return Err(e),
             }
