@@ -335,8 +335,7 @@ mod tests {
         // Zeroed pages are not touched: the check runs before the checksum.
         let b = RecordBuilder { buf: vec![0; FRAME_LEN + MAX_RECORD_BODY + 1], ops: 1, oversized: false };
         assert!(b.finish().unwrap_err().to_string().contains("split the write batch"));
-        let mut b = RecordBuilder::default();
-        b.oversized = true;
+        let b = RecordBuilder { oversized: true, ..RecordBuilder::default() };
         assert!(b.finish().is_err(), "a payload whose length does not fit u32");
     }
 
