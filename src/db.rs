@@ -202,8 +202,16 @@ impl Db {
         let newest = crate::publish::latest_manifest(store.as_ref(), commits.as_ref())
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
-        let manifest = if read_only { newest } else { crate::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await? };
-        Self::from_manifest(store, commits, manifest, options, read_only).await
+        if read_only {
+            return Self::from_manifest(store, commits, newest, options, true).await;
+        }
+        // Fetch and open the segments before claiming the epoch: the claim fences every
+        // other writer, so it comes last, when this one is ready to write (a slow open
+        // after the claim lets other writers fence each other in turn).
+        check_dim(&newest)?;
+        let warm = open_segments(&store, options.cache.as_ref(), &newest, &[], options.verify_on_open).await?;
+        let manifest = crate::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await?;
+        Self::from_manifest_reusing(store, commits, manifest, options, false, &warm).await
     }
 
     pub(crate) async fn from_manifest(
@@ -213,12 +221,21 @@ impl Db {
         options: DbOptions,
         read_only: bool,
     ) -> Result<Db> {
+        Self::from_manifest_reusing(store, commits, manifest, options, read_only, &[]).await
+    }
+
+    /// Opens `manifest`, reusing the already open segments of `open` that it holds.
+    async fn from_manifest_reusing(
+        store: Arc<dyn BlobStore>,
+        commits: Arc<dyn CommitStore>,
+        manifest: Manifest,
+        options: DbOptions,
+        read_only: bool,
+        open: &[Arc<Segment>],
+    ) -> Result<Db> {
+        check_dim(&manifest)?;
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
-        if dim == 0 || dim > crate::limits::MAX_DIM {
-            let what = format!("{}: dimension {dim} (1..={})", manifest_name(manifest.version), crate::limits::MAX_DIM);
-            return Err(Error::new(ErrorKind::Corrupt, what));
-        }
-        let segments = open_segments(&store, options.cache.as_ref(), &manifest, &[], options.verify_on_open).await?;
+        let segments = open_segments(&store, options.cache.as_ref(), &manifest, open, options.verify_on_open).await?;
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
         let mut state = State {
@@ -449,4 +466,14 @@ impl Drop for PoisonOnPanic<'_> {
             self.db.poison(Error::new(ErrorKind::Poisoned, format!("a panic while {}", self.during)));
         }
     }
+}
+
+/// `Corrupt` if `manifest`'s dimension is outside `1..=`[`crate::limits::MAX_DIM`].
+fn check_dim(manifest: &Manifest) -> Result<()> {
+    let dim = manifest.dim as usize;
+    if dim == 0 || dim > crate::limits::MAX_DIM {
+        let what = format!("{}: dimension {dim} (1..={})", manifest_name(manifest.version), crate::limits::MAX_DIM);
+        return Err(Error::new(ErrorKind::Corrupt, what));
+    }
+    Ok(())
 }
