@@ -3,7 +3,8 @@
 //! and where a writer is paused mid-operation while others act (a zombie). Actors: up to
 //! three writers (each newer one fences the older), compaction and vacuum by the current
 //! writer, and a replica that refreshes. Everything runs on one thread, so a failing seed
-//! reproduces exactly: `STRATOVEC_SIM_SEED=<seed> cargo test --release --test simulation`.
+//! reproduces exactly: `STRATOVEC_SIM_SEED=<seed> cargo test --release --test simulation`
+//! (add `STRATOVEC_SIM_TRACE=1 -- --nocapture` to print each step and the manifest).
 //!
 //! After every step a fresh reader of the store is checked against the model:
 //! - no acknowledged write is lost: keys whose commit returned `Ok` are live, keys whose
