@@ -170,6 +170,7 @@ impl Db {
             tombstone_files: Vec::new(),
             next_segment_id: 1,
             created_unix_ms: crate::publish::now_unix_ms(),
+            database_id: crate::publish::new_database_id(),
         };
         let v = commits.try_commit(0, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
         debug_assert_eq!(v, 1);
@@ -253,7 +254,7 @@ impl Db {
         let epoch = state.manifest.epoch;
         let (wal, replayed) = match (&options.durability, read_only) {
             (crate::Durability::Wal(w), false) => {
-                let (wal, replay) = Wal::open(w)?;
+                let (wal, replay) = Wal::open(w, state.manifest.database_id)?;
                 let replayed = LogReplay { records: replay.records.len() as u64, dropped_bytes: replay.dropped_bytes };
                 for ops in replay.records {
                     Changes::from_log(ops, dim)?.apply(&mut state, dim)?;

@@ -32,6 +32,22 @@ pub(crate) fn now_unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A new random, nonzero database id ([`Manifest::database_id`]): two hashes keyed by the
+/// standard library's per-process random keys (from the operating system), over the clock
+/// and the process id.
+pub(crate) fn new_database_id() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let half = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u128(nanos);
+        h.write_u32(std::process::id());
+        h.finish() as u128
+    };
+    (half(1) << 64 | half(2)).max(1)
+}
+
 /// The newest manifest, `None` before the first commit.
 ///
 /// A commit store may answer with a version below the vacuum floor: one it remembered and
@@ -253,6 +269,8 @@ pub(crate) async fn claim_epoch(store: &dyn BlobStore, commits: &dyn CommitStore
             version: newest.version + 1,
             epoch: newest.epoch + 1,
             created_unix_ms: now_unix_ms(),
+            // Databases created before manifest format 4 get their id from the first writer.
+            database_id: if newest.database_id == 0 { new_database_id() } else { newest.database_id },
             ..newest.clone()
         };
         let bytes = encode_manifest(&mut claim)?;
@@ -327,6 +345,7 @@ mod tests {
             tombstone_files: Vec::new(),
             next_segment_id: 141,
             created_unix_ms: 0,
+            database_id: 1,
         };
         assert!(m.encode().len() > MAX_PAYLOAD as usize, "the test starts over the limit");
         let bytes = encode_manifest(&mut m).unwrap();

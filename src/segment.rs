@@ -78,18 +78,23 @@ fn open_index_of_kind(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>
         SegmentKind::Flat => Box::new(FlatIndex::open(file, verify)?),
         SegmentKind::Hnsw => Box::new(HnswIndex::open(file, verify)?),
         SegmentKind::DiskAnn => {
+            let by_range = random.is_some();
             let reader: Arc<dyn SectorRead> = match (random, file.file()) {
                 (Some(r), _) => Arc::new(StoreSectors(r)),
                 (None, Some(whole)) => Arc::new(whole.clone()),
                 (None, None) => return Err(FormatError::Invalid("DiskANN nodes neither fetched nor readable".into()).into()),
             };
             let index = DiskAnnIndex::open(file, verify, reader)?;
-            // Nodes fetched by ranges through a cache stay in the store: checking their
-            // CRC32C would download them all.
-            if verify && file.file().is_some() {
-                index.verify_nodes(file.layout())?;
+            if by_range {
+                // Nodes fetched by range through a cache stay in the store (checking the
+                // whole section would download it): each read is checked instead.
+                Box::new(index.checking_reads())
+            } else {
+                if verify {
+                    index.verify_nodes(file.layout())?;
+                }
+                Box::new(index)
             }
-            Box::new(index)
         }
     })
 }

@@ -88,6 +88,8 @@ pub enum SyncPolicy {
 #[derive(Debug)]
 pub(crate) struct Wal {
     dir: PathBuf,
+    /// Written into the header of every new file ([`stratovec_formats::manifest::Manifest::database_id`]).
+    database_id: u128,
     log: Arc<Log>,
     /// Exclusive lock on `{dir}/LOCK`, held while the log is open: one writer per log.
     _lock: File,
@@ -156,9 +158,11 @@ impl Wal {
     ///
     /// # Errors
     /// `Unavailable` for I/O errors; `Corrupt` for a file that is not a log (bad magic),
-    /// `Incompatible` for an unknown log format version: the writes in it are kept, not
-    /// dropped, until a reader that understands them opens the database.
-    pub fn open(options: &WalOptions) -> Result<(Wal, Replay)> {
+    /// `Incompatible` for an unknown log format version (the writes in it are kept, not
+    /// dropped, until a reader that understands them opens the database) or for a file of
+    /// another database than `database_id` (nothing is changed; 0 on either side means
+    /// unknown and is accepted).
+    pub fn open(options: &WalOptions, database_id: u128) -> Result<(Wal, Replay)> {
         let dir = options.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| wal_error(dir.display(), e))?;
         let lock = lock_dir(&dir)?;
@@ -169,7 +173,10 @@ impl Wal {
             let path = file_name(&dir, n);
             let bytes = std::fs::read(&path).map_err(|e| wal_error(path.display(), e))?;
             let (records, valid_len, valid_after) = match wal::read(&bytes) {
-                Ok(f) => (f.records, f.valid_len, f.valid_after_stop),
+                Ok(f) => {
+                    check_owner(&path, f.database_id, database_id)?;
+                    (f.records, f.valid_len, f.valid_after_stop)
+                }
                 // A header cut short is a file created just before a crash.
                 Err(stratovec_formats::FormatError::Truncated { .. }) => (Vec::new(), 0, false),
                 Err(e) => return Err(Error::format(&path.display().to_string(), e)),
@@ -203,7 +210,7 @@ impl Wal {
             }
         }
         let next = numbers.last().map_or(1, |n| n + 1);
-        let file = Self::create_file(&dir, next)?;
+        let file = Self::create_file(&dir, next, database_id)?;
         let log = Arc::new(Log {
             sync: options.sync,
             active: Mutex::new(Active { number: next, file: Arc::new(file), last_seq: 0 }),
@@ -214,13 +221,13 @@ impl Wal {
             SyncPolicy::Interval(every) => Some(spawn_syncer(log.clone(), every)?),
             _ => None,
         };
-        Ok((Wal { dir, log, _lock: lock, _syncer: syncer }, replay))
+        Ok((Wal { dir, database_id, log, _lock: lock, _syncer: syncer }, replay))
     }
 
-    fn create_file(dir: &Path, number: u64) -> Result<File> {
+    fn create_file(dir: &Path, number: u64, database_id: u128) -> Result<File> {
         let path = file_name(dir, number);
         let mut f = OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| wal_error(path.display(), e))?;
-        f.write_all(&wal::header()).map_err(|e| wal_error(path.display(), e))?;
+        f.write_all(&wal::header(database_id)).map_err(|e| wal_error(path.display(), e))?;
         f.sync_all().map_err(|e| wal_error(path.display(), e))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| wal_error(dir.display(), e))?;
         Ok(f)
@@ -260,7 +267,7 @@ impl Wal {
             a.file.sync_data().map_err(|e| self.log.fail(e))?;
         }
         let old = a.number;
-        let file = Self::create_file(&self.dir, old + 1)?;
+        let file = Self::create_file(&self.dir, old + 1, self.database_id)?;
         crash_point!("wal::rotated");
         *a = Active { number: old + 1, file: Arc::new(file), last_seq: a.last_seq };
         Ok(old)
@@ -336,6 +343,22 @@ fn spawn_syncer(log: Arc<Log>, every: Duration) -> Result<std::sync::mpsc::Sende
     Ok(stop)
 }
 
+/// `Incompatible` if the log file at `path` belongs to another database than `expected`
+/// (0 on either side is unknown and accepted: logs written before databases had ids).
+fn check_owner(path: &Path, found: u128, expected: u128) -> Result<()> {
+    if found == 0 || expected == 0 || found == expected {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Incompatible,
+        format!(
+            "write-ahead log {} belongs to database {found:032x}, not to this one ({expected:032x}); \
+             give each database its own WalOptions::dir",
+            path.display()
+        ),
+    ))
+}
+
 /// Takes the exclusive lock of the log directory (`{dir}/LOCK`).
 ///
 /// # Errors
@@ -367,7 +390,7 @@ mod tests {
     #[test]
     fn the_interval_syncer_syncs_a_quiet_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(&WalOptions::new(dir.path()).with_sync(SyncPolicy::Interval(Duration::from_millis(20)))).unwrap();
+        let (wal, _) = Wal::open(&WalOptions::new(dir.path()).with_sync(SyncPolicy::Interval(Duration::from_millis(20))), 1).unwrap();
         let seq = wal.append(b"x").unwrap();
         wal.sync(seq).unwrap();
         assert_eq!(wal.log.synced.lock().0, 0, "the interval has not passed: the write returns unsynced");
@@ -381,10 +404,10 @@ mod tests {
     #[test]
     fn a_second_writer_of_the_same_log_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, _) = Wal::open(&WalOptions::new(dir.path())).unwrap();
-        let e = Wal::open(&WalOptions::new(dir.path())).err().unwrap();
+        let (first, _) = Wal::open(&WalOptions::new(dir.path()), 1).unwrap();
+        let e = Wal::open(&WalOptions::new(dir.path()), 1).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
         drop(first);
-        Wal::open(&WalOptions::new(dir.path())).unwrap();
+        Wal::open(&WalOptions::new(dir.path()), 1).unwrap();
     }
 }

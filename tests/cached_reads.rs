@@ -177,3 +177,37 @@ fn failed_node_reads_surface_as_errors() {
     faulty.clear();
     assert!(db.get(fresh).unwrap().is_some(), "readable again once the store is");
 }
+
+/// A DiskANN node damaged in the store (its sector changed, the section CRC not updated) is
+/// read by range through the cache, where the whole-section CRC is never checked: every read
+/// of it fails `Corrupt` against the node CRC section, and every other row still reads.
+#[test]
+fn a_damaged_node_read_by_range_is_corrupt_not_a_wrong_answer() {
+    use stratovec::formats::segment::{SectionKind, SegmentLayout};
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let seg = block(Db::open_read_only(mem.clone(), options())).unwrap().manifest().segments[0].clone();
+    assert_eq!(seg.kind, SegmentKind::DiskAnn);
+    let mut bytes = block(mem.get(&seg.file)).unwrap().to_vec();
+    let layout = SegmentLayout::parse(&bytes).unwrap();
+    assert!(layout.entry(SectionKind::DISKANN_NODE_CRCS).is_some(), "new segments carry node CRCs");
+    let nodes = layout.entry(SectionKind::DISKANN_NODES).unwrap();
+    bytes[(nodes.offset + 4096 * 3 + 8) as usize] ^= 0x40; // a vector byte of a node in sector 3
+    block(mem.put(&seg.file, bytes.into())).unwrap();
+
+    let db = block(Db::open_read_only(mem.clone(), options().with_cache(cache(None)))).unwrap();
+    let mut damaged = 0;
+    for id in (0..2400).filter(|id| *id != 5) {
+        match db.get(id) {
+            Ok(v) => assert!(v.is_some(), "key {id}"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+                assert!(e.to_string().contains("DiskANN node read"), "{e}");
+                damaged += 1;
+            }
+        }
+    }
+    assert!((1..=64).contains(&damaged), "only the rows of the damaged sector fail: {damaged}");
+    let whole = block(Db::open_read_only(mem.clone(), options())).unwrap_err();
+    assert_eq!(whole.kind(), ErrorKind::Corrupt, "a whole-file open checks the nodes section: {whole}");
+}

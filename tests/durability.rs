@@ -65,6 +65,25 @@ fn wal_replays_acknowledged_writes_without_a_commit() {
     }
 }
 
+/// Two databases pointed at one log directory: the second is refused (`Incompatible`)
+/// and the first keeps every acknowledged write of its log.
+#[test]
+fn a_log_of_another_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let shared = wal_options(dir.path(), SyncPolicy::EveryWrite);
+    let db = block(Db::create(local(&a), DIM, Metric::L2, shared.clone())).unwrap();
+    db.insert_record(record(1, 5)).unwrap();
+    drop(db);
+    let e = block(Db::create(local(&b), DIM, Metric::L2, shared.clone())).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    assert!(e.to_string().contains("belongs to database"), "{e}");
+    let e = block(Db::open(local(&b), shared.clone())).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Incompatible, "{e}");
+    let db = block(Db::open(local(&a), shared)).unwrap();
+    assert_eq!(tag_of(&db, 1), Some(5), "the owner's acknowledged write is still in its log");
+}
+
 #[test]
 fn commit_removes_the_log_it_published_and_later_writes_replay() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,10 @@
 //!
 //! The nodes section starts at a multiple of 4096 in the file (so O_DIRECT reads are
 //! aligned) and holds `ceil(rows / nodes_per_sector) × sectors_per_node` sectors. The meta
-//! section ([`DiskAnnMeta`], 32 bytes) records the parameters.
+//! section ([`DiskAnnMeta`], 32 bytes) records the parameters. The optional node CRC
+//! section ([`NodeReadCrcs`]) holds the CRC32C of every node read, so nodes fetched by
+//! range (from object storage, through the cache) are checked without reading the whole
+//! nodes section.
 
 use crate::{read_u32, FormatError};
 
@@ -146,6 +149,47 @@ impl DiskAnnMeta {
         let (vector, rest) = node.split_at(4 * dim);
         let degree = (read_u32(rest, 0).unwrap_or(0)).min(self.max_degree) as usize;
         Ok((vector, NeighborIter { bytes: &rest[4..4 + 4 * degree] }))
+    }
+}
+
+/// The DiskANN node CRC section: the CRC32C of each node read, `read_len` bytes at a time
+/// over the nodes section, as u32 little-endian (`4 × nodes_len / read_len` bytes).
+#[derive(Debug, Clone)]
+pub struct NodeReadCrcs {
+    crcs: Vec<u32>,
+    nodes_per_read: u32,
+}
+
+impl NodeReadCrcs {
+    /// The section bytes for `nodes` (a whole nodes section laid out by `meta`).
+    pub fn encode(meta: &DiskAnnMeta, nodes: &[u8]) -> Vec<u8> {
+        nodes.chunks(meta.read_len()).flat_map(|read| crate::checksum(read).to_le_bytes()).collect()
+    }
+
+    /// Decodes the section of a segment of `rows` rows laid out by `meta`.
+    ///
+    /// # Errors
+    /// `Invalid` when its length is not 4 bytes per node read.
+    pub fn decode(bytes: &[u8], meta: &DiskAnnMeta, rows: u64) -> Result<Self, FormatError> {
+        let reads = meta.nodes_len(rows) / meta.read_len() as u64;
+        if bytes.len() as u64 != reads.saturating_mul(4) {
+            return Err(FormatError::invalid(format!("DiskANN node CRC section of {} bytes for {reads} node reads", bytes.len())));
+        }
+        let crcs = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Ok(NodeReadCrcs { crcs, nodes_per_read: meta.nodes_per_sector })
+    }
+
+    /// Checks `read`, the `read_len` bytes read for `row`.
+    ///
+    /// # Errors
+    /// `Checksum` when they do not match, `Invalid` for a row past the section.
+    pub fn check(&self, row: u32, read: &[u8]) -> Result<(), FormatError> {
+        let stored = *self.crcs.get((row / self.nodes_per_read.max(1)) as usize).ok_or_else(|| FormatError::invalid(format!("node {row}: no CRC")))?;
+        let computed = crate::checksum(read);
+        if stored != computed {
+            return Err(FormatError::Checksum { what: format!("DiskANN node read of row {row}"), stored, computed });
+        }
+        Ok(())
     }
 }
 

@@ -20,9 +20,9 @@ use crate::{checksum, read_u32, segment::SegmentKind, FormatError, Metric};
 /// Magic at offset 0 of every manifest.
 pub const MAGIC: &[u8; 8] = b"STRVMANI";
 /// Manifest format version written by this crate. Version 2 added [`SegmentMeta::fields`],
-/// version 3 [`Manifest::created_unix_ms`]; versions 1 and 2 are still read (with
-/// `fields: None` and `created_unix_ms: 0`).
-pub const FORMAT_VERSION: u32 = 3;
+/// version 3 [`Manifest::created_unix_ms`], version 4 [`Manifest::database_id`]; versions 1
+/// to 3 are still read (with `fields: None`, `created_unix_ms: 0`, `database_id: 0`).
+pub const FORMAT_VERSION: u32 = 4;
 /// Oldest manifest format version this crate reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Most distinct strings and booleans kept per field in [`FieldStats::distinct`].
@@ -105,6 +105,39 @@ struct ManifestV1 {
     next_segment_id: u64,
 }
 
+/// [`Manifest`] as format version 3 stores it (no database id).
+#[derive(Deserialize)]
+struct ManifestV3 {
+    version: u64,
+    epoch: u64,
+    dim: u32,
+    metric: Metric,
+    reader_features: u64,
+    writer_features: u64,
+    segments: Vec<SegmentMeta>,
+    tombstone_files: Vec<TombstoneFileMeta>,
+    next_segment_id: u64,
+    created_unix_ms: u64,
+}
+
+impl From<ManifestV3> for Manifest {
+    fn from(m: ManifestV3) -> Self {
+        Manifest {
+            version: m.version,
+            epoch: m.epoch,
+            dim: m.dim,
+            metric: m.metric,
+            reader_features: m.reader_features,
+            writer_features: m.writer_features,
+            segments: m.segments,
+            tombstone_files: m.tombstone_files,
+            next_segment_id: m.next_segment_id,
+            created_unix_ms: m.created_unix_ms,
+            database_id: 0,
+        }
+    }
+}
+
 /// [`Manifest`] as format version 2 stores it (no creation time).
 #[derive(Deserialize)]
 struct ManifestV2 {
@@ -132,6 +165,7 @@ impl From<ManifestV2> for Manifest {
             tombstone_files: m.tombstone_files,
             next_segment_id: m.next_segment_id,
             created_unix_ms: 0,
+            database_id: 0,
         }
     }
 }
@@ -154,6 +188,7 @@ impl From<ManifestV1> for Manifest {
             tombstone_files: m.tombstone_files,
             next_segment_id: m.next_segment_id,
             created_unix_ms: 0,
+            database_id: 0,
         }
     }
 }
@@ -191,6 +226,11 @@ pub struct Manifest {
     /// When the writer made this version: milliseconds since the Unix epoch by its clock (0
     /// for versions written before format version 3). Used by `open_at_time`.
     pub created_unix_ms: u64,
+    /// Random 128-bit id given to the database when it is created, kept by every later
+    /// version (0 for versions written before format version 4; a writer that opens such a
+    /// database gives it an id). Write-ahead log files carry it, so a log from another
+    /// database is refused.
+    pub database_id: u128,
 }
 
 impl Manifest {
@@ -247,6 +287,10 @@ impl Manifest {
             }
             2 => {
                 let (m, rest): (ManifestV2, _) = postcard::take_from_bytes(payload).map_err(bad)?;
+                (m.into(), rest)
+            }
+            3 => {
+                let (m, rest): (ManifestV3, _) = postcard::take_from_bytes(payload).map_err(bad)?;
                 (m.into(), rest)
             }
             _ => postcard::take_from_bytes(payload).map_err(bad)?,
@@ -344,6 +388,26 @@ mod tests {
         assert_eq!(Manifest::decode(&m.encode()).unwrap(), m, "re-encoded as version {FORMAT_VERSION}");
     }
 
+    /// A version-3 payload is a version-4 payload without the trailing database id (a
+    /// postcard varint, one zero byte for id 0).
+    #[test]
+    fn version_3_manifests_still_decode() {
+        let v2 = include_bytes!("../../fuzz/corpus/manifest_decode/v2_MANIFEST-00000000000000000003.bin");
+        let mut m = Manifest::decode(v2).unwrap();
+        m.created_unix_ms = 1_700_000_000_000;
+        let v4 = m.encode();
+        assert_eq!(v4.last(), Some(&0), "database id 0 is one zero byte");
+        let payload = &v4[HEADER_LEN..v4.len() - 1];
+        let mut v3 = v4[..HEADER_LEN].to_vec();
+        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
+        v3[12..16].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        v3[16..20].copy_from_slice(&checksum(payload).to_le_bytes());
+        v3.extend_from_slice(payload);
+        let back = Manifest::decode(&v3).unwrap();
+        assert_eq!((back.created_unix_ms, back.database_id), (1_700_000_000_000, 0));
+        assert_eq!(back, m);
+    }
+
     #[test]
     fn bad_field_statistics_are_invalid() {
         let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
@@ -377,8 +441,8 @@ mod tests {
                 fields,
             });
         let tomb = ("[a-z/0-9.]{1,30}", any::<u64>()).prop_map(|(file, count)| TombstoneFileMeta { file, count });
-        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>(), any::<u64>())
-            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms)| Manifest {
+        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>(), any::<u64>(), any::<u128>())
+            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| Manifest {
                 version,
                 epoch,
                 dim,
@@ -389,6 +453,7 @@ mod tests {
                 tombstone_files,
                 next_segment_id,
                 created_unix_ms,
+                database_id,
             })
     }
 

@@ -96,6 +96,10 @@ impl SectionKind {
     pub const METADATA: SectionKind = SectionKind(8);
     /// Per-row payloads: a [`column`](mod@crate::column) of opaque byte strings.
     pub const PAYLOAD: SectionKind = SectionKind(9);
+    /// CRC32C of each DiskANN node read (u32 little-endian per `read_len` bytes of
+    /// [`SectionKind::DISKANN_NODES`], in order), so a node read by range is checked: see
+    /// [`crate::diskann::NodeReadCrcs`]. Optional (segments written before it have none).
+    pub const DISKANN_NODE_CRCS: SectionKind = SectionKind(10);
 
     /// Human-readable name for tools.
     pub fn name(self) -> &'static str {
@@ -109,6 +113,7 @@ impl SectionKind {
             7 => "diskann_nodes",
             8 => "metadata",
             9 => "payload",
+            10 => "diskann_node_crcs",
             _ => "unknown",
         }
     }

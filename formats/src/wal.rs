@@ -2,10 +2,11 @@
 //! deletes) acknowledged since the last commit, each batch framed with a CRC32C.
 //!
 //! ```text
-//! file header (16 bytes)
+//! file header (32 bytes; 16 in format version 1, which had no database id)
 //! 0   magic "STRVWLOG"
 //! 8   format_version u32
 //! 12  reserved u32 (0)
+//! 16  database_id u128 (the manifest's `database_id`; 0 if unknown)
 //! records, back to back:
 //! 0   body_len u32
 //! 4   crc32c u32 of the body
@@ -19,26 +20,31 @@
 //! A writer appends whole records and never rewrites one. A crash can leave a *torn* last
 //! record (short, or with a CRC that does not match); a reader replays every record before
 //! the first bad one ([`read`]) and reports the offset where the good prefix ends, so the
-//! file can be truncated there.
+//! file can be truncated there. The database id lets the engine refuse a log that belongs to
+//! another database.
 
 use crate::metadata::{decode_row, encode_row, Metadata};
 use crate::{checksum, read_u32, read_u64, FormatError};
 
 /// Magic at offset 0.
 pub const MAGIC: &[u8; 8] = b"STRVWLOG";
-/// Format version written and read by this crate.
-pub const FORMAT_VERSION: u32 = 1;
-/// Bytes of the file header.
-pub const HEADER_LEN: usize = 16;
+/// Format version written by this crate; version 2 added the database id. Versions 1 and 2
+/// are read.
+pub const FORMAT_VERSION: u32 = 2;
+/// Bytes of the file header written by this crate.
+pub const HEADER_LEN: usize = 32;
+/// Bytes of a format version 1 file header.
+pub const HEADER_LEN_V1: usize = 16;
 const FRAME_LEN: usize = 8;
 const TAG_UPSERT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 
-/// The file header of a new log file.
-pub fn header() -> [u8; HEADER_LEN] {
+/// The file header of a new log file of the database `database_id`.
+pub fn header(database_id: u128) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[16..32].copy_from_slice(&database_id.to_le_bytes());
     h
 }
 
@@ -141,6 +147,9 @@ impl RecordBuilder {
 /// What [`read`] found in a log file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WalFile {
+    /// The database the log belongs to (0 if unknown: format version 1, or written before
+    /// the database had an id).
+    pub database_id: u128,
     /// The records of the good prefix, in order; each is one atomic batch.
     pub records: Vec<Vec<WalOp>>,
     /// Bytes of the good prefix (header included): truncate the file here before appending.
@@ -155,21 +164,25 @@ pub struct WalFile {
 /// Reads a log file: the header, then records up to the first torn or corrupt one.
 ///
 /// # Errors
-/// Only for the header: `Truncated` (shorter than 16 bytes), `BadMagic`,
-/// `UnsupportedVersion`. A bad record is not an error: it ends the good prefix
+/// Only for the header: `Truncated` (shorter than its header: 16 bytes for version 1, 32
+/// for version 2), `BadMagic`, `UnsupportedVersion`. A bad record is not an error: it ends the good prefix
 /// ([`WalFile::stopped`]).
 pub fn read(bytes: &[u8]) -> Result<WalFile, FormatError> {
-    if bytes.len() < HEADER_LEN {
-        return Err(FormatError::truncated(HEADER_LEN, bytes.len()));
+    if bytes.len() < HEADER_LEN_V1 {
+        return Err(FormatError::truncated(HEADER_LEN_V1, bytes.len()));
     }
     if &bytes[..8] != MAGIC {
         return Err(FormatError::BadMagic { expected: "STRVWLOG" });
     }
     let version = read_u32(bytes, 8).unwrap_or(0);
-    if version != FORMAT_VERSION {
-        return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
-    }
-    let mut out = WalFile { records: Vec::new(), valid_len: HEADER_LEN, stopped: None, valid_after_stop: false };
+    let header_len = match version {
+        1 => HEADER_LEN_V1,
+        FORMAT_VERSION => HEADER_LEN,
+        _ => return Err(FormatError::UnsupportedVersion { found: version, supported: FORMAT_VERSION }),
+    };
+    let id = bytes.get(16..header_len).ok_or_else(|| FormatError::truncated(header_len, bytes.len()))?;
+    let database_id = id.try_into().map_or(0, u128::from_le_bytes);
+    let mut out = WalFile { database_id, records: Vec::new(), valid_len: header_len, stopped: None, valid_after_stop: false };
     while out.valid_len < bytes.len() {
         match read_record(&bytes[out.valid_len..]) {
             Ok((ops, len)) => {
@@ -285,7 +298,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let mut file = header().to_vec();
+        let mut file = header(1).to_vec();
         file.extend(encode(&sample()));
         file.extend(encode(&sample()[1..2]));
         let w = read(&file).unwrap();
@@ -296,7 +309,7 @@ mod tests {
 
     #[test]
     fn every_torn_tail_keeps_the_good_prefix() {
-        let mut file = header().to_vec();
+        let mut file = header(1).to_vec();
         file.extend(encode(&sample()));
         let good = file.len();
         file.extend(encode(&sample()));
@@ -310,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_ends_the_prefix_there() {
-        let mut file = header().to_vec();
+        let mut file = header(1).to_vec();
         file.extend(encode(&sample()));
         let good = file.len();
         file.extend(encode(&sample()));
@@ -325,9 +338,24 @@ mod tests {
     fn bad_headers_are_typed_errors() {
         assert!(matches!(read(b"STRV"), Err(FormatError::Truncated { .. })));
         assert!(matches!(read(&[0u8; 16]), Err(FormatError::BadMagic { .. })));
-        let mut h = header();
+        let mut h = header(7);
         h[8] = 9;
         assert!(matches!(read(&h), Err(FormatError::UnsupportedVersion { found: 9, .. })));
+        assert!(matches!(read(&header(7)[..20]), Err(FormatError::Truncated { .. })), "a version-2 header cut short");
+    }
+
+    #[test]
+    fn the_header_carries_the_database_id_and_version_1_logs_still_read() {
+        let id = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
+        let mut file = header(id).to_vec();
+        file.extend(encode(&sample()));
+        let f = read(&file).unwrap();
+        assert_eq!((f.database_id, f.records.len(), f.valid_len), (id, 1, file.len()));
+        let mut v1 = file[..HEADER_LEN_V1].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        v1.extend(encode(&sample()));
+        let f = read(&v1).unwrap();
+        assert_eq!((f.database_id, f.records.len(), f.valid_len), (0, 1, v1.len()));
     }
 
     #[test]
@@ -341,7 +369,7 @@ mod tests {
 
     #[test]
     fn damage_followed_by_a_valid_record_is_told_from_a_torn_tail() {
-        let mut file = header().to_vec();
+        let mut file = header(1).to_vec();
         for id in 0..3 {
             file.extend(encode(&[WalOp::Delete { id }]));
         }
