@@ -25,15 +25,17 @@ impl Memtable {
         Ok(Memtable { graph, ids: Vec::new(), deleted: RoaringBitmap::new(), columns: RowColumns::default() })
     }
 
+    /// Rows searches see (rows being linked are not counted).
     pub fn rows(&self) -> usize {
-        self.ids.len()
+        Index::rows(&self.graph)
     }
 
-    /// Appends prepared vectors (`ids.len() × dim` values) and links them into the graph;
-    /// `data` holds each row's metadata and payload, or is empty for rows without them.
-    /// Returns the first new row.
-    pub fn append(&mut self, ids: &[u64], vectors: &[f32], data: &[(Metadata, Vec<u8>)]) -> Result<u32> {
-        let first = self.graph.insert_batch(vectors).map_err(|e| crate::Error::invalid(e.to_string()))?;
+    /// Appends prepared vectors (`ids.len() × dim` values) without linking them into the
+    /// graph (invisible to searches until [`Memtable::publish`]); `data` holds each row's
+    /// metadata and payload, or is empty for rows without them. Returns the new rows; link
+    /// them with `self.graph.link_rows` (beside searches) before publishing.
+    pub fn append(&mut self, ids: &[u64], vectors: &[f32], data: &[(Metadata, Vec<u8>)]) -> Result<std::ops::Range<u32>> {
+        let first = self.graph.append(vectors).map_err(|e| crate::Error::invalid(e.to_string()))?;
         self.ids.extend_from_slice(ids);
         if data.is_empty() {
             self.columns.push_empty(ids.len());
@@ -42,7 +44,12 @@ impl Memtable {
                 self.columns.push(m, p);
             }
         }
-        Ok(first)
+        Ok(first..first + ids.len() as u32)
+    }
+
+    /// Makes every appended row visible to searches.
+    pub fn publish(&mut self) {
+        self.graph.publish();
     }
 
     /// Bytes held (vectors, graph, keys).

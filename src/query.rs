@@ -9,6 +9,7 @@ use stratovec_indexes::{Candidate, RowFilter, Scorer, TopK};
 
 use crate::filter::Filter;
 use crate::record::{Include, RecordView};
+use crate::scan::record;
 use crate::state::{Loc, Source, State};
 use crate::vector::prepare;
 use crate::{Db, Error, Result, SearchParams};
@@ -121,9 +122,18 @@ impl Db {
     /// `Corrupt` (damaged bytes) or `Unavailable` (a failed read) naming the key: a live
     /// record that cannot be read is never reported as absent.
     pub fn get_record(&self, id: u64, include: Include) -> Result<Option<RecordView>> {
-        let s = self.state.read();
-        let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
-        view(&s, id, loc, include).map(Some)
+        let (holder, row) = {
+            let s = self.state.read();
+            let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
+            match (s.holder(loc), loc) {
+                (Some(h), Loc::Segment { row, .. }) => (h, row),
+                // The active memtable is read under the lock.
+                _ => return view(&s, id, loc, include).map(Some),
+            }
+        };
+        // A segment's row is read (maybe from object storage) without the lock.
+        let (index, rows, _) = holder.parts();
+        record(index, rows, id, row, include).map(Some)
     }
 
     /// The `opts.k` live records closest to `query` that match `opts.filter`, closest
@@ -137,18 +147,37 @@ impl Db {
         let q = prepare(query, self.dim, self.metric, "query")?;
         let cache_before = self.options.cache.as_ref().map(|c| c.stats());
         self.load_cold_indexes()?;
-        let s = self.state.read();
-        let sources: Vec<Source<'_>> = s.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
-        if let Some(f) = &opts.filter {
-            check_fields(f, &sources)?;
-        }
+        // The memtable is searched, and its hits read, under the state lock; the snapshot
+        // of the immutable sources taken at the same instant is searched without it.
+        let (snapshot, memtable) = {
+            let s = self.state.read();
+            let snapshot = s.snapshot();
+            let memtable = s.memtable_source();
+            if let Some(f) = &opts.filter {
+                let mut all = snapshot.sources();
+                all.push(s.memtable_source());
+                check_fields(f, &all)?;
+            }
+            let found = if memtable.index.rows() > 0 {
+                let (found, e) = self.search_source(&memtable, &q, opts)?;
+                let hits = found
+                    .into_iter()
+                    .map(|c| {
+                        let id = memtable.ids[c.row as usize];
+                        Ok(SearchHit { distance: c.distance, record: record(memtable.index, memtable.rows, id, c.row, opts.include)? })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some((hits, e))
+            } else {
+                None
+            };
+            (snapshot, found)
+        };
+        let sources: Vec<Source<'_>> = snapshot.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
         let per_source: Vec<(Vec<Candidate>, SourceExplain)> =
             sources.par_iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?;
-        let mut all: Vec<(Candidate, usize)> = Vec::new();
         let mut explain = Explain::default();
-        if let (Some(c), Some(before)) = (&self.options.cache, cache_before) {
-            explain.cache = Some(c.stats().since(&before));
-        }
+        let mut all: Vec<(Candidate, usize)> = Vec::new();
         for (i, (found, e)) in per_source.into_iter().enumerate() {
             all.extend(found.into_iter().map(|c| (c, i)));
             explain.sources.push(e);
@@ -156,18 +185,23 @@ impl Db {
         let id_of = |(c, i): &(Candidate, usize)| sources[*i].ids[c.row as usize];
         all.sort_by(|a, b| a.0.distance.total_cmp(&b.0.distance).then(id_of(a).cmp(&id_of(b))));
         all.truncate(opts.k);
-        let hits = all
+        let mut hits = all
             .iter()
             .map(|hit| {
                 let (c, i) = hit;
                 let src = &sources[*i];
-                let loc = match src.segment {
-                    Some(id) => Loc::Segment { id, row: c.row },
-                    None => Loc::Memtable(c.row),
-                };
-                Ok(SearchHit { distance: c.distance, record: view(&s, id_of(hit), loc, opts.include)? })
+                Ok(SearchHit { distance: c.distance, record: record(src.index, src.rows, id_of(hit), c.row, opts.include)? })
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?;
+        if let Some((found, e)) = memtable {
+            hits.extend(found);
+            explain.sources.push(e);
+            hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.record.id.cmp(&b.record.id)));
+            hits.truncate(opts.k);
+        }
+        if let (Some(c), Some(before)) = (&self.options.cache, cache_before) {
+            explain.cache = Some(c.stats().since(&before));
+        }
         Ok((hits, explain))
     }
 

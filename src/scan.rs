@@ -1,7 +1,5 @@
 //! `Db::scan`: every live record matching a filter, in batches, over one snapshot.
 
-use std::sync::Arc;
-
 use roaring::RoaringBitmap;
 use stratovec_indexes::Index;
 
@@ -9,24 +7,8 @@ use crate::filter::Filter;
 use crate::query::{check_fields, live_matches, without_dead};
 use crate::record::{Include, RecordView};
 use crate::rows::Rows;
-use crate::segment::Segment;
-use crate::state::{Frozen, Source};
+use crate::state::{Holder, Source};
 use crate::{Db, Error, Result};
-
-/// Where the rows of one part of a scan are read from.
-enum Holder {
-    Segment(Arc<Segment>),
-    Frozen(Arc<Frozen>),
-}
-
-impl Holder {
-    fn parts(&self) -> (&dyn Index, &dyn Rows, &[u64]) {
-        match self {
-            Holder::Segment(s) => (s.index.as_ref(), &s.rows, s.ids.as_slice()),
-            Holder::Frozen(f) => (&f.memtable.graph, &f.memtable.columns, &f.memtable.ids),
-        }
-    }
-}
 
 /// The matching rows of one immutable source, read lazily.
 struct Part {

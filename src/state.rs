@@ -76,6 +76,63 @@ impl Source<'_> {
     }
 }
 
+/// An immutable source held open: a committed segment or a frozen memtable.
+pub(crate) enum Holder {
+    Segment(Arc<Segment>),
+    Frozen(Arc<Frozen>),
+}
+
+impl Holder {
+    /// Its index, metadata/payload columns and keys.
+    pub fn parts(&self) -> (&dyn Index, &dyn Rows, &[u64]) {
+        match self {
+            Holder::Segment(s) => (s.index.as_ref(), &s.rows, s.ids.as_slice()),
+            Holder::Frozen(f) => (&f.memtable.graph, &f.memtable.columns, &f.memtable.ids),
+        }
+    }
+}
+
+/// The immutable sources of a state at one instant (committed segments and frozen
+/// memtables, with their deleted rows), held by `Arc`: a search reads them after releasing
+/// the state lock, so slow reads (DiskANN nodes from object storage) never block writers.
+/// Later deletes copy a tombstone bitmap rather than change this one.
+pub(crate) struct Snapshot {
+    segments: Vec<(Arc<Segment>, Option<Arc<RoaringBitmap>>)>,
+    frozen: Vec<(Arc<Frozen>, Option<Arc<RoaringBitmap>>)>,
+}
+
+impl Snapshot {
+    /// Its sources: segments (oldest first), then frozen memtables.
+    pub fn sources(&self) -> Vec<Source<'_>> {
+        let mut out: Vec<Source<'_>> = self
+            .segments
+            .iter()
+            .map(|(s, d)| Source {
+                index: s.index.as_ref(),
+                ids: s.ids.as_slice(),
+                dead: live_or_dead(d),
+                rows: &s.rows,
+                segment: Some(s.meta.id),
+                stats: s.meta.fields.as_deref(),
+            })
+            .collect();
+        out.extend(self.frozen.iter().map(|(f, d)| Source {
+            index: &f.memtable.graph,
+            ids: &f.memtable.ids,
+            dead: live_or_dead(d),
+            rows: &f.memtable.columns,
+            segment: Some(f.segment_id),
+            stats: None,
+        }));
+        out
+    }
+}
+
+/// The deleted rows of a source, `None` when it has none.
+fn live_or_dead(d: &Option<Arc<RoaringBitmap>>) -> Option<&RoaringBitmap> {
+    d.as_deref().filter(|b| !b.is_empty())
+}
+
 impl State {
     /// Every searchable source: segments (oldest first), frozen memtables, the memtable.
     pub fn sources(&self) -> Vec<Source<'_>> {
@@ -100,10 +157,35 @@ impl State {
             segment: Some(f.segment_id),
             stats: None,
         }));
+        out.push(self.memtable_source());
+        out
+    }
+
+    /// The active memtable as a source (read it under the state lock only).
+    pub fn memtable_source(&self) -> Source<'_> {
         let m = &self.memtable;
         let dead = Some(&m.deleted).filter(|b| !b.is_empty());
-        out.push(Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None, stats: None });
-        out
+        Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None, stats: None }
+    }
+
+    /// The immutable sources, to search after the lock is released.
+    pub fn snapshot(&self) -> Snapshot {
+        let dead = |id: u64| self.tombstones.get(&id).cloned();
+        Snapshot {
+            segments: self.segments.iter().map(|s| (s.clone(), dead(s.meta.id))).collect(),
+            frozen: self.frozen.iter().map(|f| (f.clone(), dead(f.segment_id))).collect(),
+        }
+    }
+
+    /// Where `loc` is, to read its record after the lock is released: `None` for the
+    /// active memtable (read it under the lock) or a segment no longer held.
+    pub fn holder(&self, loc: Loc) -> Option<Holder> {
+        let Loc::Segment { id, .. } = loc else { return None };
+        self.segments
+            .iter()
+            .find(|s| s.meta.id == id)
+            .map(|s| Holder::Segment(s.clone()))
+            .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| Holder::Frozen(f.clone())))
     }
 
     /// A new id, unique within the database, for a segment or tombstone file.

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use parking_lot::RwLockWriteGuard;
+use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
 use stratovec_formats::metadata::{self, Metadata};
 use stratovec_formats::wal::{RecordBuilder, WalOp};
 
@@ -86,31 +86,44 @@ impl Changes {
         Ok(c)
     }
 
-    /// Applies the changes to the memtable and PK index: replaced and deleted keys are
-    /// killed; a put replaced by a later op of the same list is never appended.
+    /// Applies the changes to the memtable and PK index in one step (log replay):
+    /// [`Changes::append`], link, [`Pending::finish`].
     pub fn apply(self, s: &mut State, dim: usize) -> Result<()> {
+        let pending = self.append(s, dim)?;
+        s.memtable.graph.link_rows(pending.rows.clone());
+        pending.finish(s);
+        Ok(())
+    }
+
+    /// The key of each op.
+    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ops.iter().map(|op| match *op {
+            Change::Put(i) => self.ids[i],
+            Change::Delete(id) => id,
+        })
+    }
+
+    /// Appends the puts that no later op of the list replaces or deletes to the memtable,
+    /// unlinked and invisible to searches. The caller links [`Pending::rows`] (searches may
+    /// run meanwhile, no other write may) and then calls [`Pending::finish`].
+    ///
+    /// # Errors
+    /// `InvalidArgument` from the memtable (too many rows); nothing is appended.
+    pub fn append(self, s: &mut State, dim: usize) -> Result<Pending> {
         let mut keep = vec![false; self.ids.len()];
-        let mut appended: HashMap<u64, usize> = HashMap::new();
-        for op in &self.ops {
-            let id = match *op {
-                Change::Put(i) => self.ids[i],
-                Change::Delete(id) => id,
-            };
-            match appended.remove(&id) {
-                Some(i) => keep[i] = false,
-                None => {
-                    if let Some(loc) = s.pk.remove(&id) {
-                        s.kill(loc);
-                    }
-                }
+        let mut last_put: HashMap<u64, usize> = HashMap::new();
+        for (op, id) in self.ops.iter().zip(self.keys()) {
+            if let Some(i) = last_put.remove(&id) {
+                keep[i] = false;
             }
             if let Change::Put(i) = *op {
-                appended.insert(id, i);
+                last_put.insert(id, i);
                 keep[i] = true;
             }
         }
+        let keys: Vec<u64> = self.keys().collect();
         if self.ids.is_empty() {
-            return Ok(());
+            return Ok(Pending { keys, ids: Vec::new(), rows: 0..0 });
         }
         let (ids, vectors, data) = if keep.iter().all(|k| *k) {
             (self.ids, self.vectors, self.data)
@@ -122,11 +135,35 @@ impl Changes {
             let data = if data.is_empty() { data } else { rows.iter().map(|&i| std::mem::take(&mut data[i])).collect() };
             (ids, vectors, data)
         };
-        let first = s.memtable.append(&ids, &vectors, &data)?;
-        for (k, id) in ids.iter().enumerate() {
-            s.pk.insert(*id, Loc::Memtable(first + k as u32));
+        let rows = s.memtable.append(&ids, &vectors, &data)?;
+        Ok(Pending { keys, ids, rows })
+    }
+}
+
+/// Changes whose rows are in the memtable but not yet visible: [`Pending::finish`] kills
+/// the rows of replaced and deleted keys and points the PK index at the new rows.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The key of every op, in order.
+    keys: Vec<u64>,
+    /// The keys of the appended rows, in row order.
+    ids: Vec<u64>,
+    /// The appended memtable rows (to link before finishing).
+    pub rows: std::ops::Range<u32>,
+}
+
+impl Pending {
+    /// Makes the changes visible (under the write lock, in one step for searches).
+    pub fn finish(self, s: &mut State) {
+        for id in &self.keys {
+            if let Some(loc) = s.pk.remove(id) {
+                s.kill(loc);
+            }
         }
-        Ok(())
+        s.memtable.publish();
+        for (row, id) in self.rows.zip(&self.ids) {
+            s.pk.insert(*id, Loc::Memtable(row));
+        }
     }
 }
 
@@ -289,7 +326,15 @@ impl Db {
         crash_point!("write::logged");
         let _guard = self.poison_on_panic("applying a write");
         crash_point!("write::applying");
-        changes.apply(&mut s, self.dim).map_err(|e| if seq.is_some() { self.poison(e) } else { e })?;
+        let pending = changes.append(&mut s, self.dim).map_err(|e| if seq.is_some() { self.poison(e) } else { e })?;
+        if !pending.rows.is_empty() {
+            // Link with searches running beside (an upgradable read excludes other
+            // writers, commits and compactions, not readers), then publish at once.
+            let linking = RwLockWriteGuard::downgrade_to_upgradable(s);
+            linking.memtable.graph.link_rows(pending.rows.clone());
+            s = RwLockUpgradableReadGuard::upgrade(linking);
+        }
+        pending.finish(&mut s);
         let full = self.options.memtable_limit_bytes.is_some_and(|limit| s.memtable.memory_bytes() >= limit);
         drop(s);
         if let (Some(wal), Some(seq)) = (&self.wal, seq) {

@@ -4,7 +4,10 @@
 //!
 //! Adjacency lists are arrays of `AtomicU32` (`[count, neighbour..]`): searches read them
 //! without locks, and a per-node mutex serialises writers of one list. A batch insert first
-//! appends all vectors, then links the new nodes in parallel on the rayon pool.
+//! appends all vectors ([`HnswGraph::append`], `&mut self`, fast), then links the new nodes
+//! in parallel on the rayon pool ([`HnswGraph::link_rows`], `&self`: searches run while it
+//! links), then makes them visible ([`HnswGraph::publish`]). Until then a search may walk
+//! through the new nodes but never returns one, and [`Index::rows`] does not count them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -69,6 +72,8 @@ pub struct HnswGraph {
     level0: Vec<AtomicU32>,
     upper: Vec<Box<[AtomicU32]>>,
     locks: Vec<Mutex<()>>,
+    /// Rows searches may return: `0..visible` (appended rows past it are being linked).
+    visible: usize,
     entry: RwLock<Option<(u32, usize)>>,
     raise_lock: Mutex<()>,
     rng: SmallRng,
@@ -95,6 +100,7 @@ impl HnswGraph {
             level0: Vec::new(),
             upper: Vec::new(),
             locks: Vec::new(),
+            visible: 0,
             entry: RwLock::new(None),
             raise_lock: Mutex::new(()),
             rng: SmallRng::seed_from_u64(params.seed),
@@ -122,6 +128,21 @@ impl HnswGraph {
     /// # Errors
     /// [`IndexError::DimensionMismatch`] if `vectors.len()` is not a multiple of `dim`.
     pub fn insert_batch(&mut self, vectors: &[f32]) -> Result<u32, IndexError> {
+        let first = self.append(vectors)?;
+        self.link_rows(first..self.levels.len() as u32);
+        self.publish();
+        Ok(first)
+    }
+
+    /// Appends `vectors` (`n × dim` values, validated and normalised for cosine) without
+    /// linking them: rows `first..first + n`, invisible to searches until
+    /// [`HnswGraph::link_rows`] and [`HnswGraph::publish`]. Returns `first`. Call
+    /// `link_rows(first..first + n)` before appending again.
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] if `vectors.len()` is not a multiple of `dim`;
+    /// `InvalidArgument` past 2^32 - 2 rows. Nothing is appended on error.
+    pub fn append(&mut self, vectors: &[f32]) -> Result<u32, IndexError> {
         if !vectors.len().is_multiple_of(self.dim) {
             return Err(IndexError::DimensionMismatch { expected: self.dim, got: vectors.len() % self.dim });
         }
@@ -131,18 +152,27 @@ impl HnswGraph {
             return Err(IndexError::InvalidArgument("more than 2^32 - 2 rows in one graph".into()));
         }
         self.grow(vectors, n);
-        let mut start = first;
         if self.entry.get_mut().is_none() && n > 0 {
             *self.entry.get_mut() = Some((first as u32, self.levels[first] as usize));
-            start += 1;
-        }
-        let this = &*self;
-        if n - (start - first) > 1 {
-            (start..first + n).into_par_iter().for_each(|i| this.link(i as u32));
-        } else {
-            (start..first + n).for_each(|i| this.link(i as u32));
         }
         Ok(first as u32)
+    }
+
+    /// Links appended rows `rows` into the graph, in parallel on the current rayon pool
+    /// when there are several. Runs beside searches (`&self`).
+    pub fn link_rows(&self, rows: std::ops::Range<u32>) {
+        let entry = self.entry.read().map(|e| e.0);
+        let rows = rows.filter(|r| Some(*r) != entry).collect::<Vec<u32>>();
+        if rows.len() > 1 {
+            rows.into_par_iter().for_each(|i| self.link(i));
+        } else {
+            rows.into_iter().for_each(|i| self.link(i));
+        }
+    }
+
+    /// Makes every appended row visible to searches.
+    pub fn publish(&mut self) {
+        self.visible = self.levels.len();
     }
 
     fn grow(&mut self, vectors: &[f32], n: usize) {
@@ -316,10 +346,10 @@ impl Index for HnswGraph {
         self.metric
     }
     fn rows(&self) -> usize {
-        self.levels.len()
+        self.visible
     }
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
-        Ok(row_of(&self.vectors, self.dim, row))
+        Ok(if (row as usize) < self.visible { row_of(&self.vectors, self.dim, row) } else { None })
     }
     fn search(
         &self,
@@ -328,9 +358,15 @@ impl Index for HnswGraph {
         params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
-        search_graph(self, self.metric, query, k, params, filter)
+        if self.visible == self.levels.len() {
+            return search_graph(self, self.metric, query, k, params, filter);
+        }
+        // Rows being linked are walked through but never returned.
+        let visible = |row: u32| (row as usize) < self.visible && filter.is_none_or(|f| f.accept(row));
+        search_graph(self, self.metric, query, k, params, Some(&visible))
     }
     fn write_sections(&self, writer: &mut SegmentWriter) {
+        debug_assert_eq!(self.visible, self.levels.len(), "written with rows not yet published");
         write_vectors(writer, &self.vectors);
         writer.add_section(SectionKind::HNSW_GRAPH, &self.to_graph_section());
     }

@@ -24,6 +24,8 @@ mod filtered;
 mod ingest;
 #[path = "bench_remote.rs"]
 mod remote;
+#[path = "bench_under_ingest.rs"]
+mod under_ingest;
 
 /// Options of `stratovec bench`.
 #[derive(clap::Args)]
@@ -76,7 +78,8 @@ pub struct BenchArgs {
     /// tiered-int4 (engine ingest with commits and background compaction into DiskANN),
     /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute),
     /// ingest (insert throughput with and without the write-ahead log), remote-hnsw /
-    /// remote-diskann-<codes> (a read replica over an object store with added latency).
+    /// remote-diskann-<codes> (a read replica over an object store with added latency),
+    /// search-under-ingest (search latency while another thread inserts, and idle).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -113,6 +116,12 @@ pub struct BenchArgs {
     /// ingest: rows written one by one in the single-row cases.
     #[arg(long, default_value_t = 20_000)]
     single_rows: usize,
+    /// search-under-ingest: rows inserted while one thread searches.
+    #[arg(long, default_value_t = 100_000)]
+    ingest_rows: usize,
+    /// search-under-ingest: rows per insert batch.
+    #[arg(long, default_value_t = 1_000)]
+    ingest_batch: usize,
     /// remote-*: round-trip time added to every request of the remote store, in ms.
     #[arg(long, default_value_t = 20.0)]
     rtt_ms: f64,
@@ -189,6 +198,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
             "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
             "filtered" => filtered::run(&a, &c, &base, &queries)?,
             "ingest" => ingest::run(&a, &c, &base)?,
+            "search-under-ingest" => under_ingest::run(&a, &c, &base, &queries, &gt)?,
             other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
                 Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
                 None if other.starts_with("diskann-") => {
@@ -204,7 +214,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     tiered::run(&a, &c, &base, &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest, remote-hnsw, remote-diskann-<codes>)"))),
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest, search-under-ingest, remote-hnsw, remote-diskann-<codes>)"))),
             },
         }
     }
@@ -323,6 +333,14 @@ pub(crate) fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, querie
         report(a, c, label, ef, &r, t);
     }
     Ok(())
+}
+
+/// The CPU model (`/proc/cpuinfo`), for every result line.
+pub(crate) fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 pub(crate) fn invalid(message: String) -> Error {
