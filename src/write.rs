@@ -331,6 +331,7 @@ impl Db {
             // Link with searches running beside (an upgradable read excludes other
             // writers, commits and compactions, not readers), then publish at once.
             let linking = RwLockWriteGuard::downgrade_to_upgradable(s);
+            crash_point!("write::linking");
             linking.memtable.graph.link_rows(pending.rows.clone());
             s = RwLockUpgradableReadGuard::upgrade(linking);
         }

@@ -60,3 +60,45 @@ fn a_panic_while_the_state_changes_poisons_the_writer() {
         scenario.teardown();
     }
 }
+
+/// While a write links its rows into the memtable graph (paused here), searches, reads and
+/// `contains` still answer, from the state before the write; once the write returns, its
+/// rows are found. Before searches stopped waiting on writers, the search below blocked
+/// until the write finished.
+#[test]
+fn searches_answer_while_a_write_links_its_rows() {
+    let scenario = fail::FailScenario::setup();
+    let dim = 8;
+    let db = Arc::new(block(Db::create(Arc::new(MemoryStore::new()), dim, Metric::L2, DbOptions::default())).unwrap());
+    let old: Vec<u64> = (0..200).collect();
+    db.insert_batch(&old, &vectors(200, dim, 1)).unwrap();
+    block(db.commit()).unwrap();
+    db.insert_batch(&[500, 501], &vectors(2, dim, 2)).unwrap();
+    let new: Vec<u64> = (1000..1100).collect();
+    let new_vectors = vectors(100, dim, 3);
+    fail::cfg("write::linking", "pause").unwrap();
+    let writer = {
+        let (db, new, new_vectors) = (db.clone(), new.clone(), new_vectors.clone());
+        std::thread::spawn(move || db.insert_batch(&new, &new_vectors))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200)); // let the writer reach the pause
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (db, q) = (db.clone(), new_vectors[..dim].to_vec());
+        std::thread::spawn(move || {
+            let hits = db.search(&q, 5, &SearchParams::with_ef(32)).map(|h| h.iter().map(|x| x.id).collect::<Vec<_>>());
+            let _ = tx.send((hits, db.contains(1000), db.contains(500), db.get(7).map(|v| v.is_some())));
+        });
+    }
+    let answered = rx.recv_timeout(std::time::Duration::from_secs(20));
+    fail::cfg("write::linking", "off").unwrap();
+    let (hits, has_new, has_500, has_7) = answered.expect("the search answered while the write was linking");
+    let hits = hits.unwrap();
+    assert!(hits.iter().all(|id| *id < 1000), "rows being linked are never returned: {hits:?}");
+    assert_eq!((has_new, has_500, has_7.unwrap()), (false, true, true));
+    writer.join().unwrap().unwrap();
+    let hits = db.search(&new_vectors[..dim], 1, &SearchParams::with_ef(32)).unwrap();
+    assert_eq!(hits[0].id, 1000, "visible once the write returned");
+    assert!(new.iter().all(|id| db.contains(*id)));
+    scenario.teardown();
+}
