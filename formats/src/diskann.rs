@@ -17,9 +17,8 @@
 //! The nodes section starts at a multiple of 4096 in the file (so O_DIRECT reads are
 //! aligned) and holds `ceil(rows / nodes_per_sector) × sectors_per_node` sectors. The meta
 //! section ([`DiskAnnMeta`], 32 bytes) records the parameters. The optional node CRC
-//! section ([`NodeReadCrcs`]) holds the CRC32C of every node read, so nodes fetched by
-//! range (from object storage, through the cache) are checked without reading the whole
-//! nodes section.
+//! section ([`NodeCrcs`]) holds the CRC32C of every node, so nodes fetched by range (from
+//! object storage, through the cache) are checked without reading the whole nodes section.
 
 use crate::{read_u32, FormatError};
 
@@ -152,42 +151,48 @@ impl DiskAnnMeta {
     }
 }
 
-/// The DiskANN node CRC section: the CRC32C of each node read, `read_len` bytes at a time
-/// over the nodes section, as u32 little-endian (`4 × nodes_len / read_len` bytes).
+/// The DiskANN node CRC section: the CRC32C of each node's `node_len` bytes, in row
+/// order, as u32 little-endian (`4 × rows` bytes; kept in RAM, 4 bytes per row).
 #[derive(Debug, Clone)]
-pub struct NodeReadCrcs {
+pub struct NodeCrcs {
     crcs: Vec<u32>,
-    nodes_per_read: u32,
+    meta: DiskAnnMeta,
 }
 
-impl NodeReadCrcs {
-    /// The section bytes for `nodes` (a whole nodes section laid out by `meta`).
-    pub fn encode(meta: &DiskAnnMeta, nodes: &[u8]) -> Vec<u8> {
-        nodes.chunks(meta.read_len()).flat_map(|read| crate::checksum(read).to_le_bytes()).collect()
+impl NodeCrcs {
+    /// The section bytes for the `rows` nodes of `nodes` (a nodes section laid out by
+    /// `meta`).
+    pub fn encode(meta: &DiskAnnMeta, nodes: &[u8], rows: u32) -> Vec<u8> {
+        let node = |row: u32| &nodes[meta.sector_offset(row) as usize + meta.offset_in_read(row)..][..meta.node_len as usize];
+        (0..rows).flat_map(|row| crate::checksum(node(row)).to_le_bytes()).collect()
     }
 
     /// Decodes the section of a segment of `rows` rows laid out by `meta`.
     ///
     /// # Errors
-    /// `Invalid` when its length is not 4 bytes per node read.
+    /// `Invalid` when its length is not 4 bytes per row.
     pub fn decode(bytes: &[u8], meta: &DiskAnnMeta, rows: u64) -> Result<Self, FormatError> {
-        let reads = meta.nodes_len(rows) / meta.read_len() as u64;
-        if bytes.len() as u64 != reads.saturating_mul(4) {
-            return Err(FormatError::invalid(format!("DiskANN node CRC section of {} bytes for {reads} node reads", bytes.len())));
+        if bytes.len() as u64 != rows.saturating_mul(4) {
+            return Err(FormatError::invalid(format!("DiskANN node CRC section of {} bytes for {rows} rows", bytes.len())));
         }
         let crcs = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Ok(NodeReadCrcs { crcs, nodes_per_read: meta.nodes_per_sector })
+        Ok(NodeCrcs { crcs, meta: *meta })
     }
 
-    /// Checks `read`, the `read_len` bytes read for `row`.
+    /// Checks the node of `row` in `read`, the bytes read for it at
+    /// [`DiskAnnMeta::sector_offset`].
     ///
     /// # Errors
-    /// `Checksum` when they do not match, `Invalid` for a row past the section.
+    /// `Checksum` when they do not match; `Invalid` for a row past the section;
+    /// `Truncated` for a short read.
     pub fn check(&self, row: u32, read: &[u8]) -> Result<(), FormatError> {
-        let stored = *self.crcs.get((row / self.nodes_per_read.max(1)) as usize).ok_or_else(|| FormatError::invalid(format!("node {row}: no CRC")))?;
-        let computed = crate::checksum(read);
+        let stored = *self.crcs.get(row as usize).ok_or_else(|| FormatError::invalid(format!("node {row}: no CRC")))?;
+        let at = self.meta.offset_in_read(row);
+        let len = self.meta.node_len as usize;
+        let node = read.get(at..at + len).ok_or_else(|| FormatError::truncated(at + len, read.len()))?;
+        let computed = crate::checksum(node);
         if stored != computed {
-            return Err(FormatError::Checksum { what: format!("DiskANN node read of row {row}"), stored, computed });
+            return Err(FormatError::Checksum { what: format!("DiskANN node of row {row}"), stored, computed });
         }
         Ok(())
     }

@@ -96,9 +96,9 @@ impl SectionKind {
     pub const METADATA: SectionKind = SectionKind(8);
     /// Per-row payloads: a [`column`](mod@crate::column) of opaque byte strings.
     pub const PAYLOAD: SectionKind = SectionKind(9);
-    /// CRC32C of each DiskANN node read (u32 little-endian per `read_len` bytes of
-    /// [`SectionKind::DISKANN_NODES`], in order), so a node read by range is checked: see
-    /// [`crate::diskann::NodeReadCrcs`]. Optional (segments written before it have none).
+    /// CRC32C of each DiskANN node (u32 little-endian per row, over its `node_len` bytes
+    /// in [`SectionKind::DISKANN_NODES`]), so a node read by range is checked: see
+    /// [`crate::diskann::NodeCrcs`]. Optional (segments written before it have none).
     pub const DISKANN_NODE_CRCS: SectionKind = SectionKind(10);
 
     /// Human-readable name for tools.

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stratovec_formats::diskann::{encode_node, DiskAnnMeta, NodeReadCrcs};
+use stratovec_formats::diskann::{encode_node, DiskAnnMeta, NodeCrcs};
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentLayout, SegmentWriter};
 use stratovec_formats::FormatError;
 
@@ -127,7 +127,7 @@ impl DiskAnnBuild {
         self.codes.write_sections(w);
         w.add_section(SectionKind::DISKANN_META, &self.meta.encode());
         w.add_section_aligned(SectionKind::DISKANN_NODES, &self.nodes, stratovec_formats::diskann::SECTOR_LEN);
-        w.add_section(SectionKind::DISKANN_NODE_CRCS, &NodeReadCrcs::encode(&self.meta, &self.nodes));
+        w.add_section(SectionKind::DISKANN_NODE_CRCS, &NodeCrcs::encode(&self.meta, &self.nodes, self.order.len() as u32));
     }
 }
 
@@ -142,9 +142,9 @@ pub struct DiskAnnIndex {
     nodes_offset: u64,
     reader: Arc<dyn SectorRead>,
     /// Checks every node read ([`DiskAnnIndex::checking_reads`]); `None`: reads unchecked.
-    read_crcs: Option<Arc<NodeReadCrcs>>,
+    read_crcs: Option<Arc<NodeCrcs>>,
     /// The segment's node CRC section, if it has one.
-    stored_crcs: Option<Arc<NodeReadCrcs>>,
+    stored_crcs: Option<Arc<NodeCrcs>>,
 }
 
 impl DiskAnnIndex {
@@ -168,7 +168,7 @@ impl DiskAnnIndex {
             return Err(FormatError::Invalid(format!("diskann_nodes at offset {} is not sector aligned", nodes.offset)).into());
         }
         let stored_crcs = match layout.entry(SectionKind::DISKANN_NODE_CRCS) {
-            Some(_) => Some(Arc::new(NodeReadCrcs::decode(&file.section(SectionKind::DISKANN_NODE_CRCS, verify)?, &meta, rows)?)),
+            Some(_) => Some(Arc::new(NodeCrcs::decode(&file.section(SectionKind::DISKANN_NODE_CRCS, verify)?, &meta, rows)?)),
             None => None,
         };
         Ok(DiskAnnIndex { dim, metric: h.metric, rows: rows as usize, meta, codes, nodes_offset: nodes.offset, reader, read_crcs: None, stored_crcs })
@@ -176,8 +176,8 @@ impl DiskAnnIndex {
 
     /// Checks every node read against the segment's node CRC section (when it has one:
     /// segments written before it existed stay unchecked), for nodes read by range from
-    /// bytes nobody checked, e.g. object storage through the cache. About one CRC32C of
-    /// `read_len` bytes per node read. A mismatch fails the search or read with
+    /// bytes nobody checked, e.g. object storage through the cache: one CRC32C of
+    /// `node_len` bytes per node read. A mismatch fails the search or read with
     /// [`IndexError::Format`] (`Checksum`).
     pub fn checking_reads(mut self) -> Self {
         self.read_crcs = self.stored_crcs.clone();
