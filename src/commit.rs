@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_backends::StoreError;
+use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones;
 
 use crate::db::{segment_name, tombstone_name};

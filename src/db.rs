@@ -405,10 +405,7 @@ pub(crate) async fn open_segments(
         .await?;
     let fresh: Vec<Arc<Segment>> = {
         use rayon::prelude::*;
-        files
-            .into_par_iter()
-            .map(|fetched| Segment::open(fetched, dim, metric, verify).map(Arc::new))
-            .collect::<Result<_>>()?
+        files.into_par_iter().map(|fetched| Segment::open(fetched, dim, metric, verify).map(Arc::new)).collect::<Result<_>>()?
     };
     let find = |id: u64| open.iter().chain(&fresh).find(|s| s.meta.id == id).cloned();
     Ok(manifest.segments.iter().filter_map(|m| find(m.id)).collect())

@@ -41,11 +41,7 @@ pub(crate) async fn fetch_segment(store: &Arc<dyn BlobStore>, cache: Option<&Blo
 async fn fetch_whole(store: &dyn BlobStore, meta: &SegmentMeta) -> Result<Fetched> {
     let name = &meta.file;
     let bytes = store.get(name).await.map_err(|e| Error::store(name, e))?;
-    let random = if meta.kind == SegmentKind::DiskAnn {
-        store.random_access(name).await.map_err(|e| Error::store(name, e))?
-    } else {
-        None
-    };
+    let random = if meta.kind == SegmentKind::DiskAnn { store.random_access(name).await.map_err(|e| Error::store(name, e))? } else { None };
     let file = SegmentBytes::whole(bytes).map_err(|e| Error::format(name, e))?;
     Ok(Fetched { meta: meta.clone(), file, random, lazy: None })
 }

@@ -126,7 +126,8 @@ pub fn parse_npy_f32(bytes: &[u8]) -> Result<Matrix<f32>> {
         return Err(Error::invalid(format!("npy: only C-order <f4 arrays are supported, header {header}")));
     }
     let shape = compact.split("'shape':(").nth(1).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no shape"))?;
-    let dims: Vec<usize> = shape.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().map_err(|_| bad("shape"))).collect::<Result<_>>()?;
+    let dims: Vec<usize> =
+        shape.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().map_err(|_| bad("shape"))).collect::<Result<_>>()?;
     let [rows, dim] = dims[..] else { return Err(Error::invalid(format!("npy: shape ({shape}) is not 2-D"))) };
     let body = &bytes[start + hlen..];
     let needed = rows.checked_mul(dim).and_then(|n| n.checked_mul(4)).ok_or_else(|| bad("shape overflows"))?;

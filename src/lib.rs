@@ -25,18 +25,18 @@ macro_rules! crash_point {
     };
 }
 
+mod backup;
 mod commit;
 mod compaction;
-mod backup;
 mod db;
 mod error;
 mod fetch;
-mod lazy;
-pub mod limits;
 pub mod filter;
 pub mod fvecs;
 #[cfg(feature = "jsonl")]
 mod jsonl;
+mod lazy;
+pub mod limits;
 mod memtable;
 mod options;
 mod publish;
@@ -55,27 +55,27 @@ mod vector;
 mod wal;
 mod write;
 
-pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use backup::SnapshotReport;
+pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use db::{Db, LogReplay, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
-pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};
-pub use replica::{Refresher, RefresherStats};
-pub use vacuum::{RetentionPolicy, VacuumReport};
-pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
 pub use options::{DbOptions, SearchParams};
 pub use query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};
+pub use record::{Include, Record, RecordView, WriteBatch, WriteOp};
+pub use replica::{Refresher, RefresherStats};
 pub use scan::Scan;
 pub use schema::{Field, FieldKind, Schema};
 pub use search::Hit;
+pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
+pub use vacuum::{RetentionPolicy, VacuumReport};
 pub use wal::{Durability, SyncPolicy, WalOptions};
 
 pub use stratovec_backends as backends;
 pub use stratovec_formats as formats;
 pub use stratovec_indexes as indexes;
 
-pub use stratovec_backends::{async_trait, BlobCommitStore, BlobStore, CommitError, CommitStore, MemoryStore, ObjectMeta, StoreError};
 #[cfg(feature = "local")]
 pub use stratovec_backends::LocalStore;
+pub use stratovec_backends::{async_trait, BlobCommitStore, BlobStore, CommitError, CommitStore, MemoryStore, ObjectMeta, StoreError};
 pub use stratovec_indexes::{DistanceKernel, HnswParams, Index, Metric, Quantizer, Sq8};

@@ -170,7 +170,11 @@ pub(crate) fn encode_manifest(manifest: &mut Manifest) -> Result<Bytes> {
         bytes = manifest.encode();
     }
     Manifest::decode(&bytes).map_err(|e| {
-        Error::invalid(format!("refusing to publish version {}: its manifest ({} bytes) would not decode: {e}", manifest.version, bytes.len()))
+        Error::invalid(format!(
+            "refusing to publish version {}: its manifest ({} bytes) would not decode: {e}",
+            manifest.version,
+            bytes.len()
+        ))
     })?;
     Ok(Bytes::from(bytes))
 }

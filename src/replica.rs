@@ -48,7 +48,9 @@ impl Db {
             }
         }
         let version = match lo {
-            0 => return Err(Error::new(ErrorKind::NotFound, format!("no stored version was made at or before {t} ms since the Unix epoch"))),
+            0 => {
+                return Err(Error::new(ErrorKind::NotFound, format!("no stored version was made at or before {t} ms since the Unix epoch")))
+            }
             n => versions[n - 1],
         };
         Self::open_at(store, version, options).await

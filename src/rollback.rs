@@ -33,12 +33,7 @@ impl Db {
             .map_err(Error::commit)?
             .map(|(v, _)| v)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store"))?;
-        let mut manifest = Manifest {
-            version: newest + 1,
-            epoch: newest + 1,
-            created_unix_ms: now_unix_ms(),
-            ..old
-        };
+        let mut manifest = Manifest { version: newest + 1, epoch: newest + 1, created_unix_ms: now_unix_ms(), ..old };
         let bytes = encode_manifest(&mut manifest)?;
         match publish(store.as_ref(), commits.as_ref(), newest, manifest.epoch, bytes).await {
             Published::Done(_) => Self::from_manifest(store, commits, manifest, options, false).await,

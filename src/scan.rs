@@ -136,8 +136,11 @@ impl Db {
             check_fields(f, &sources)?;
         }
         let holders = s.segments.iter().map(|x| Holder::Segment(x.clone())).chain(s.frozen.iter().map(|f| Holder::Frozen(f.clone())));
-        let parts: Vec<Part> =
-            holders.zip(&sources).map(|(holder, src)| Part { holder, rows: matching(src, filter) }).filter(|p| !p.rows.is_empty()).collect();
+        let parts: Vec<Part> = holders
+            .zip(&sources)
+            .map(|(holder, src)| Part { holder, rows: matching(src, filter) })
+            .filter(|p| !p.rows.is_empty())
+            .collect();
         let m = &s.memtable;
         let memtable = sources.last().expect("the memtable is always a source");
         let copied: Vec<RecordView> = matching(memtable, filter)

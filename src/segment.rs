@@ -1,9 +1,9 @@
 //! An opened, immutable segment: its index and the user key of each row.
 
+use std::sync::Arc;
 use stratovec_formats::manifest::SegmentMeta;
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentHeader, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
-use std::sync::Arc;
 
 use stratovec_backends::RandomAccess;
 use stratovec_indexes::{DiskAnnIndex, FlatIndex, HnswIndex, Index, IndexError, Metric, OpenIndex, PodSlice, SectorRead};
@@ -64,7 +64,11 @@ impl Segment {
 
 /// Opens the index of a segment from its sections. DiskANN nodes are read through `random`
 /// when given, else from the whole file (an error if `file` holds only some sections).
-pub(crate) fn open_index(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>, verify: bool) -> std::result::Result<Box<dyn Index>, IndexError> {
+pub(crate) fn open_index(
+    file: &SegmentBytes,
+    random: Option<Arc<dyn RandomAccess>>,
+    verify: bool,
+) -> std::result::Result<Box<dyn Index>, IndexError> {
     let index = open_index_of_kind(file, random, verify)?;
     let rows = file.layout().header.rows;
     if index.rows() as u64 != rows {
@@ -73,7 +77,11 @@ pub(crate) fn open_index(file: &SegmentBytes, random: Option<Arc<dyn RandomAcces
     Ok(index)
 }
 
-fn open_index_of_kind(file: &SegmentBytes, random: Option<Arc<dyn RandomAccess>>, verify: bool) -> std::result::Result<Box<dyn Index>, IndexError> {
+fn open_index_of_kind(
+    file: &SegmentBytes,
+    random: Option<Arc<dyn RandomAccess>>,
+    verify: bool,
+) -> std::result::Result<Box<dyn Index>, IndexError> {
     Ok(match file.layout().header.kind {
         SegmentKind::Flat => Box::new(FlatIndex::open(file, verify)?),
         SegmentKind::Hnsw => Box::new(HnswIndex::open(file, verify)?),

@@ -126,10 +126,6 @@ impl Db {
     /// Retired files that a search or scan of this process still reads.
     fn files_in_use(&self) -> HashSet<String> {
         let s = self.state.read();
-        s.retired
-            .iter()
-            .filter(|r| r.segment.as_ref().is_some_and(|seg| Arc::strong_count(seg) > 1))
-            .map(|r| r.file.clone())
-            .collect()
+        s.retired.iter().filter(|r| r.segment.as_ref().is_some_and(|seg| Arc::strong_count(seg) > 1)).map(|r| r.file.clone()).collect()
     }
 }

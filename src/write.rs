@@ -72,7 +72,10 @@ impl Changes {
                     if vector.len() != dim || vector.iter().any(|x| !x.is_finite()) {
                         return Err(Error::new(
                             ErrorKind::Corrupt,
-                            format!("log record for key {id} has a vector of dimension {} or a non-finite value (database dimension {dim})", vector.len()),
+                            format!(
+                                "log record for key {id} has a vector of dimension {} or a non-finite value (database dimension {dim})",
+                                vector.len()
+                            ),
                         ));
                     }
                     c.ops.push(Change::Put(c.ids.len()));

@@ -161,8 +161,14 @@ fn jsonl_export_and_import_round_trip() {
     let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
     let db = block(Db::create(store, 3, Metric::L2, DbOptions::default())).unwrap();
     let records = vec![
-        Record::new(1, vec![0.5, -1.0, 2.25]).with("genre", "rock").with("year", 1995).with("score", 1.0).with_payload(b"\x00\xffbytes".to_vec()),
-        Record::new(2, vec![0.0, 0.0, 1.0]).with("tags", Value::List(vec![Scalar::Str("a".into()), Scalar::Int(3), Scalar::Bool(true)])).with("gone", Value::Null),
+        Record::new(1, vec![0.5, -1.0, 2.25])
+            .with("genre", "rock")
+            .with("year", 1995)
+            .with("score", 1.0)
+            .with_payload(b"\x00\xffbytes".to_vec()),
+        Record::new(2, vec![0.0, 0.0, 1.0])
+            .with("tags", Value::List(vec![Scalar::Str("a".into()), Scalar::Int(3), Scalar::Bool(true)]))
+            .with("gone", Value::Null),
         Record::new(u64::MAX, vec![1e-30, 3e30, -0.0]),
     ];
     let mut batch = WriteBatch::new();

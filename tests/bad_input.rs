@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use common::{block, local, vectors};
 use stratovec::{
-    Db, DbOptions, Durability, ErrorKind, Field, FieldKind, Filter, MemoryStore, Metric, Record, Schema, SearchOptions,
-    WalOptions,
+    Db, DbOptions, Durability, ErrorKind, Field, FieldKind, Filter, MemoryStore, Metric, Record, Schema, SearchOptions, WalOptions,
 };
 
 const DIM: usize = 4;
@@ -35,7 +34,11 @@ fn bad_records_queries_and_filters_are_typed_errors() {
     let v = |id| Record::new(id, vectors(1, DIM, id)).with("genre", "jazz");
     assert_err(db.insert_record(Record::new(2, [1.0, 2.0]).with("genre", "x")), ErrorKind::InvalidArgument, "dimension");
     assert_err(db.insert_record(Record::new(2, [1.0, f32::NAN, 0.0, 0.0]).with("genre", "x")), ErrorKind::InvalidArgument, "non-finite");
-    assert_err(db.insert_record(Record::new(2, [f32::INFINITY, 0.0, 0.0, 0.0]).with("genre", "x")), ErrorKind::InvalidArgument, "non-finite");
+    assert_err(
+        db.insert_record(Record::new(2, [f32::INFINITY, 0.0, 0.0, 0.0]).with("genre", "x")),
+        ErrorKind::InvalidArgument,
+        "non-finite",
+    );
     assert_err(db.insert_record(Record::new(2, [0.0; 4]).with("genre", "x")), ErrorKind::InvalidArgument, "zero vector");
     assert_err(db.insert_record(Record::new(2, vectors(1, DIM, 2))), ErrorKind::InvalidArgument, "genre");
     assert_err(db.insert_record(v(2).with("year", "1999")), ErrorKind::InvalidArgument, "year");
@@ -85,7 +88,12 @@ fn bad_log_files_are_typed_errors_or_cut() {
     block(db.commit()).unwrap();
     db.insert(2, &vectors(1, DIM, 2)).unwrap();
     drop(db);
-    let log = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "wal")).max().unwrap();
+    let log = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .max()
+        .unwrap();
     let bytes = std::fs::read(&log).unwrap();
 
     // An unknown log format version: refuse to open rather than drop the writes.

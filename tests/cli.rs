@@ -71,7 +71,8 @@ fn verify_reports_damage_that_checksums_miss() {
     assert!(out.contains(&format!("ok   version {} opens", m.version)), "{out}");
 
     let t = &m.tombstone_files[0].file;
-    let bad = stratovec::formats::tombstones::encode(&[stratovec::formats::tombstones::Tombstone { segment_id: m.segments[0].id, row: 99 }]);
+    let bad =
+        stratovec::formats::tombstones::encode(&[stratovec::formats::tombstones::Tombstone { segment_id: m.segments[0].id, row: 99 }]);
     std::fs::write(dir.path().join(t), bad).unwrap();
     let (ok, out, _) = stratovec(&["verify", "--db", dir.path().to_str().unwrap()]);
     assert!(!ok);

@@ -24,8 +24,8 @@ use common::{block, vectors};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stratovec::{
-    CompactionPolicy, Db, DbOptions, Durability, Filter, Include, MergeAll, Metric, Record, SizeTiered, SyncPolicy, Value,
-    WalOptions, WriteBatch,
+    CompactionPolicy, Db, DbOptions, Durability, Filter, Include, MergeAll, Metric, Record, SizeTiered, SyncPolicy, Value, WalOptions,
+    WriteBatch,
 };
 
 const DIM: usize = 8;
@@ -59,8 +59,11 @@ enum Mode {
 fn options(dir: &Path, mode: Mode, seed: u64) -> DbOptions {
     let mut o = DbOptions::default().with_flat_threshold(60);
     o.retain_versions = 1;
-    let policy: std::sync::Arc<dyn CompactionPolicy> =
-        if seed.is_multiple_of(2) { std::sync::Arc::new(MergeAll) } else { std::sync::Arc::new(SizeTiered { base_rows: 20, ..SizeTiered::default() }) };
+    let policy: std::sync::Arc<dyn CompactionPolicy> = if seed.is_multiple_of(2) {
+        std::sync::Arc::new(MergeAll)
+    } else {
+        std::sync::Arc::new(SizeTiered { base_rows: 20, ..SizeTiered::default() })
+    };
     o.compaction = policy;
     match mode {
         Mode::Wal => {
@@ -176,7 +179,11 @@ fn crash_child() {
                 (0..rng.random_range(2..6))
                     .map(|i| {
                         let id = rng.random_range(0..KEYS);
-                        if rng.random_bool(0.7) { Write1::Put(id, tag * 10 + i) } else { Write1::Del(id) }
+                        if rng.random_bool(0.7) {
+                            Write1::Put(id, tag * 10 + i)
+                        } else {
+                            Write1::Del(id)
+                        }
                     })
                     .collect(),
             ),

@@ -7,10 +7,7 @@ use std::sync::Arc;
 
 use common::{block, local, vectors};
 use stratovec::backends::faulty::{Fault, FaultyStore, Op, Rule};
-use stratovec::{
-    Db, DbOptions, Durability, ErrorKind, Include, MemoryStore, Metric, Record, SyncPolicy, Value, WalOptions,
-    WriteBatch,
-};
+use stratovec::{Db, DbOptions, Durability, ErrorKind, Include, MemoryStore, Metric, Record, SyncPolicy, Value, WalOptions, WriteBatch};
 
 const DIM: usize = 8;
 

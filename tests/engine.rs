@@ -103,7 +103,10 @@ fn bad_input_is_a_typed_error() {
     assert_eq!(db.search(&[1.0, 0.0], 1, &SearchParams::default()).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(db.search(&[0.0; 3], 1, &SearchParams::default()).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(block(Db::create(store.clone(), 3, Metric::L2, DbOptions::default())).unwrap_err().kind(), ErrorKind::AlreadyExists);
-    assert_eq!(block(Db::create(Arc::new(MemoryStore::new()), 0, Metric::L2, DbOptions::default())).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        block(Db::create(Arc::new(MemoryStore::new()), 0, Metric::L2, DbOptions::default())).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(block(Db::open(Arc::new(MemoryStore::new()), DbOptions::default())).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
@@ -151,14 +154,20 @@ fn corrupt_files_are_reported_by_name() {
         ("segment bit flip", damaged(|d| flip(&d.join(seg), |n| n / 2))),
         ("segment footer flip", damaged(|d| flip(&d.join(seg), |n| n - 20))),
         ("manifest bit flip", damaged(|d| flip(&d.join(man), |n| n - 1))),
-        ("truncated segment", damaged(|d| {
-            let b = std::fs::read(d.join(seg)).unwrap();
-            std::fs::write(d.join(seg), &b[..b.len() - 7]).unwrap();
-        })),
-        ("truncated manifest", damaged(|d| {
-            let b = std::fs::read(d.join(man)).unwrap();
-            std::fs::write(d.join(man), &b[..10]).unwrap();
-        })),
+        (
+            "truncated segment",
+            damaged(|d| {
+                let b = std::fs::read(d.join(seg)).unwrap();
+                std::fs::write(d.join(seg), &b[..b.len() - 7]).unwrap();
+            }),
+        ),
+        (
+            "truncated manifest",
+            damaged(|d| {
+                let b = std::fs::read(d.join(man)).unwrap();
+                std::fs::write(d.join(man), &b[..10]).unwrap();
+            }),
+        ),
     ] {
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{what}: {e}");
         let name = if what.contains("manifest") { man } else { seg };
@@ -181,18 +190,30 @@ fn failed_commit_keeps_rows_and_retries() {
     struct FailOnce(MemoryStore, std::sync::atomic::AtomicBool);
     #[async_trait]
     impl BlobStore for FailOnce {
-        async fn get(&self, p: &str) -> Result<bytes::Bytes, StoreError> { self.0.get(p).await }
-        async fn get_range(&self, p: &str, r: std::ops::Range<u64>) -> Result<bytes::Bytes, StoreError> { self.0.get_range(p, r).await }
-        async fn put(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> { self.0.put(p, d).await }
+        async fn get(&self, p: &str) -> Result<bytes::Bytes, StoreError> {
+            self.0.get(p).await
+        }
+        async fn get_range(&self, p: &str, r: std::ops::Range<u64>) -> Result<bytes::Bytes, StoreError> {
+            self.0.get_range(p, r).await
+        }
+        async fn put(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> {
+            self.0.put(p, d).await
+        }
         async fn put_if_absent(&self, p: &str, d: bytes::Bytes) -> Result<(), StoreError> {
             if p.starts_with("segments/") && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Unavailable("injected".into()));
             }
             self.0.put_if_absent(p, d).await
         }
-        async fn delete(&self, p: &str) -> Result<(), StoreError> { self.0.delete(p).await }
-        async fn list(&self, p: &str) -> Result<Vec<String>, StoreError> { self.0.list(p).await }
-        async fn head(&self, p: &str) -> Result<ObjectMeta, StoreError> { self.0.head(p).await }
+        async fn delete(&self, p: &str) -> Result<(), StoreError> {
+            self.0.delete(p).await
+        }
+        async fn list(&self, p: &str) -> Result<Vec<String>, StoreError> {
+            self.0.list(p).await
+        }
+        async fn head(&self, p: &str) -> Result<ObjectMeta, StoreError> {
+            self.0.head(p).await
+        }
     }
     let store = Arc::new(FailOnce(MemoryStore::new(), Default::default()));
     let db = block(Db::create(store.clone(), 2, Metric::L2, DbOptions::default())).unwrap();

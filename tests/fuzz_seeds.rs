@@ -11,13 +11,20 @@ use stratovec::{BlobStore, Db, DbOptions, MemoryStore, Metric};
 fn write_fuzz_seeds() {
     let store = Arc::new(MemoryStore::new());
     let dyn_store: Arc<dyn BlobStore> = store.clone();
-    let db = pollster::block_on(Db::create(dyn_store, 4, Metric::L2, DbOptions::default().with_flat_threshold(8).with_hnsw(4, 16))).unwrap();
+    let db =
+        pollster::block_on(Db::create(dyn_store, 4, Metric::L2, DbOptions::default().with_flat_threshold(8).with_hnsw(4, 16))).unwrap();
     let v: Vec<f32> = (0..12 * 4).map(|i| (i % 7) as f32 - 3.0).collect();
     db.insert_batch(&(0..12).collect::<Vec<_>>(), &v).unwrap();
     pollster::block_on(db.commit()).unwrap();
     db.insert_batch(&[100, 101], &v[..8]).unwrap();
     let mut batch = stratovec::WriteBatch::new();
-    batch.insert(stratovec::Record::new(200, v[..4].to_vec()).with("genre", "rock").with("year", 1999).with("tags", vec!["a", "b"]).with_payload(b"x".to_vec()));
+    batch.insert(
+        stratovec::Record::new(200, v[..4].to_vec())
+            .with("genre", "rock")
+            .with("year", 1999)
+            .with("tags", vec!["a", "b"])
+            .with_payload(b"x".to_vec()),
+    );
     batch.insert(stratovec::Record::new(201, v[4..8].to_vec()).with("score", 0.5).with("draft", true));
     db.write(&batch).unwrap();
     db.delete(3).unwrap();
@@ -46,7 +53,13 @@ fn write_fuzz_seeds() {
     let dir = root.join("metadata_decode");
     std::fs::create_dir_all(&dir).unwrap();
     let mut col = stratovec::formats::column::ColumnBuilder::new();
-    for (i, r) in [stratovec::Record::new(1, vec![0.0]).with("genre", "rock").with("year", 1999), stratovec::Record::new(2, vec![0.0]).with("tags", vec!["x"])].iter().enumerate() {
+    for (i, r) in [
+        stratovec::Record::new(1, vec![0.0]).with("genre", "rock").with("year", 1999),
+        stratovec::Record::new(2, vec![0.0]).with("tags", vec!["x"]),
+    ]
+    .iter()
+    .enumerate()
+    {
         let row = stratovec::formats::metadata::encode_row(&r.metadata);
         std::fs::write(dir.join(format!("row{i}")), &row).unwrap();
         col.push(&row);
@@ -58,7 +71,8 @@ fn write_fuzz_seeds() {
     // A write-ahead log: a batch with metadata and a payload, a delete, a plain insert.
     let tmp = tempfile::tempdir().unwrap();
     let wal = stratovec::Durability::Wal(stratovec::WalOptions::new(tmp.path().join("wal")));
-    let db = pollster::block_on(Db::create(Arc::new(MemoryStore::new()), 4, Metric::L2, DbOptions::default().with_durability(wal))).unwrap();
+    let db =
+        pollster::block_on(Db::create(Arc::new(MemoryStore::new()), 4, Metric::L2, DbOptions::default().with_durability(wal))).unwrap();
     db.write(&batch).unwrap();
     db.delete(200).unwrap();
     db.insert(7, &v[..4]).unwrap();

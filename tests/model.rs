@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::{block, vectors};
 use proptest::prelude::*;
 use stratovec::{
-    BlobStore, Db, DbOptions, Durability, ErrorKind, Filter, Include, MemoryStore, MergeAll, Metric, Record, SearchOptions,
-    Value, WalOptions, WriteBatch,
+    BlobStore, Db, DbOptions, Durability, ErrorKind, Filter, Include, MemoryStore, MergeAll, Metric, Record, SearchOptions, Value,
+    WalOptions, WriteBatch,
 };
 
 const DIM: usize = 4;

@@ -139,7 +139,13 @@ fn filtered_search_is_exact_below_the_threshold_and_explains_its_plan() {
 
     // Through the index with the filter applied during traversal: recall stays high.
     let f = Filter::parse("genre != 'jazz'").unwrap();
-    let opts = SearchOptions { k: 10, filter: Some(f.clone()), brute_force_below: 0, params: SearchParams::with_ef(64), ..SearchOptions::default() };
+    let opts = SearchOptions {
+        k: 10,
+        filter: Some(f.clone()),
+        brute_force_below: 0,
+        params: SearchParams::with_ef(64),
+        ..SearchOptions::default()
+    };
     let (mut found, mut total) = (0, 0);
     for q in vectors(30, DIM, 9).chunks(DIM) {
         let (got, explain) = hit_ids(&db, q, &opts);

@@ -291,7 +291,10 @@ impl Sim {
             let o = opened.as_ref().map(|(d, k, r)| (d.manifest().epoch, k.clone(), r.as_ref().map_err(|e| e.to_string()).copied()));
             eprintln!("zombie commit: {:?}; new writer: {o:?}", result.as_ref().map_err(|e| e.to_string()));
             let m = block(Db::open_read_only(self.memory.clone(), options())).map(|d| d.manifest());
-            eprintln!("after: {:?}", m.map(|m| (m.version, m.epoch, m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>())));
+            eprintln!(
+                "after: {:?}",
+                m.map(|m| (m.version, m.epoch, m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>()))
+            );
             eprintln!("objects: {:?}", block(self.memory.list("")).unwrap());
         }
         if let Some((db, keys, new_result)) = opened {
@@ -346,7 +349,8 @@ impl Sim {
 
     /// A fresh reader of the store without faults, checked against the model.
     fn check(&mut self, step: usize) {
-        let reader = block(Db::open_read_only(self.memory.clone(), options())).unwrap_or_else(|e| panic!("seed {}: step {step}: open: {e}", self.seed));
+        let reader = block(Db::open_read_only(self.memory.clone(), options()))
+            .unwrap_or_else(|e| panic!("seed {}: step {step}: open: {e}", self.seed));
         let live = live_keys(&reader);
         let m = self.model.lock();
         let seed = self.seed;
@@ -374,7 +378,16 @@ impl Sim {
             if std::env::var("STRATOVEC_SIM_TRACE").is_ok() {
                 let m = self.memory.clone();
                 let v = block(Db::open_read_only(m, options())).map(|d| d.manifest()).ok();
-                eprintln!("step {step}: op {op}, writer {w} of {}, manifest {:?}", self.writers.len(), v.map(|m| (m.version, m.epoch, m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>(), m.tombstone_files)));
+                eprintln!(
+                    "step {step}: op {op}, writer {w} of {}, manifest {:?}",
+                    self.writers.len(),
+                    v.map(|m| (
+                        m.version,
+                        m.epoch,
+                        m.segments.iter().map(|s| (s.id, s.rows, s.file.clone())).collect::<Vec<_>>(),
+                        m.tombstone_files
+                    ))
+                );
             }
             match op {
                 0..=34 => self.write(self.writers.len() - 1),
@@ -402,7 +415,9 @@ impl Sim {
 }
 
 fn live_keys(db: &Db) -> BTreeSet<u64> {
-    db.scan(None, 1024, Include::default()).map(|s| s.flat_map(|b| b.map(|b| b.into_iter().map(|r| r.id).collect::<Vec<_>>()).unwrap_or_default()).collect()).unwrap_or_default()
+    db.scan(None, 1024, Include::default())
+        .map(|s| s.flat_map(|b| b.map(|b| b.into_iter().map(|r| r.id).collect::<Vec<_>>()).unwrap_or_default()).collect())
+        .unwrap_or_default()
 }
 
 #[test]

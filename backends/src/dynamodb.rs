@@ -73,7 +73,12 @@ impl DynamoDbCommitStore {
     ///
     /// # Errors
     /// `Rejected` if no tokio runtime can be started.
-    pub fn new(client: Client, table: impl Into<String>, base_uri: impl Into<String>, store: Arc<dyn BlobStore>) -> Result<Self, StoreError> {
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        base_uri: impl Into<String>,
+        store: Arc<dyn BlobStore>,
+    ) -> Result<Self, StoreError> {
         Ok(DynamoDbCommitStore { client, table: table.into(), base_uri: base_uri.into(), store, bridge: Bridge::shared()? })
     }
 
@@ -376,8 +381,12 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
              AttributeName=base_uri,KeyType=HASH AttributeName=version,KeyType=RANGE --billing-mode PAY_PER_REQUEST)"
         )),
         Some(
-            "AccessDeniedException" | "UnrecognizedClientException" | "ValidationException" | "ResourceInUseException"
-            | "MissingAuthenticationTokenException" | "InvalidSignatureException",
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "ValidationException"
+            | "ResourceInUseException"
+            | "MissingAuthenticationTokenException"
+            | "InvalidSignatureException",
         ) => StoreError::Rejected(message),
         _ => StoreError::Unavailable(message),
     }

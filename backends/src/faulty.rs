@@ -110,12 +110,7 @@ pub struct FaultyStore {
 impl FaultyStore {
     /// Wraps `inner`; `seed` makes probabilistic rules reproducible.
     pub fn new(inner: Arc<dyn BlobStore>, seed: u64) -> Self {
-        FaultyStore {
-            inner,
-            rules: Mutex::new(Vec::new()),
-            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
-            injected: Default::default(),
-        }
+        FaultyStore { inner, rules: Mutex::new(Vec::new()), rng: Mutex::new(SmallRng::seed_from_u64(seed)), injected: Default::default() }
     }
 
     /// Adds a rule (rules are checked in the order added; the first that fires wins).

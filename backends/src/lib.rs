@@ -23,9 +23,9 @@
 #![deny(missing_docs)]
 
 mod blob;
-pub mod cache;
 #[cfg(any(feature = "opendal", feature = "object-store", feature = "dynamodb"))]
 mod bridge;
+pub mod cache;
 mod commit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
@@ -34,45 +34,45 @@ mod dynamodb;
 mod error;
 #[cfg(feature = "test-util")]
 pub mod faulty;
+mod latency;
 #[cfg(feature = "local")]
 mod local;
 #[cfg(feature = "local")]
 mod local_reader;
-mod latency;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object_store;
 #[cfg(feature = "opendal")]
 mod opendal;
+mod random_access;
 #[cfg(feature = "test-util")]
 pub mod recording;
 mod retry;
 #[cfg(feature = "io-uring")]
 mod uring;
-mod random_access;
 
+#[cfg(feature = "object-store")]
+pub use crate::object_store::ObjectStoreAdapter;
+#[cfg(feature = "opendal")]
+pub use crate::opendal::OpenDalStore;
+/// The `aws-sdk-dynamodb` crate, to build the client of [`DynamoDbCommitStore`] (feature
+/// `dynamodb`).
+#[cfg(feature = "dynamodb")]
+pub use ::aws_sdk_dynamodb as dynamodb_crate;
+/// The `opendal` crate, to build operators for [`OpenDalStore`] (feature `opendal`).
+#[cfg(feature = "opendal")]
+pub use ::opendal as opendal_crate;
 pub use async_trait::async_trait;
 pub use blob::{validate_path, BlobStore, ObjectMeta};
 pub use commit::{BlobCommitStore, CommitError, CommitStore};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoDbCommitStore;
-/// The `aws-sdk-dynamodb` crate, to build the client of [`DynamoDbCommitStore`] (feature
-/// `dynamodb`).
-#[cfg(feature = "dynamodb")]
-pub use ::aws_sdk_dynamodb as dynamodb_crate;
 pub use error::StoreError;
+pub use latency::{LatencyStats, LatencyStore};
 #[cfg(feature = "local")]
 pub use local::LocalStore;
 #[cfg(feature = "local")]
 pub use local_reader::LocalFileReader;
-pub use latency::{LatencyStats, LatencyStore};
 pub use memory::MemoryStore;
-#[cfg(feature = "object-store")]
-pub use crate::object_store::ObjectStoreAdapter;
-#[cfg(feature = "opendal")]
-pub use crate::opendal::OpenDalStore;
-/// The `opendal` crate, to build operators for [`OpenDalStore`] (feature `opendal`).
-#[cfg(feature = "opendal")]
-pub use ::opendal as opendal_crate;
-pub use retry::{RetryPolicy, RetryStore};
 pub use random_access::RandomAccess;
+pub use retry::{RetryPolicy, RetryStore};

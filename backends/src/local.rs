@@ -66,7 +66,14 @@ impl LocalStore {
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path.display().to_string(), e)),
         }
         sweep_temporary_files(&root).map_err(|e| StoreError::io(root.display().to_string(), e))?;
-        Ok(LocalStore { root, lock: Some(lock), tmp_counter: AtomicU64::new(0), direct_reads: false, #[cfg(feature = "io-uring")] io_uring: false })
+        Ok(LocalStore {
+            root,
+            lock: Some(lock),
+            tmp_counter: AtomicU64::new(0),
+            direct_reads: false,
+            #[cfg(feature = "io-uring")]
+            io_uring: false,
+        })
     }
 
     /// Opens an existing directory read-only (no lock; writes return `ReadOnly`).
@@ -78,7 +85,14 @@ impl LocalStore {
         if !root.is_dir() {
             return Err(StoreError::NotFound(root.display().to_string()));
         }
-        Ok(LocalStore { root, lock: None, tmp_counter: AtomicU64::new(0), direct_reads: false, #[cfg(feature = "io-uring")] io_uring: false })
+        Ok(LocalStore {
+            root,
+            lock: None,
+            tmp_counter: AtomicU64::new(0),
+            direct_reads: false,
+            #[cfg(feature = "io-uring")]
+            io_uring: false,
+        })
     }
 
     /// The directory.

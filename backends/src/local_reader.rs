@@ -123,7 +123,6 @@ impl LocalFileReader {
             None => Ok(()),
         }
     }
-
 }
 
 impl RandomAccess for LocalFileReader {

@@ -89,15 +89,13 @@ impl BlobStore for ObjectStoreAdapter {
         validate_path(path)?;
         let (s, p, r) = (self.inner.clone(), path.to_string(), range.clone());
         // A range past the end is refused or cut short; `read_range` tells which.
-        let read = self
-            .bridge
-            .run(async move {
-                match s.get_range(&Path::from(p.as_str()), r).await {
-                    Ok(b) => Ok(Ok(b)),
-                    Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound(p)),
-                    Err(e) => Ok(Err(map_err(&p, e))),
-                }
-            });
+        let read = self.bridge.run(async move {
+            match s.get_range(&Path::from(p.as_str()), r).await {
+                Ok(b) => Ok(Ok(b)),
+                Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound(p)),
+                Err(e) => Ok(Err(map_err(&p, e))),
+            }
+        });
         read_range(self, path, range, read).await
     }
 
@@ -152,8 +150,7 @@ impl BlobStore for ObjectStoreAdapter {
                 // object_store lists whole path segments: list the directory part of the
                 // prefix and keep the names that start with all of it.
                 let dir = p.rfind('/').map(|i| Path::from(&p[..i]));
-                let metas: Vec<object_store::ObjectMeta> =
-                    s.list(dir.as_ref()).try_collect().await.map_err(|e| map_err(&p, e))?;
+                let metas: Vec<object_store::ObjectMeta> = s.list(dir.as_ref()).try_collect().await.map_err(|e| map_err(&p, e))?;
                 let mut paths: Vec<String> =
                     metas.into_iter().map(|m| m.location.to_string()).filter(|path| path.starts_with(&p)).collect();
                 paths.sort_unstable();

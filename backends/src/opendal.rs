@@ -74,7 +74,13 @@ impl OpenDalStore {
     ///
     /// # Errors
     /// `Rejected` for a configuration OpenDAL refuses; as [`OpenDalStore::new`].
-    pub fn s3_compatible(endpoint: &str, bucket: &str, root: &str, access_key_id: &str, secret_access_key: &str) -> Result<Self, StoreError> {
+    pub fn s3_compatible(
+        endpoint: &str,
+        bucket: &str,
+        root: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Result<Self, StoreError> {
         let builder = opendal::services::S3::default()
             .bucket(bucket)
             .endpoint(endpoint)
@@ -129,15 +135,13 @@ impl BlobStore for OpenDalStore {
         validate_path(path)?;
         let (op, p, r) = (self.op.clone(), path.to_string(), range.clone());
         // A range past the end is refused or cut short; `read_range` tells which.
-        let read = self
-            .bridge
-            .run(async move {
-                match op.read_with(&p).range(r).await {
-                    Ok(b) => Ok(Ok(b.to_bytes())),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Err(map_err(&p, e)),
-                    Err(e) => Ok(Err(map_err(&p, e))),
-                }
-            });
+        let read = self.bridge.run(async move {
+            match op.read_with(&p).range(r).await {
+                Ok(b) => Ok(Ok(b.to_bytes())),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(map_err(&p, e)),
+                Err(e) => Ok(Err(map_err(&p, e))),
+            }
+        });
         read_range(self, path, range, read).await
     }
 
@@ -165,9 +169,7 @@ impl BlobStore for OpenDalStore {
             )));
         }
         let (op, p) = (self.op.clone(), path.to_string());
-        self.bridge
-            .run(async move { op.write_with(&p, data).if_not_exists(true).await.map(|_| ()).map_err(|e| map_err(&p, e)) })
-            .await
+        self.bridge.run(async move { op.write_with(&p, data).if_not_exists(true).await.map(|_| ()).map_err(|e| map_err(&p, e)) }).await
     }
 
     async fn delete(&self, path: &str) -> Result<(), StoreError> {

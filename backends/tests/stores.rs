@@ -130,10 +130,7 @@ mod retry {
         // Someone else's object is still a conflict, even after a lost response.
         pollster::block_on(store.put_if_absent("MANIFEST-2", "theirs".into())).unwrap();
         faulty.inject(Rule::new(Op::PutIfAbsent, Fault::Error).times(1));
-        assert!(matches!(
-            pollster::block_on(store.put_if_absent("MANIFEST-2", "mine".into())),
-            Err(StoreError::AlreadyExists(_))
-        ));
+        assert!(matches!(pollster::block_on(store.put_if_absent("MANIFEST-2", "mine".into())), Err(StoreError::AlreadyExists(_))));
         assert_eq!(store.resolved_ambiguous(), 1);
     }
 }

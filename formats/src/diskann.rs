@@ -86,10 +86,7 @@ impl DiskAnnMeta {
     /// Encodes the 32-byte meta section.
     pub fn encode(&self) -> [u8; META_LEN] {
         let mut b = [0u8; META_LEN];
-        for (i, v) in [self.entry, self.max_degree, self.node_len, self.nodes_per_sector, self.sectors_per_node]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, v) in [self.entry, self.max_degree, self.node_len, self.nodes_per_sector, self.sectors_per_node].into_iter().enumerate() {
             b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
         }
         b[20..24].copy_from_slice(&self.alpha.to_le_bytes());

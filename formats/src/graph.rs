@@ -137,17 +137,8 @@ impl GraphLayout {
         if cursor != total {
             return Err(FormatError::invalid(format!("graph section has {} trailing bytes", total - cursor)));
         }
-        let layout = GraphLayout {
-            m,
-            m0,
-            entry_point: (entry != u32::MAX).then_some(entry),
-            max_level,
-            rows,
-            levels,
-            level0,
-            upper_offsets,
-            upper,
-        };
+        let layout =
+            GraphLayout { m, m0, entry_point: (entry != u32::MAX).then_some(entry), max_level, rows, levels, level0, upper_offsets, upper };
         layout.validate(section, upper_len)?;
         Ok(layout)
     }

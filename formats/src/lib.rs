@@ -15,12 +15,12 @@
 #![forbid(unsafe_code)]
 
 pub mod column;
-mod error;
-pub mod metadata;
-pub mod manifest;
-mod metric;
 pub mod diskann;
+mod error;
 pub mod graph;
+pub mod manifest;
+pub mod metadata;
+mod metric;
 pub mod segment;
 pub mod tombstones;
 pub mod wal;

@@ -175,7 +175,16 @@ impl From<ManifestV1> for Manifest {
         let segments = m
             .segments
             .into_iter()
-            .map(|s| SegmentMeta { id: s.id, kind: s.kind, file: s.file, rows: s.rows, bytes: s.bytes, min_id: s.min_id, max_id: s.max_id, fields: None })
+            .map(|s| SegmentMeta {
+                id: s.id,
+                kind: s.kind,
+                file: s.file,
+                rows: s.rows,
+                bytes: s.bytes,
+                min_id: s.min_id,
+                max_id: s.max_id,
+                fields: None,
+            })
             .collect();
         Manifest {
             version: m.version,
@@ -352,7 +361,12 @@ mod tests {
 
     fn arb_stats() -> impl Strategy<Value = Option<Vec<FieldStats>>> {
         let scalar = prop_oneof![any::<bool>().prop_map(Scalar::Bool), "[a-z]{0,6}".prop_map(Scalar::Str)];
-        let field = ("[a-z]{1,8}", any::<u64>(), proptest::option::of((-1e9f64..1e9, -1e9f64..1e9)), proptest::option::of(proptest::collection::vec(scalar, 0..4)))
+        let field = (
+            "[a-z]{1,8}",
+            any::<u64>(),
+            proptest::option::of((-1e9f64..1e9, -1e9f64..1e9)),
+            proptest::option::of(proptest::collection::vec(scalar, 0..4)),
+        )
             .prop_map(|(name, present, numbers, distinct)| FieldStats {
                 name,
                 present,
@@ -441,19 +455,31 @@ mod tests {
                 fields,
             });
         let tomb = ("[a-z/0-9.]{1,30}", any::<u64>()).prop_map(|(file, count)| TombstoneFileMeta { file, count });
-        (any::<u64>(), any::<u64>(), 1u32..5000, 0u8..3, proptest::collection::vec(seg, 0..5), proptest::collection::vec(tomb, 0..5), any::<u64>(), any::<u64>(), any::<u128>())
-            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| Manifest {
-                version,
-                epoch,
-                dim,
-                metric: [Metric::L2, Metric::InnerProduct, Metric::Cosine][metric as usize],
-                reader_features: 0,
-                writer_features: 0,
-                segments,
-                tombstone_files,
-                next_segment_id,
-                created_unix_ms,
-                database_id,
+        (
+            any::<u64>(),
+            any::<u64>(),
+            1u32..5000,
+            0u8..3,
+            proptest::collection::vec(seg, 0..5),
+            proptest::collection::vec(tomb, 0..5),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u128>(),
+        )
+            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| {
+                Manifest {
+                    version,
+                    epoch,
+                    dim,
+                    metric: [Metric::L2, Metric::InnerProduct, Metric::Cosine][metric as usize],
+                    reader_features: 0,
+                    writer_features: 0,
+                    segments,
+                    tombstone_files,
+                    next_segment_id,
+                    created_unix_ms,
+                    database_id,
+                }
             })
     }
 

@@ -237,8 +237,7 @@ pub fn decode_row(bytes: &[u8]) -> Result<Metadata, FormatError> {
     if bytes.is_empty() {
         return Ok(Metadata::new());
     }
-    let (m, rest): (Metadata, _) =
-        postcard::take_from_bytes(bytes).map_err(|e| FormatError::invalid(format!("metadata row: {e}")))?;
+    let (m, rest): (Metadata, _) = postcard::take_from_bytes(bytes).map_err(|e| FormatError::invalid(format!("metadata row: {e}")))?;
     if !rest.is_empty() {
         return Err(FormatError::invalid("metadata row has trailing bytes"));
     }

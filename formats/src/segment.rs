@@ -223,12 +223,7 @@ impl SegmentWriter {
         let align = align.max(SECTION_ALIGN).next_multiple_of(SECTION_ALIGN);
         let pad = (align - self.buf.len() % align) % align;
         self.buf.resize(self.buf.len() + pad, 0);
-        self.sections.push(SectionEntry {
-            kind,
-            crc32c: checksum(bytes),
-            offset: self.buf.len() as u64,
-            len: bytes.len() as u64,
-        });
+        self.sections.push(SectionEntry { kind, crc32c: checksum(bytes), offset: self.buf.len() as u64, len: bytes.len() as u64 });
         self.buf.extend_from_slice(bytes);
     }
 
@@ -378,17 +373,12 @@ impl SegmentLayout {
     /// `Invalid` if the section is missing, `Checksum` if it does not match.
     pub fn section<'a>(&self, file: &'a [u8], kind: SectionKind, verify: bool) -> Result<&'a [u8], FormatError> {
         let e = self.entry(kind).ok_or_else(|| FormatError::invalid(format!("missing section {}", kind.name())))?;
-        let bytes = file
-            .get(e.offset as usize..(e.offset + e.len) as usize)
-            .ok_or_else(|| FormatError::truncated(e.offset + e.len, file.len()))?;
+        let bytes =
+            file.get(e.offset as usize..(e.offset + e.len) as usize).ok_or_else(|| FormatError::truncated(e.offset + e.len, file.len()))?;
         if verify {
             let computed = checksum(bytes);
             if computed != e.crc32c {
-                return Err(FormatError::Checksum {
-                    what: format!("section {}", kind.name()),
-                    stored: e.crc32c,
-                    computed,
-                });
+                return Err(FormatError::Checksum { what: format!("section {}", kind.name()), stored: e.crc32c, computed });
             }
         }
         Ok(bytes)
@@ -412,19 +402,11 @@ impl SegmentLayout {
     /// `Invalid` naming the section whose length is wrong, or a missing section.
     pub fn check_common_sections(&self) -> Result<(), FormatError> {
         let rows = self.header.rows;
-        let want = [
-            (SectionKind::VECTORS, rows.checked_mul(self.header.dim as u64 * 4)),
-            (SectionKind::IDS, rows.checked_mul(8)),
-        ];
+        let want = [(SectionKind::VECTORS, rows.checked_mul(self.header.dim as u64 * 4)), (SectionKind::IDS, rows.checked_mul(8))];
         for (kind, len) in want {
             let e = self.entry(kind).ok_or_else(|| FormatError::invalid(format!("missing section {}", kind.name())))?;
             if Some(e.len) != len {
-                return Err(FormatError::invalid(format!(
-                    "section {} has {} bytes, header implies {:?}",
-                    kind.name(),
-                    e.len,
-                    len
-                )));
+                return Err(FormatError::invalid(format!("section {} has {} bytes, header implies {:?}", kind.name(), e.len, len)));
             }
         }
         Ok(())

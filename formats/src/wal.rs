@@ -385,5 +385,4 @@ mod tests {
         zeros.extend([0u8; 64]);
         assert!(!read(&zeros).unwrap().valid_after_stop, "a zero-filled tail is torn, not damage");
     }
-
 }

@@ -38,7 +38,9 @@ fn f32_kernels(c: &mut Criterion, dim: usize) {
     let mut scan = c.benchmark_group(format!("scan4096/d{dim}"));
     scan.throughput(Throughput::Bytes((ROWS * dim * 4) as u64));
     for t in KernelTable::available() {
-        scan.bench_function(BenchmarkId::new("dot_batch", t.name), |bn| bn.iter(|| (t.dot_batch)(black_box(&a), black_box(&rows), &mut out)));
+        scan.bench_function(BenchmarkId::new("dot_batch", t.name), |bn| {
+            bn.iter(|| (t.dot_batch)(black_box(&a), black_box(&rows), &mut out))
+        });
     }
     scan.finish();
 }

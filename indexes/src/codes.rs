@@ -1,12 +1,11 @@
 //! Quantized codes of a segment's rows, kept beside (or instead of reading) the f32
 //! vectors: what a quantized Flat scan reads and what DiskANN navigates with.
 
-
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::quantizer::{AffineQuery, BinaryQuery, Int4Query, PqQuery};
-use crate::{Binary, Int4, IndexError, Metric, PodSlice, Pq, PqParams, Quantizer, Sq8};
+use crate::{Binary, IndexError, Int4, Metric, PodSlice, Pq, PqParams, Quantizer, Sq8};
 
 /// Which quantizer produced a segment's codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -259,7 +258,12 @@ impl QuantizedCodes {
         let codes = file.section(SectionKind::QUANT_CODES, verify)?;
         let out = Self::assemble(quantizer, PodSlice::Shared(codes), metric);
         if layout.header.rows.checked_mul(out.code_len as u64) != Some(out.codes.as_slice().len() as u64) {
-            return Err(invalid(format!("{} codes section of {} bytes for {} rows", kind.name(), out.codes.as_slice().len(), layout.header.rows)));
+            return Err(invalid(format!(
+                "{} codes section of {} bytes for {} rows",
+                kind.name(),
+                out.codes.as_slice().len(),
+                layout.header.rows
+            )));
         }
         Ok(Some(out))
     }

@@ -160,8 +160,7 @@ impl DiskAnnIndex {
         let layout = file.layout();
         let h = layout.header;
         let (dim, rows) = (h.dim as usize, h.rows);
-        let codes = QuantizedCodes::open(file, verify)?
-            .ok_or_else(|| FormatError::Invalid("DiskANN segment without codes".into()))?;
+        let codes = QuantizedCodes::open(file, verify)?.ok_or_else(|| FormatError::Invalid("DiskANN segment without codes".into()))?;
         let nodes = layout.entry(SectionKind::DISKANN_NODES).ok_or_else(|| FormatError::Invalid("missing section diskann_nodes".into()))?;
         let meta = DiskAnnMeta::decode(&file.section(SectionKind::DISKANN_META, verify)?, dim, rows, nodes.len)?;
         if !nodes.offset.is_multiple_of(stratovec_formats::diskann::SECTOR_LEN as u64) {
@@ -171,7 +170,17 @@ impl DiskAnnIndex {
             Some(_) => Some(Arc::new(NodeCrcs::decode(&file.section(SectionKind::DISKANN_NODE_CRCS, verify)?, &meta, rows)?)),
             None => None,
         };
-        Ok(DiskAnnIndex { dim, metric: h.metric, rows: rows as usize, meta, codes, nodes_offset: nodes.offset, reader, read_crcs: None, stored_crcs })
+        Ok(DiskAnnIndex {
+            dim,
+            metric: h.metric,
+            rows: rows as usize,
+            meta,
+            codes,
+            nodes_offset: nodes.offset,
+            reader,
+            read_crcs: None,
+            stored_crcs,
+        })
     }
 
     /// Checks every node read against the segment's node CRC section (when it has one:
@@ -217,7 +226,12 @@ impl DiskAnnIndex {
 
     /// Decodes node `row` from the bytes read for it: its vector into `vector`, and its
     /// neighbours.
-    fn parse_node<'a>(&self, row: u32, read: &'a [u8], vector: &mut Vec<f32>) -> Result<stratovec_formats::diskann::NeighborIter<'a>, IndexError> {
+    fn parse_node<'a>(
+        &self,
+        row: u32,
+        read: &'a [u8],
+        vector: &mut Vec<f32>,
+    ) -> Result<stratovec_formats::diskann::NeighborIter<'a>, IndexError> {
         if let Some(crcs) = &self.read_crcs {
             crcs.check(row, read)?;
         }

@@ -1,4 +1,3 @@
-
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
 
@@ -65,7 +64,14 @@ impl FlatIndex {
         top.into_sorted_vec()
     }
 
-    fn quantized_scan(&self, codes: &QuantizedCodes, query: &[f32], k: usize, rerank: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
+    fn quantized_scan(
+        &self,
+        codes: &QuantizedCodes,
+        query: &[f32],
+        k: usize,
+        rerank: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> Vec<Candidate> {
         let mut found = code_scan(codes, &codes.prepare(query, self.metric), k.saturating_mul(rerank.max(1)), filter);
         if rerank > 0 {
             let scorer = Scorer::new(self.metric);
@@ -87,7 +93,12 @@ impl FlatIndex {
 }
 
 /// The `keep` rows closest by code distance that `filter` accepts, closest first.
-pub(crate) fn code_scan(codes: &QuantizedCodes, prepared: &crate::codes::PreparedQuery, keep: usize, filter: Option<&dyn RowFilter>) -> Vec<Candidate> {
+pub(crate) fn code_scan(
+    codes: &QuantizedCodes,
+    prepared: &crate::codes::PreparedQuery,
+    keep: usize,
+    filter: Option<&dyn RowFilter>,
+) -> Vec<Candidate> {
     let mut top = TopK::new(keep);
     let mut scores = [0f32; BLOCK];
     let rows = codes.rows();
@@ -147,13 +158,7 @@ impl Index for FlatIndex {
         Ok(row_of(self.vectors.as_slice(), self.dim, row))
     }
 
-    fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn RowFilter>,
-    ) -> Result<Vec<Candidate>, IndexError> {
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         check_dim(self.dim, query.len())?;
         Ok(match &self.codes {
             Some(codes) => self.quantized_scan(codes, query, k, params.rerank_factor, filter),

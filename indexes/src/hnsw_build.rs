@@ -351,13 +351,7 @@ impl Index for HnswGraph {
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
         Ok(if (row as usize) < self.visible { row_of(&self.vectors, self.dim, row) } else { None })
     }
-    fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn RowFilter>,
-    ) -> Result<Vec<Candidate>, IndexError> {
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         if self.visible == self.levels.len() {
             return search_graph(self, self.metric, query, k, params, filter);
         }

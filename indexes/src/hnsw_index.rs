@@ -98,13 +98,7 @@ impl Index for HnswIndex {
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
         Ok(row_of(self.vectors.as_slice(), self.dim, row))
     }
-    fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn RowFilter>,
-    ) -> Result<Vec<Candidate>, IndexError> {
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         search_graph(self, self.metric, query, k, params, filter)
     }
     fn write_sections(&self, writer: &mut SegmentWriter) {

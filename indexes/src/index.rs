@@ -1,4 +1,3 @@
-
 use stratovec_formats::segment::{SegmentBytes, SegmentKind, SegmentWriter};
 
 use crate::{Candidate, IndexError, Metric};
@@ -79,13 +78,7 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// [`IndexError::DimensionMismatch`] when `query.len() != dim`.
-    fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn RowFilter>,
-    ) -> Result<Vec<Candidate>, IndexError>;
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError>;
     /// Appends this index's sections (vectors and any index structure) to a segment.
     fn write_sections(&self, writer: &mut SegmentWriter);
 }
@@ -115,4 +108,3 @@ pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {
         Err(IndexError::DimensionMismatch { expected, got })
     }
 }
-

@@ -20,8 +20,8 @@ mod hnsw_index;
 mod index;
 pub mod kernel;
 mod pod;
-pub mod vamana;
 pub mod quantizer;
+pub mod vamana;
 
 pub use candidates::{Candidate, TopK};
 pub use codes::{CodeKind, QuantizedCodes};
@@ -34,6 +34,6 @@ pub use hnsw_index::HnswIndex;
 pub use index::{Index, OpenIndex, RowFilter, SearchParams};
 pub use kernel::{kernels, DistanceKernel, KernelTable, Scorer};
 pub use pod::PodSlice;
-pub use vamana::VamanaParams;
 pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, Sq8};
-pub use stratovec_formats::{Metric, segment::SegmentKind};
+pub use stratovec_formats::{segment::SegmentKind, Metric};
+pub use vamana::VamanaParams;

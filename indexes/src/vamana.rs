@@ -42,7 +42,9 @@ impl VamanaParams {
     /// or no passes.
     pub fn validate(&self) -> Result<(), IndexError> {
         if self.r < 2 || self.r > 1024 || self.l < self.r || self.alpha.is_nan() || self.alpha < 1.0 || self.passes == 0 {
-            return Err(IndexError::InvalidArgument(format!("Vamana parameters {self:?}: need 2 <= R <= 1024, L >= R, alpha >= 1, passes >= 1")));
+            return Err(IndexError::InvalidArgument(format!(
+                "Vamana parameters {self:?}: need 2 <= R <= 1024, L >= R, alpha >= 1, passes >= 1"
+            )));
         }
         Ok(())
     }
@@ -90,11 +92,7 @@ fn medoid(vectors: &[f32], dim: usize, scorer: &Scorer) -> u32 {
         mean.iter_mut().zip(v).for_each(|(m, x)| *m += *x as f64 / n as f64);
     }
     let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
-    let best = vectors
-        .par_chunks(dim)
-        .enumerate()
-        .map(|(i, v)| (scorer.distance(&mean, v), i))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let best = vectors.par_chunks(dim).enumerate().map(|(i, v)| (scorer.distance(&mean, v), i)).min_by(|a, b| a.0.total_cmp(&b.0));
     best.map_or(0, |(_, i)| i as u32)
 }
 

@@ -47,9 +47,11 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
             if dead.is_some_and(|d| d.contains(row as u32)) {
                 continue;
             }
-            let v = seg.index.vector(row as u32).map_err(|e| Error::index(&seg.meta.file, e))?.ok_or_else(|| {
-                Error::new(ErrorKind::Corrupt, format!("{}: row {row} is missing from the index", seg.meta.file))
-            })?;
+            let v = seg
+                .index
+                .vector(row as u32)
+                .map_err(|e| Error::index(&seg.meta.file, e))?
+                .ok_or_else(|| Error::new(ErrorKind::Corrupt, format!("{}: row {row} is missing from the index", seg.meta.file)))?;
             live.columns.push_from(&seg.rows, row as u32).map_err(|e| Error::format(&seg.meta.file, e))?;
             *slot = live.ids.len() as u32;
             live.ids.push(seg.ids.as_slice()[row]);

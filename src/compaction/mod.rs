@@ -29,8 +29,8 @@ use roaring::RoaringBitmap;
 use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones::{self, Tombstone};
 
-pub use background::{Compactor, CompactorStats};
 pub(crate) use background::Signal;
+pub use background::{Compactor, CompactorStats};
 pub use policy::{CompactionPolicy, MergeAll, SegmentInfo, SizeTiered};
 
 use crate::db::{load_tombstones, segment_name, tombstone_name};

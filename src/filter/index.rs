@@ -171,7 +171,9 @@ impl FieldIndex {
         let owned = |b: RoaringBitmap| Compiled::Set(Cow::Owned(b));
         match f {
             Filter::Eq(n, v) => set(eq(n, v)),
-            Filter::Ne(n, v) => owned(field(n).map_or_else(RoaringBitmap::new, |f| eq(n, v).map_or_else(|| f.scalars.clone(), |e| &f.scalars - e))),
+            Filter::Ne(n, v) => {
+                owned(field(n).map_or_else(RoaringBitmap::new, |f| eq(n, v).map_or_else(|| f.scalars.clone(), |e| &f.scalars - e)))
+            }
             Filter::Lt(n, x) => self.range(n, Bound::Unbounded, Bound::Excluded(*x)),
             Filter::Le(n, x) => self.range(n, Bound::Unbounded, Bound::Included(*x)),
             Filter::Gt(n, x) => self.range(n, Bound::Excluded(*x), Bound::Unbounded),
@@ -182,7 +184,10 @@ impl FieldIndex {
                 owned(elems.cloned().unwrap_or_default() | eq(n, v).cloned().unwrap_or_default())
             }
             Filter::Prefix(n, p) => owned(field(n).map_or_else(RoaringBitmap::new, |f| {
-                f.values.iter().filter(|(k, _)| matches!(k, Key::Str(s) if s.starts_with(p.as_str()))).fold(RoaringBitmap::new(), |a, (_, b)| a | b)
+                f.values
+                    .iter()
+                    .filter(|(k, _)| matches!(k, Key::Str(s) if s.starts_with(p.as_str())))
+                    .fold(RoaringBitmap::new(), |a, (_, b)| a | b)
             })),
             Filter::Exists(n) => set(field(n).map(|f| &f.present)),
             Filter::And(a, b) => Compiled::And(Box::new(self.compile(a)), Box::new(self.compile(b))),

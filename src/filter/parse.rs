@@ -105,7 +105,11 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             }
             b'-' | b'0'..=b'9' | b'.' => {
                 let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_digit() || matches!(b[j], b'.' | b'e' | b'E' | b'_') || (matches!(b[j], b'+' | b'-') && matches!(b[j - 1], b'e' | b'E'))) {
+                while j < b.len()
+                    && (b[j].is_ascii_digit()
+                        || matches!(b[j], b'.' | b'e' | b'E' | b'_')
+                        || (matches!(b[j], b'+' | b'-') && matches!(b[j - 1], b'e' | b'E')))
+                {
                     j += 1;
                 }
                 let raw = text[i..j].replace('_', "");
@@ -367,7 +371,10 @@ mod tests {
         assert_eq!(parse("a = 1 or b = 2 and c = 3").unwrap(), Filter::eq("a", 1).or(Filter::eq("b", 2).and(Filter::eq("c", 3))));
         assert_eq!(parse("name = 'O''Brien'").unwrap(), Filter::eq("name", "O'Brien"));
         assert_eq!(parse("`my field` != \"x\"").unwrap(), Filter::ne("my field", "x"));
-        assert_eq!(parse("x IN (1, 2.5, 'a', null)").unwrap(), Filter::In("x".into(), vec![Scalar::Int(1), Scalar::Float(2.5), "a".into(), Scalar::Null]));
+        assert_eq!(
+            parse("x IN (1, 2.5, 'a', null)").unwrap(),
+            Filter::In("x".into(), vec![Scalar::Int(1), Scalar::Float(2.5), "a".into(), Scalar::Null])
+        );
         assert_eq!(parse("EXISTS t AND p PREFIX 'ab'").unwrap(), Filter::exists("t").and(Filter::prefix("p", "ab")));
         assert_eq!(parse("x <= -1.5e3").unwrap(), Filter::le("x", -1500.0));
         assert_eq!(parse("NOT NOT a").unwrap(), Filter::eq("a", true).not().not());

@@ -35,7 +35,7 @@ pub fn local(dir: &std::path::Path) -> Arc<dyn BlobStore> {
 /// `RecordingStore` around `store`).
 pub fn zombie_writer_keeps_its_hands_off(store: Arc<dyn BlobStore>, options: &dyn Fn() -> stratovec::DbOptions, new_first: bool) {
     use stratovec::backends::recording::RecordingStore;
-    use stratovec::{Db, ErrorKind, Metric, MergeAll};
+    use stratovec::{Db, ErrorKind, MergeAll, Metric};
     const DIM: usize = 4;
     let rec = Arc::new(RecordingStore::new(store));
     let store: Arc<dyn BlobStore> = rec.clone();

@@ -177,7 +177,10 @@ impl BlockCache {
             .support_invalidation_closures()
             .build();
         let disk = match &options.disk {
-            Some(d) => Some(disk::DiskCache::open(&d.dir, options.block_bytes, d.max_bytes).map_err(|e| StoreError::io(d.dir.display().to_string(), e))?),
+            Some(d) => Some(
+                disk::DiskCache::open(&d.dir, options.block_bytes, d.max_bytes)
+                    .map_err(|e| StoreError::io(d.dir.display().to_string(), e))?,
+            ),
             None => None,
         };
         let inner = Inner { options, ram, disk, inflight: Mutex::default(), counters: Counters::default() };
@@ -340,7 +343,15 @@ impl BlockCache {
     /// Fetches `blocks` of `path` with ranged GETs of at most `max_request_bytes`, sent
     /// concurrently; stores them on disk (and in RAM when `keep_in_ram`) and clears their
     /// in-flight entries.
-    fn fetch_run(&self, store: Arc<dyn BlobStore>, key: Arc<str>, path: Arc<str>, object_len: u64, blocks: Range<u64>, keep_in_ram: bool) -> RunFetch {
+    fn fetch_run(
+        &self,
+        store: Arc<dyn BlobStore>,
+        key: Arc<str>,
+        path: Arc<str>,
+        object_len: u64,
+        blocks: Range<u64>,
+        keep_in_ram: bool,
+    ) -> RunFetch {
         let cache = self.clone();
         let (first, count) = (blocks.start, blocks.end - blocks.start);
         async move {
@@ -362,7 +373,11 @@ impl BlockCache {
             let mut blocks = Vec::with_capacity(count as usize);
             if let Ok(parts) = &result {
                 for part in parts {
-                    blocks.extend((0..part.len() as u64).step_by(bs as usize).map(|at| part.slice(at as usize..(at + bs).min(part.len() as u64) as usize)));
+                    blocks.extend(
+                        (0..part.len() as u64)
+                            .step_by(bs as usize)
+                            .map(|at| part.slice(at as usize..(at + bs).min(part.len() as u64) as usize)),
+                    );
                 }
             }
             {

@@ -28,11 +28,11 @@ use std::sync::OnceLock;
 
 use crate::Metric;
 
+#[cfg(all(target_arch = "aarch64", not(feature = "noasm")))]
+mod neon;
 mod scalar;
 #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
 mod x86;
-#[cfg(all(target_arch = "aarch64", not(feature = "noasm")))]
-mod neon;
 
 /// Scores one vector against another. All methods take slices of equal length (extra
 /// elements of the longer slice are ignored). Only `name`, `dot` and `l2_sq` are required;
@@ -369,9 +369,7 @@ mod tests {
     }
 
     fn vectors() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
-        (1usize..=2048).prop_flat_map(|d| {
-            (proptest::collection::vec(-100f32..100f32, d), proptest::collection::vec(-100f32..100f32, d))
-        })
+        (1usize..=2048).prop_flat_map(|d| (proptest::collection::vec(-100f32..100f32, d), proptest::collection::vec(-100f32..100f32, d)))
     }
 
     proptest! {

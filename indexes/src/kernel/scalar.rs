@@ -65,11 +65,7 @@ pub(crate) fn dot_u8_i8_batch(q: &[i8], rows: &[u8], out: &mut [i32]) {
 /// INT4 dot product: byte `j` of `codes` holds element `2j` in its low nibble and element
 /// `2j + 1` in its high nibble; `q_even[j]` and `q_odd[j]` are the matching query weights.
 pub(crate) fn dot_u4_i8(codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
-    codes
-        .iter()
-        .zip(q_even.iter().zip(q_odd))
-        .map(|(&c, (&e, &o))| (c & 0x0F) as i32 * e as i32 + (c >> 4) as i32 * o as i32)
-        .sum()
+    codes.iter().zip(q_even.iter().zip(q_odd)).map(|(&c, (&e, &o))| (c & 0x0F) as i32 * e as i32 + (c >> 4) as i32 * o as i32).sum()
 }
 
 pub(crate) fn dot_u4_i8_batch(q_even: &[i8], q_odd: &[i8], rows: &[u8], out: &mut [i32]) {

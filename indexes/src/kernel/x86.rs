@@ -330,9 +330,8 @@ fn reduce16_epi32(a: &[__m512i; 16]) -> __m512i {
         _mm512_add_epi32(_mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y))
     });
     // Across 128-bit lanes: fold lanes pairwise twice, keeping rows in order.
-    let fold = |x: __m512i, y: __m512i| {
-        _mm512_add_epi32(_mm512_shuffle_i32x4::<0b10_00_10_00>(x, y), _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y))
-    };
+    let fold =
+        |x: __m512i, y: __m512i| _mm512_add_epi32(_mm512_shuffle_i32x4::<0b10_00_10_00>(x, y), _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y));
     fold(fold(u[0], u[1]), fold(u[2], u[3]))
 }
 

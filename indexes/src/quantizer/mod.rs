@@ -102,12 +102,9 @@ pub(crate) fn f32s_to_bytes(parts: &[&[f32]]) -> Vec<u8> {
 /// Reads exactly `count` finite little-endian f32 values.
 pub(crate) fn bytes_to_f32s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<f32>, IndexError> {
     if bytes.len() != count * 4 {
-        return Err(stratovec_formats::FormatError::Invalid(format!(
-            "{what} parameters: {} bytes, expected {}",
-            bytes.len(),
-            count * 4
-        ))
-        .into());
+        return Err(
+            stratovec_formats::FormatError::Invalid(format!("{what} parameters: {} bytes, expected {}", bytes.len(), count * 4)).into()
+        );
     }
     let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if v.iter().any(|x| !x.is_finite()) {
@@ -136,14 +133,18 @@ pub(crate) mod test_support {
     /// `(dim, rows)` with `lo..hi` rows of values in `-range..range`.
     pub fn sample(max_dim: usize, lo: usize, hi: usize, range: f32) -> impl Strategy<Value = (usize, Vec<f32>)> {
         (1usize..max_dim).prop_flat_map(move |d| {
-            (Just(d), proptest::collection::vec(-range..range, d * lo..d * hi))
-                .prop_map(move |(d, v)| (d, v[..v.len() / d * d].to_vec()))
+            (Just(d), proptest::collection::vec(-range..range, d * lo..d * hi)).prop_map(move |(d, v)| (d, v[..v.len() / d * d].to_vec()))
         })
     }
 
     /// Every row of `data` decodes within half a quantization step (`step[d] / 2`, plus
     /// float rounding) of itself in every dimension.
-    pub fn assert_decodes_within_half_a_step<Q: super::Quantizer>(q: &Q, data: &[f32], dim: usize, step: &[f32]) -> Result<(), TestCaseError> {
+    pub fn assert_decodes_within_half_a_step<Q: super::Quantizer>(
+        q: &Q,
+        data: &[f32],
+        dim: usize,
+        step: &[f32],
+    ) -> Result<(), TestCaseError> {
         let mut code = vec![0u8; q.code_len()];
         let mut back = vec![0f32; dim];
         for v in data.chunks_exact(dim) {

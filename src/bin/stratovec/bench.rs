@@ -16,14 +16,14 @@ use crate::progress;
 
 #[path = "bench_diskann.rs"]
 mod diskann;
-#[path = "bench_tiered.rs"]
-mod tiered;
 #[path = "bench_filtered.rs"]
 mod filtered;
 #[path = "bench_ingest.rs"]
 mod ingest;
 #[path = "bench_remote.rs"]
 mod remote;
+#[path = "bench_tiered.rs"]
+mod tiered;
 #[path = "bench_under_ingest.rs"]
 mod under_ingest;
 
@@ -170,7 +170,10 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
     let mut queries = read_fvecs(&a.queries, Some(a.nq))?;
     load.finish_and_clear();
     if queries.dim != base.dim {
-        return Err(Error::new(stratovec::ErrorKind::InvalidArgument, format!("queries have dimension {}, base {}", queries.dim, base.dim)));
+        return Err(Error::new(
+            stratovec::ErrorKind::InvalidArgument,
+            format!("queries have dimension {}, base {}", queries.dim, base.dim),
+        ));
     }
     let gt = ground_truth(&a, &base, &queries)?;
     if a.metric == Metric::Cosine {
@@ -247,7 +250,8 @@ fn ground_truth(a: &BenchArgs, base: &Matrix<f32>, queries: &Matrix<f32>) -> Res
         normalise(&mut b);
         normalise(&mut q);
     }
-    let flat = FlatIndex::from_vectors(b.data, b.dim, a.metric).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
+    let flat =
+        FlatIndex::from_vectors(b.data, b.dim, a.metric).map_err(|e| Error::new(stratovec::ErrorKind::InvalidArgument, e.to_string()))?;
     let gt = (0..q.rows())
         .into_par_iter()
         .map(|i| {
@@ -326,7 +330,15 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
     Ok(())
 }
 
-pub(crate) fn search_all(a: &BenchArgs, c: &Common, db: &Db, label: &str, queries: &Matrix<f32>, gt: &[Vec<u64>], t: &Timings) -> Result<(), Error> {
+pub(crate) fn search_all(
+    a: &BenchArgs,
+    c: &Common,
+    db: &Db,
+    label: &str,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    t: &Timings,
+) -> Result<(), Error> {
     for &ef in &a.ef {
         let params = SearchParams::with_ef(ef);
         let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
@@ -349,7 +361,14 @@ pub(crate) fn invalid(message: String) -> Error {
 
 /// Flat search straight on the index (exact, or quantized with each rerank factor).
 /// `bytes_per_vector` counts what a scan reads: f32 vectors, or the codes.
-fn bench_flat(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: Option<CodeKind>) -> Result<(), Error> {
+fn bench_flat(
+    a: &BenchArgs,
+    c: &Common,
+    mut base: Matrix<f32>,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    codes: Option<CodeKind>,
+) -> Result<(), Error> {
     if a.metric == Metric::Cosine {
         normalise(&mut base);
     }
@@ -385,7 +404,12 @@ pub(crate) struct Measured {
 
 /// Runs the first 200 queries untimed (warm-up), then every query once timed, one query
 /// per call on this thread.
-pub(crate) fn measure(queries: &Matrix<f32>, gt: &[Vec<u64>], k: usize, mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>) -> Result<Measured, Error> {
+pub(crate) fn measure(
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    k: usize,
+    mut search: impl FnMut(&[f32]) -> Result<Vec<u64>, Error>,
+) -> Result<Measured, Error> {
     measure_indexed(queries, gt, k, |_, q| search(q))
 }
 

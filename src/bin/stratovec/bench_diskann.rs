@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use stratovec::formats::segment::{SectionKind, SegmentBytes, SegmentHeader, SegmentKind, SegmentWriter};
 use stratovec::fvecs::Matrix;
 use stratovec::indexes::{CodeKind, DiskAnnBuild, DiskAnnIndex, DiskAnnParams, Index, SectorRead, VamanaParams};
 use stratovec::{BlobStore, Error, LocalStore, Metric, SearchParams};
-use stratovec::formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentBytes, SegmentWriter};
 
 use super::{bench_dir, invalid, measure, normalise, report, rss_bytes, status_bytes, BenchArgs, Common, Timings};
 use crate::progress;
@@ -24,7 +24,14 @@ impl SectorRead for Reader {
     }
 }
 
-pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: CodeKind) -> Result<(), Error> {
+pub(super) fn run(
+    a: &BenchArgs,
+    c: &Common,
+    mut base: Matrix<f32>,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    codes: CodeKind,
+) -> Result<(), Error> {
     if a.metric == Metric::Cosine {
         normalise(&mut base);
     }
@@ -66,11 +73,15 @@ pub(super) fn run(a: &BenchArgs, c: &Common, mut base: Matrix<f32>, queries: &Ma
         let t = Instant::now();
         let store = with_io_uring(LocalStore::open_read_only(&dir)?.with_direct_reads(cold), uring)?;
         let bytes = pollster::block_on(store.get(name)).map_err(|e| invalid(e.to_string()))?;
-        let random = pollster::block_on(store.random_access(name)).map_err(|e| invalid(e.to_string()))?.ok_or_else(|| invalid("no reader".into()))?;
+        let random = pollster::block_on(store.random_access(name))
+            .map_err(|e| invalid(e.to_string()))?
+            .ok_or_else(|| invalid("no reader".into()))?;
         let file = SegmentBytes::whole(bytes).map_err(|e| invalid(e.to_string()))?;
         let index = DiskAnnIndex::open(&file, true, Arc::new(Reader(random))).map_err(|e| invalid(e.to_string()))?;
         let ids = file.section(SectionKind::IDS, false).map_err(|e| invalid(e.to_string()))?;
-        let id_of = |row: u32| ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])));
+        let id_of = |row: u32| {
+            ids.get(row as usize * 8..row as usize * 8 + 8).map_or(u64::MAX, |b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])))
+        };
         let open_s = t.elapsed().as_secs_f64();
         let rss_open = rss_bytes().unwrap_or(0);
         let timings = Timings { build_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(file_len as f64 / c.n as f64) };

@@ -70,7 +70,9 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
         ("cluster=far", Box::new(|q| Some(Filter::eq("cluster", far[q] as i64))), Box::new(|q, r| cluster[r] == far[q])),
     ];
     if !a.json {
-        println!("# filtered: build+commit {build_s:.1} s; {CLUSTERS} k-means clusters; brute force below 20,000 matching rows per segment");
+        println!(
+            "# filtered: build+commit {build_s:.1} s; {CLUSTERS} k-means clusters; brute force below 20,000 matching rows per segment"
+        );
     }
     for (label, filter_of, pass) in &cases {
         let gt: Vec<Vec<u64>> = (0..queries.rows())
@@ -109,7 +111,16 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
 }
 
 #[allow(clippy::too_many_arguments)]
-fn print_case(a: &BenchArgs, c: &Common, label: &str, matched: f64, ef: usize, r: &Measured, strategies: &BTreeMap<String, usize>, build_s: f64) {
+fn print_case(
+    a: &BenchArgs,
+    c: &Common,
+    label: &str,
+    matched: f64,
+    ef: usize,
+    r: &Measured,
+    strategies: &BTreeMap<String, usize>,
+    build_s: f64,
+) {
     let plan = strategies.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
     if a.json {
         let line = json!({
@@ -131,7 +142,8 @@ fn kmeans(m: &Matrix<f32>, k: usize, metric: stratovec::Metric) -> Matrix<f32> {
     let dim = m.dim;
     let step = (m.rows() / 20_000).max(1);
     let sample: Vec<&[f32]> = (0..m.rows()).step_by(step).map(|i| m.row(i)).collect();
-    let mut centroids = Matrix { dim, data: sample.iter().step_by((sample.len() / k).max(1)).take(k).flat_map(|r| r.iter().copied()).collect() };
+    let mut centroids =
+        Matrix { dim, data: sample.iter().step_by((sample.len() / k).max(1)).take(k).flat_map(|r| r.iter().copied()).collect() };
     for _ in 0..10 {
         let assign: Vec<u32> = sample.par_iter().map(|v| nearest(&centroids, v, metric)).collect();
         let mut sums = vec![0f64; centroids.data.len()];

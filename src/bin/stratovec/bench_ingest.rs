@@ -36,7 +36,11 @@ const CASES: &[Case] = &[
 pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
     if !a.json {
-        println!("# ingest: {} rows in batches of 1,000, first {} rows one by one; each case ends with a commit", c.n, a.single_rows.min(c.n));
+        println!(
+            "# ingest: {} rows in batches of 1,000, first {} rows one by one; each case ends with a commit",
+            c.n,
+            a.single_rows.min(c.n)
+        );
         println!("{:<24} {:>6} {:>8} {:>8} {:>11} {:>9}", "durability", "batch", "threads", "rows", "rows/s", "vs commit");
     }
     let mut reference = [0.0f64; 2];

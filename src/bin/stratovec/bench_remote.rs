@@ -24,7 +24,14 @@ use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, MergeAll, SearchPar
 use super::{bench_dir, invalid, measure, open_store, BenchArgs, Common, Measured};
 use crate::progress;
 
-pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: Option<CodeKind>) -> Result<(), Error> {
+pub(super) fn run(
+    a: &BenchArgs,
+    c: &Common,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    codes: Option<CodeKind>,
+) -> Result<(), Error> {
     let label = codes.map_or("remote-hnsw".to_string(), |k| format!("remote-diskann-{}", k.name()));
     let (dir, temporary) = bench_dir(a)?;
     let options = db_options(a, codes);
@@ -38,7 +45,11 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
     let upload_s = t.elapsed().as_secs_f64();
     sp.finish_and_clear();
     say(a, json!({"index": label, "step": "upload", "files": copied.files, "bytes": copied.bytes, "seconds": upload_s}), || {
-        format!("# {label}: copied {} files, {:.1} MB to the remote store in {upload_s:.1} s (no added latency)", copied.files, copied.bytes as f64 / 1e6)
+        format!(
+            "# {label}: copied {} files, {:.1} MB to the remote store in {upload_s:.1} s (no added latency)",
+            copied.files,
+            copied.bytes as f64 / 1e6
+        )
     });
 
     let slow = LatencyStore::new(remote, rtt);
@@ -182,7 +193,8 @@ fn s3(endpoint: &str, bucket: &str, name: &str) -> Result<Arc<dyn BlobStore>, Er
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "test".into());
     let root = format!("/bench-{nanos}/{name}");
-    let store = stratovec::backends::OpenDalStore::s3_compatible(endpoint, bucket, &root, &env("AWS_ACCESS_KEY_ID"), &env("AWS_SECRET_ACCESS_KEY"));
+    let store =
+        stratovec::backends::OpenDalStore::s3_compatible(endpoint, bucket, &root, &env("AWS_ACCESS_KEY_ID"), &env("AWS_SECRET_ACCESS_KEY"));
     Ok(Arc::new(store.map_err(|e| invalid(e.to_string()))?))
 }
 
@@ -196,7 +208,8 @@ fn s3(_: &str, _: &str, _: &str) -> Result<Arc<dyn BlobStore>, Error> {
 fn commit_straight(a: &BenchArgs, c: &Common, base: &Matrix<f32>, dir: &Path, rtt: Duration, label: &str) -> Result<(), Error> {
     let rows = a.remote_commit_rows.min(c.n);
     let slow = LatencyStore::new(remote_store(a, dir, "writer")?, rtt);
-    let db = pollster::block_on(Db::create(Arc::new(slow.clone()), c.dim, a.metric, DbOptions::default().with_hnsw(a.m, a.ef_construction)))?;
+    let db =
+        pollster::block_on(Db::create(Arc::new(slow.clone()), c.dim, a.metric, DbOptions::default().with_hnsw(a.m, a.ef_construction)))?;
     let ids: Vec<u64> = (0..rows as u64).collect();
     db.insert_batch(&ids, &base.data[..rows * c.dim])?;
     let before = slow.stats();

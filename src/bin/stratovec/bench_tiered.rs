@@ -20,7 +20,14 @@ use stratovec::{CompactionReport, Db, DbOptions, Error, MergeAll, SizeTiered};
 use super::{bench_dir, open_store, search_all, BenchArgs, Common, Timings};
 use crate::progress;
 
-pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>], codes: CodeKind) -> Result<(), Error> {
+pub(super) fn run(
+    a: &BenchArgs,
+    c: &Common,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    codes: CodeKind,
+) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
     let mut options = DbOptions::default().with_hnsw(a.m, a.ef_construction).with_diskann_threshold(a.diskann_threshold);
     options.diskann = DiskAnnParams {
@@ -63,7 +70,8 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
     let t = Instant::now();
     let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
     let open_s = t.elapsed().as_secs_f64();
-    let timings = Timings { build_s: total_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(final_bytes as f64 / c.n as f64) };
+    let timings =
+        Timings { build_s: total_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(final_bytes as f64 / c.n as f64) };
     search_all(a, c, &db, &format!("tiered-{}", codes.name()), queries, gt, &timings)?;
     drop(db);
     if temporary {
@@ -124,7 +132,5 @@ impl Summary {
 
 /// Total size of the files directly in `dir` (0 if it does not exist).
 fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }

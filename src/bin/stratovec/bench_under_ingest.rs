@@ -41,7 +41,14 @@ fn ingest(db: &Db, base: &Matrix<f32>, rows: std::ops::Range<usize>, batch: usiz
 }
 
 /// Runs queries in a loop on `threads` threads until `done`; returns every latency (µs).
-fn search_until(db: &Db, queries: &Matrix<f32>, k: usize, params: &SearchParams, threads: usize, done: &AtomicBool) -> Result<Vec<f64>, Error> {
+fn search_until(
+    db: &Db,
+    queries: &Matrix<f32>,
+    k: usize,
+    params: &SearchParams,
+    threads: usize,
+    done: &AtomicBool,
+) -> Result<Vec<f64>, Error> {
     let per_thread: Vec<Result<Vec<f64>, Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -69,7 +76,14 @@ fn search_until(db: &Db, queries: &Matrix<f32>, k: usize, params: &SearchParams,
 }
 
 /// Ingest of `rows` with `searchers` search threads running beside it: (rows/s, latencies).
-fn ingest_beside(db: &Db, base: &Matrix<f32>, queries: &Matrix<f32>, a: &BenchArgs, rows: std::ops::Range<usize>, searchers: usize) -> Result<(f64, Vec<f64>), Error> {
+fn ingest_beside(
+    db: &Db,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    a: &BenchArgs,
+    rows: std::ops::Range<usize>,
+    searchers: usize,
+) -> Result<(f64, Vec<f64>), Error> {
     let params = SearchParams::with_ef(a.ef[0]);
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -87,7 +101,10 @@ fn ingest_beside(db: &Db, base: &Matrix<f32>, queries: &Matrix<f32>, a: &BenchAr
 pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
     let h = a.ingest_rows;
     let quarter = h / 4;
-    let loaded = c.n.checked_sub(h + 2 * quarter).filter(|l| *l > 0).ok_or_else(|| invalid(format!("the base needs more than {} rows", h + 2 * quarter)))?;
+    let loaded =
+        c.n.checked_sub(h + 2 * quarter)
+            .filter(|l| *l > 0)
+            .ok_or_else(|| invalid(format!("the base needs more than {} rows", h + 2 * quarter)))?;
     let (dir, temporary) = bench_dir(a)?;
     let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
     let db = pollster::block_on(Db::create(open_store(&dir)?, c.dim, a.metric, options))?;

@@ -154,7 +154,15 @@ pub fn search(a: SearchArgs) -> Result<(), Error> {
             .collect::<Result<_, _>>()?],
         (None, Some(f)) => {
             let m = read_fvecs(f, a.rows.iter().max().map(|r| r + 1))?;
-            a.rows.iter().map(|&r| m.data.get(r * m.dim..(r + 1) * m.dim).map(<[f32]>::to_vec).ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("row {r} is beyond the query file")))).collect::<Result<_, _>>()?
+            a.rows
+                .iter()
+                .map(|&r| {
+                    m.data
+                        .get(r * m.dim..(r + 1) * m.dim)
+                        .map(<[f32]>::to_vec)
+                        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("row {r} is beyond the query file")))
+                })
+                .collect::<Result<_, _>>()?
         }
         (None, None) => return Err(Error::new(ErrorKind::InvalidArgument, "give --vector or --query-file")),
     };
@@ -225,7 +233,8 @@ pub fn verify(a: DbArgs) -> Result<(), Error> {
     let mut decoded = Vec::new();
     for v in versions {
         let name = manifest_name(v);
-        let result = pollster::block_on(store.get(&name)).map_err(|e| e.to_string()).and_then(|b| Manifest::decode(&b).map_err(|e| e.to_string()));
+        let result =
+            pollster::block_on(store.get(&name)).map_err(|e| e.to_string()).and_then(|b| Manifest::decode(&b).map_err(|e| e.to_string()));
         match result {
             Ok(m) => {
                 println!("ok   {name}");
@@ -294,10 +303,9 @@ fn jsonl_dim(path: &std::path::Path) -> Result<usize, Error> {
         }
         let record: serde_json::Value =
             serde_json::from_str(&line).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{}: line 1: {e}", path.display())))?;
-        return record["vector"]
-            .as_array()
-            .map(Vec::len)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("{}: the first record has no \"vector\" array", path.display())));
+        return record["vector"].as_array().map(Vec::len).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidArgument, format!("{}: the first record has no \"vector\" array", path.display()))
+        });
     }
     Err(Error::new(ErrorKind::InvalidArgument, format!("{}: no records", path.display())))
 }
