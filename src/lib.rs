@@ -2,14 +2,19 @@
 //!
 //! Writes land in an in-memory memtable with an HNSW graph; [`Db::commit`] writes it as an
 //! immutable segment (Flat when small, HNSW keeping the graph when large) and publishes a new
-//! manifest atomically through a [`CommitStore`]. Storage is any [`BlobStore`]: a local
-//! directory ([`LocalStore`], zero-copy mmap reads), memory ([`MemoryStore`]), or your own.
+//! manifest atomically through a [`CommitStore`]. Compaction merges segments; large outputs
+//! become DiskANN (Vamana graph, PQ/SQ8/INT4 codes in RAM, full vectors read on demand).
+//! Storage is any [`BlobStore`]: a local directory ([`LocalStore`], zero-copy mmap reads,
+//! optional io_uring), memory ([`MemoryStore`]), S3/GCS/MinIO through OpenDAL or
+//! `object_store` (features `opendal`, `object-store`), or your own; a block cache
+//! (RAM, then local disk) serves remote reads. Read replicas follow a writer's manifests.
 //!
 //! ```text
-//! stratovec (engine: Db, memtable, commit, search fan-out, PK index, tombstones)
-//!   ├── stratovec-indexes  (DistanceKernel, Quantizer, Index: Flat, HNSW)
-//!   └── stratovec-backends (BlobStore, CommitStore: LocalStore, MemoryStore)
-//!         both ── stratovec-formats (segment, manifest, tombstones: bytes <-> structures)
+//! stratovec (engine: Db, memtable, write-ahead log, commit, compaction, search, PK index)
+//!   ├── stratovec-indexes  (kernels, quantizers: SQ8/INT4/PQ/binary, indexes: Flat, HNSW, DiskANN)
+//!   └── stratovec-backends (BlobStore, CommitStore: local, memory, OpenDAL, object_store,
+//!         │                 DynamoDB; block cache)
+//!         both ── stratovec-formats (segment, manifest, tombstones, log: bytes <-> structures)
 //! ```
 //! The traits a custom backend or index needs are re-exported here, so depending on
 //! `stratovec` alone is enough.

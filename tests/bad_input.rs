@@ -1,6 +1,7 @@
 //! The bad-input list of the data-model issue, one place: each case gets a typed error
 //! naming the cause, none panics, and committed data stays readable afterwards.
 //! (Writing to a closed `Db` cannot be expressed: `Db::close` consumes it.)
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 mod common;
 

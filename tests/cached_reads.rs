@@ -2,6 +2,7 @@
 //! remote (a `LatencyStore` over memory): same answers as whole-file reads, only the ends
 //! and in-RAM sections fetched at open, DiskANN nodes on demand, the disk level serving a
 //! restarted replica, and cache counters in the explain report.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The command-line tool's backup and maintenance commands: `export` to JSON lines, `import`
 //! of that file into a new database, and `vacuum`.
 #![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::process::Command;
 use std::sync::Arc;

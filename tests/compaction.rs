@@ -1,6 +1,7 @@
 //! Compaction: merges keep every live key and drop deleted rows, pending writes survive a
 //! merge without becoming durable early, searches during compaction stay exact, outputs
 //! switch to HNSW and DiskANN by size, conflicts are retried, and retired files go away.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

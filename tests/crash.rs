@@ -11,6 +11,7 @@
 //! `STRATOVEC_CRASH_KILLS` sets the number of kills per mode (default 10, so 20 in CI);
 //! `scripts/crash-job.sh` runs 100 per mode.
 #![cfg(feature = "failpoints")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 mod common;
 

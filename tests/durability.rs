@@ -1,5 +1,6 @@
 //! Durability: the write-ahead log (replay, torn tails, truncation after commit), automatic
 //! commits, and a writer's behaviour when its store fails (FaultyStore, poisoning).
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Engine lifecycle: insert, commit, reopen, delete/upsert, read-only, bad input, corruption.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

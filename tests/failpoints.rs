@@ -1,5 +1,6 @@
 //! In-process failpoints (feature `failpoints`): faults that cannot be caused from outside.
 #![cfg(feature = "failpoints")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Writes the fuzz seed corpus (`fuzz/corpus/*`) from real engine output: a manifest, a Flat
 //! and an HNSW segment, and a tombstone file of a small database.
 //! Run with `cargo test --test fuzz_seeds -- --ignored` after a format change.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

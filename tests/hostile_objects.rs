@@ -1,6 +1,7 @@
 //! Crafted store objects (valid checksums, wrong contents) found by review and fuzzing:
 //! each is a typed error at open, never a panic in open, search, scan or compaction, and
 //! `verify`'s checks (the same as open's) catch it.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

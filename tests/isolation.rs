@@ -1,6 +1,7 @@
 //! Snapshot isolation: writers replace or delete pairs of keys in atomic batches while
 //! commits and compactions run; readers (scans read slowly, batch by batch, and searches)
 //! must never see half a batch.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! filter, commit, reopen and compact against a `BTreeMap` model, comparing get, scan,
 //! count and exact (brute-force) filtered search after every step. Runs with and without
 //! the write-ahead log: with it a reopen keeps every write, without it only committed ones.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Records with metadata and payloads: write batches, get, filtered search with its planner,
 //! count and delete_by_filter, across the memtable, segments, reopen and compaction.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

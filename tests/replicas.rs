@@ -1,5 +1,6 @@
 //! Writer fencing, the commit store's preflight, read-only replicas (`refresh`, the
 //! refresher thread) and time travel (`open_at`, `open_at_time`).
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};

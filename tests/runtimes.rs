@@ -4,6 +4,7 @@
 //! store futures (automatic commits, lazy index loads, DiskANN node reads through a cache),
 //! which must not deadlock a runtime whose only thread they block.
 #![cfg(feature = "opendal")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 use std::time::Duration;

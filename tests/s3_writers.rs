@@ -2,6 +2,7 @@
 //! acknowledged commit is in the final version, no version overwrote another's segments,
 //! and a fenced writer publishes nothing. Skipped unless `STRATOVEC_S3_ENDPOINT` is set.
 #![cfg(feature = "opendal")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -15,6 +15,7 @@
 //! - a writer never gets `Ok` from a commit after a newer writer opened (it is fenced).
 //!
 //! CI runs `STRATOVEC_SIM_SEEDS` seeds (default 300); `scripts/nightly.sh` runs thousands.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::collections::BTreeSet;
 use std::ops::Range;

@@ -1,3 +1,6 @@
+// One of the modules where `unsafe` is allowed (see the workspace lints); every block has a
+// `// SAFETY:` comment.
+#![allow(unsafe_code)]
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::ops::Range;

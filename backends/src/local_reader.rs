@@ -1,6 +1,9 @@
 //! [`LocalFileReader`]: positional reads of a local file with `pread(2)`, optionally with
 //! O_DIRECT (bypassing the OS page cache, for cold-cache measurements and for data larger
 //! than RAM).
+// One of the modules where `unsafe` is allowed (see the workspace lints); every block has a
+// `// SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
 use std::cell::RefCell;

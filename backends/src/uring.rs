@@ -4,6 +4,9 @@
 //!
 //! Each thread has its own ring of [`RING_ENTRIES`] entries and its own aligned buffers;
 //! a batch larger than the ring runs in several rounds.
+// One of the modules where `unsafe` is allowed (see the workspace lints); every block has a
+// `// SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use std::cell::RefCell;
 use std::fs::File;

@@ -3,6 +3,7 @@
 //! readers, a lost put response resolved as success, and a clear error for a missing table.
 //! Skipped unless `STRATOVEC_DYNAMODB_ENDPOINT` is set (e.g. `http://127.0.0.1:5055`).
 #![cfg(all(feature = "dynamodb", feature = "test-util"))]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

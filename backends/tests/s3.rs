@@ -2,6 +2,7 @@
 //! unless `STRATOVEC_S3_ENDPOINT` (e.g. `http://127.0.0.1:5055`) names a server with the
 //! bucket `STRATOVEC_S3_BUCKET` (default `stratovec`).
 #![cfg(feature = "opendal")]
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
 use std::sync::Arc;
 

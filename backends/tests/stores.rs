@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 use std::sync::Arc;
 
 use bytes::Bytes;

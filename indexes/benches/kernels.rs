@@ -4,6 +4,7 @@
 //! and SQ8 codes (throughput in bytes of rows read).
 //! Run: `cargo bench -p stratovec-indexes --bench kernels` (add a filter such as `avx512`
 //! or `d768` to run fewer).
+#![allow(missing_docs, clippy::unwrap_used)] // a benchmark: criterion's macros, and panics are failures
 
 use std::hint::black_box;
 use std::time::Duration;

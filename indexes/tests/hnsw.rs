@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
 use bytes::Bytes;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use stratovec_formats::segment::{SegmentBytes, SegmentHeader, SegmentKind, SegmentLayout, SegmentWriter};

@@ -3,6 +3,9 @@
 //! Unverified on the x86_64 development machine: this module is not compiled there. The
 //! kernel proptests in `kernel/mod.rs` run every available table, this one included, when
 //! the crate is tested on an aarch64 host.
+// One of the modules where `unsafe` is allowed (see the workspace lints); every block has a
+// `// SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use std::arch::aarch64::*;
 

@@ -3,6 +3,9 @@
 //!
 //! Every `*_checked` function is only stored in a [`super::KernelTable`] built after the
 //! matching `has_*` detection returned true; that is the safety argument of each of them.
+// One of the modules where `unsafe` is allowed (see the workspace lints); every block has a
+// `// SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
