@@ -31,6 +31,7 @@ macro_rules! crash_point {
 }
 
 mod backup;
+mod builder;
 mod commit;
 mod compaction;
 mod db;
@@ -55,12 +56,14 @@ mod schema;
 mod search;
 mod segment;
 mod state;
+pub mod uri;
 mod vacuum;
 mod vector;
 mod wal;
 mod write;
 
 pub use backup::SnapshotReport;
+pub use builder::DbBuilder;
 pub use compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use db::{Db, LogReplay, Stats};
 pub use error::{Error, ErrorKind, Result};
@@ -73,6 +76,7 @@ pub use scan::Scan;
 pub use schema::{Field, FieldKind, Schema};
 pub use search::Hit;
 pub use stratovec_formats::metadata::{Metadata, Scalar, Value};
+pub use uri::{store_from_uri, StoreUri};
 pub use vacuum::{RetentionPolicy, VacuumReport};
 pub use wal::{Durability, SyncPolicy, WalOptions};
 
@@ -84,3 +88,8 @@ pub use stratovec_indexes as indexes;
 pub use stratovec_backends::LocalStore;
 pub use stratovec_backends::{async_trait, BlobCommitStore, BlobStore, CommitError, CommitStore, MemoryStore, ObjectMeta, StoreError};
 pub use stratovec_indexes::{DistanceKernel, HnswParams, Index, Metric, Quantizer, Sq8};
+
+/// The README's Rust code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -87,3 +87,29 @@ async fn every_call_works_inside_a_multi_thread_runtime() {
         every_call(store).await;
     }
 }
+
+/// `s3://` store URIs on the S3 server of `STRATOVEC_S3_ENDPOINT` (moto): a writer opens or
+/// creates through the builder twice, and a read-only handle sees its commits. Credentials
+/// come from the standard AWS environment (set to moto's dummy ones when absent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_uris_open_or_create() {
+    let Ok(endpoint) = std::env::var("STRATOVEC_S3_ENDPOINT") else {
+        eprintln!("S3 skipped: STRATOVEC_S3_ENDPOINT is not set");
+        return;
+    };
+    for (key, value) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")] {
+        if std::env::var(key).is_err() {
+            std::env::set_var(key, value);
+        }
+    }
+    let bucket = std::env::var("STRATOVEC_S3_BUCKET").unwrap_or_else(|_| "stratovec".into());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let uri = format!("s3://{bucket}/uri-{nanos}/db?endpoint={endpoint}&region=us-east-1");
+    for run in 0..2u64 {
+        let db = Db::builder_uri(uri.clone()).open_or_create(DIM, Metric::L2).await.unwrap();
+        db.upsert(run, &vectors(1, DIM, run)).unwrap();
+        db.commit().await.unwrap();
+    }
+    let reader = Db::builder_uri(uri).open_read_only().await.unwrap();
+    assert!(reader.contains(0) && reader.contains(1), "both runs' commits are in one database");
+}

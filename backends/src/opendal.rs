@@ -93,6 +93,30 @@ impl OpenDalStore {
         Self::new(Operator::new(builder).map_err(|e| map_err(root, e))?)
     }
 
+    /// A store on S3 (or an S3-compatible `endpoint`): objects of `bucket` under `root`,
+    /// with credentials from the standard AWS environment variables, profile files or
+    /// instance metadata, as the AWS tools find them.
+    ///
+    /// # Errors
+    /// `Rejected` for a configuration OpenDAL refuses; as [`OpenDalStore::new`].
+    pub fn s3(bucket: &str, root: &str, endpoint: Option<&str>, region: &str) -> Result<Self, StoreError> {
+        let mut builder = opendal::services::S3::default().bucket(bucket).region(region).root(root);
+        if let Some(e) = endpoint {
+            builder = builder.endpoint(e);
+        }
+        Self::new(Operator::new(builder).map_err(|e| map_err(root, e))?)
+    }
+
+    /// A store on Google Cloud Storage: objects of `bucket` under `root`, with credentials
+    /// from `GOOGLE_APPLICATION_CREDENTIALS` or the metadata server.
+    ///
+    /// # Errors
+    /// As [`OpenDalStore::s3`].
+    pub fn gcs(bucket: &str, root: &str) -> Result<Self, StoreError> {
+        let builder = opendal::services::Gcs::default().bucket(bucket).root(root);
+        Self::new(Operator::new(builder).map_err(|e| map_err(root, e))?)
+    }
+
     /// Objects larger than `bytes` are uploaded in 8 MiB parts, 4 at a time.
     pub fn with_multipart_threshold(mut self, bytes: usize) -> Self {
         self.multipart_threshold = bytes.max(1);
