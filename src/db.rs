@@ -398,11 +398,16 @@ pub(crate) async fn open_segments(
 ) -> Result<Vec<Arc<Segment>>> {
     let (dim, metric) = (manifest.dim as usize, manifest.metric);
     use futures_util::{StreamExt, TryStreamExt};
-    let missing = manifest.segments.iter().filter(|m| !open.iter().any(|s| s.meta.id == m.id));
-    let files: Vec<_> = futures_util::stream::iter(missing.map(|meta| crate::fetch::fetch_segment(store, cache, meta)))
-        .buffered(CONCURRENT_FETCHES)
-        .try_collect()
-        .await?;
+    // The fetches are collected into a Vec before they become a stream: a stream over an
+    // iterator adapter with closures makes the whole `open` future fail to be `Send`
+    // (a higher-ranked lifetime limitation of rustc).
+    let mut fetches = Vec::new();
+    for meta in &manifest.segments {
+        if !open.iter().any(|s| s.meta.id == meta.id) {
+            fetches.push(crate::fetch::fetch_segment(store, cache, meta));
+        }
+    }
+    let files: Vec<_> = futures_util::stream::iter(fetches).buffered(CONCURRENT_FETCHES).try_collect().await?;
     let fresh: Vec<Arc<Segment>> = {
         use rayon::prelude::*;
         files.into_par_iter().map(|fetched| Segment::open(fetched, dim, metric, verify).map(Arc::new)).collect::<Result<_>>()?

@@ -93,3 +93,39 @@ pub use stratovec_indexes::{DistanceKernel, HnswParams, Index, Metric, Quantizer
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// `Db`, its handles and the futures of its async calls are `Send + Sync` (checked at
+/// compile time): they may cross threads and be awaited on any executor.
+#[cfg(test)]
+mod send_sync {
+    use std::sync::Arc;
+
+    use crate::{BlobStore, Db, DbOptions, MemoryStore, Metric, Scan};
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn handles_and_futures_cross_threads() {
+        let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+        let create = Db::create(store.clone(), 2, Metric::L2, DbOptions::default());
+        send(&create);
+        let db = pollster::block_on(create).unwrap();
+        send_sync(&db);
+        send(&db.commit());
+        send(&db.compact());
+        send(&Db::open(store.clone(), DbOptions::default()));
+        send(&Db::open_read_only(store.clone(), DbOptions::default()));
+        send(&Db::builder(store.clone()).open_or_create(2, Metric::L2));
+        send(&db.compact_with(&crate::MergeAll));
+        send(&db.refresh());
+        send(&db.vacuum(&crate::RetentionPolicy::default()));
+        send(&db.snapshot_to(Arc::new(MemoryStore::new())));
+        send(&Db::open_at(store.clone(), 1, DbOptions::default()));
+        send(&Db::open_at_time(store.clone(), std::time::SystemTime::now(), DbOptions::default()));
+        send(&Db::open_rolled_back(store.clone(), 1, DbOptions::default()));
+        send_sync(&Db::builder(store));
+        let scan: Scan = db.scan(None, 10, crate::Include::METADATA).unwrap();
+        send(&scan);
+    }
+}

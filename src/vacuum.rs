@@ -109,7 +109,9 @@ impl Db {
         let versions = self.commits.versions().await.map_err(Error::commit)?;
         let cutoff = now_unix_ms().saturating_sub(policy.keep_for.as_millis() as u64);
         let keep_newest = policy.keep_versions.max(1) as usize;
-        let older = versions.iter().rev().filter(|&&v| v < newest.version).map(|&v| load_manifest(self.commits.as_ref(), v));
+        // Collected first: a stream over closures would make `vacuum` not `Send` (rustc).
+        let older: Vec<_> =
+            versions.iter().rev().filter(|&&v| v < newest.version).map(|&v| load_manifest(self.commits.as_ref(), v)).collect();
         let older: Vec<Manifest> = futures_util::stream::iter(older).buffered(16).try_collect().await?;
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for (n, m) in std::iter::once(newest).chain(older).enumerate() {

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(file) = read(data) else { return };
     assert!(file.valid_len <= data.len());
     assert_eq!(file.stopped.is_none(), file.valid_len == data.len());
-    let mut again = header().to_vec();
+    let mut again = header(file.database_id).to_vec();
     for ops in &file.records {
         let mut b = RecordBuilder::default();
         for op in ops {
@@ -24,4 +24,5 @@ fuzz_target!(|data: &[u8]| {
     // Debug output compares NaN vectors bit for bit where `==` would not.
     assert_eq!(format!("{:?}", reread.records), format!("{:?}", file.records));
     assert!(reread.stopped.is_none());
+    assert_eq!(reread.database_id, file.database_id);
 });
