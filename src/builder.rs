@@ -120,7 +120,7 @@ impl DbBuilder {
     ///
     /// # Errors
     /// As [`Db::open_read_only`], and a bad URI.
-    pub async fn open_read_only(self) -> Result<Db> {
+    pub async fn open_read_only(self) -> Result<crate::ReadOnlyDb> {
         Db::open_read_only(self.store(true)?, self.options).await
     }
 

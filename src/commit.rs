@@ -82,6 +82,7 @@ impl Db {
             s.frozen.drain(..frozen.len());
             s.segments.extend(opened);
             s.pending_tombstones.drain(..pending.len());
+            s.assert_invariants("a commit");
         }
         if let (Some(wal), Some(through)) = (&self.wal, log_through) {
             wal.remove_through(through);

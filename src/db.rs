@@ -189,13 +189,13 @@ impl Db {
         Self::open_with(store, options, false).await
     }
 
-    /// Opens the newest version read-only: writes return `ReadOnly`, and nothing is ever
-    /// written to the store.
+    /// Opens the newest version read-only: a replica, which has no write methods, never
+    /// writes to the store, and follows the writer with [`crate::ReadOnlyDb::refresh`].
     ///
     /// # Errors
     /// As [`Db::open`].
-    pub async fn open_read_only(store: Arc<dyn BlobStore>, options: DbOptions) -> Result<Db> {
-        Self::open_with(store, options, true).await
+    pub async fn open_read_only(store: Arc<dyn BlobStore>, options: DbOptions) -> Result<crate::ReadOnlyDb> {
+        Self::open_with(store, options, true).await.map(crate::ReadOnlyDb::new)
     }
 
     async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
@@ -263,6 +263,7 @@ impl Db {
             }
             _ => (None, LogReplay::default()),
         };
+        state.assert_invariants("opening");
         Ok(Db {
             store,
             commits,

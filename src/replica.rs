@@ -1,8 +1,8 @@
 //! Read-only replicas: time travel ([`Db::open_at`], [`Db::open_at_time`]) and moving to
-//! the newest version ([`Db::refresh`], [`Refresher`]).
+//! the newest version ([`ReadOnlyDb::refresh`], [`Refresher`]).
 
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +11,7 @@ use stratovec_backends::BlobStore;
 
 use crate::db::{build_pk, commit_store, load_tombstones, open_segments};
 use crate::publish::{load_manifest, newest_manifest};
-use crate::{Db, DbOptions, Error, ErrorKind, Result};
+use crate::{Db, DbOptions, Error, ErrorKind, ReadOnlyDb, Result};
 
 impl Db {
     /// Opens version `version` read-only (time travel). `refresh` is refused on it.
@@ -19,12 +19,12 @@ impl Db {
     /// # Errors
     /// `NotFound` if that version does not exist or was vacuumed (or one of its files was);
     /// otherwise as [`Db::open`].
-    pub async fn open_at(store: Arc<dyn BlobStore>, version: u64, options: DbOptions) -> Result<Db> {
+    pub async fn open_at(store: Arc<dyn BlobStore>, version: u64, options: DbOptions) -> Result<ReadOnlyDb> {
         let commits = commit_store(&store, &options);
         let manifest = load_manifest(commits.as_ref(), version).await?;
         let mut db = Self::from_manifest(store, commits, manifest, options, true).await?;
         db.pinned = true;
-        Ok(db)
+        Ok(ReadOnlyDb::new(db))
     }
 
     /// Opens, read-only, the newest version made at or before `time` (by its
@@ -34,7 +34,7 @@ impl Db {
     ///
     /// # Errors
     /// `NotFound` if no stored version is that old; otherwise as [`Db::open_at`].
-    pub async fn open_at_time(store: Arc<dyn BlobStore>, time: SystemTime, options: DbOptions) -> Result<Db> {
+    pub async fn open_at_time(store: Arc<dyn BlobStore>, time: SystemTime, options: DbOptions) -> Result<ReadOnlyDb> {
         let t = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let commits = commit_store(&store, &options);
         let versions = commits.versions().await.map_err(Error::commit)?;
@@ -56,16 +56,8 @@ impl Db {
         Self::open_at(store, version, options).await
     }
 
-    /// Moves a read-only database to the newest published version and returns it. Segments
-    /// both versions share stay open; new ones are fetched and opened, and tombstones and
-    /// the key index are rebuilt, all before a brief swap, so searches keep running (each
-    /// sees the old or the new version, never a mix).
-    ///
-    /// # Errors
-    /// `InvalidArgument` on a writer (it is always at its newest version) or a database
-    /// opened at a fixed version; `Incompatible` if the dimension or metric changed;
-    /// errors of [`Db::open`].
-    pub async fn refresh(&self) -> Result<u64> {
+    /// [`ReadOnlyDb::refresh`].
+    pub(crate) async fn refresh(&self) -> Result<u64> {
         if !self.read_only || self.pinned {
             return Err(Error::invalid("refresh is for databases opened with open_read_only"));
         }
@@ -94,15 +86,16 @@ impl Db {
         s.manifest = newest;
         Ok(s.version)
     }
+}
 
-    /// Starts a thread that calls [`Db::refresh`] every `interval`. It stops when the
-    /// returned handle is dropped or the database is.
+impl Refresher {
+    /// Starts a thread that calls `refresh` every `interval` until the handle is dropped or
+    /// `refresh` returns `None` (the database is gone).
     ///
     /// The thread drives the store's futures with `pollster`; the OpenDAL and object_store
     /// backends run their I/O on a runtime of their own, so this works with them too.
-    pub fn spawn_refresher(self: &Arc<Self>, interval: Duration) -> Refresher {
+    pub(crate) fn spawn(interval: Duration, mut refresh: impl FnMut() -> Option<Result<u64>> + Send + 'static) -> Refresher {
         let (stop, stopped) = channel::<()>();
-        let db: Weak<Db> = Arc::downgrade(self);
         let status = Arc::new(Mutex::new(RefresherStats::default()));
         let shared = status.clone();
         let thread = std::thread::Builder::new()
@@ -112,8 +105,7 @@ impl Db {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
                 }
-                let Some(db) = db.upgrade() else { return };
-                let r = pollster::block_on(db.refresh());
+                let Some(r) = refresh() else { return };
                 let mut st = shared.lock();
                 st.attempts += 1;
                 match r {
@@ -126,7 +118,7 @@ impl Db {
     }
 }
 
-/// A background refresh thread, from [`Db::spawn_refresher`].
+/// A background refresh thread, from [`ReadOnlyDb::spawn_refresher`].
 #[derive(Debug)]
 pub struct Refresher {
     stop: Option<Sender<()>>,

@@ -43,7 +43,7 @@ fn build(store: &Arc<dyn BlobStore>) {
     assert_eq!(kinds, [SegmentKind::DiskAnn, SegmentKind::Hnsw, SegmentKind::Flat]);
 }
 
-fn answers(db: &Db) -> Vec<Vec<(u64, f32)>> {
+fn answers(db: &ReadOnlyDb) -> Vec<Vec<(u64, f32)>> {
     let params = SearchParams::with_ef(64);
     vectors(20, DIM, 99).chunks(DIM).map(|q| db.search(q, 10, &params).unwrap().iter().map(|h| (h.id, h.distance)).collect()).collect()
 }

@@ -29,7 +29,7 @@ fn put_rows(db: &Db, ids: Range<u64>) {
     db.insert_batch(&ids, &vectors(ids.len(), DIM, ids[0])).unwrap();
 }
 
-fn live(db: &Db) -> u64 {
+fn live(db: &ReadOnlyDb) -> u64 {
     db.stats().live_rows
 }
 
@@ -136,7 +136,7 @@ fn a_replica_sees_new_versions_only_after_refresh() {
 }
 
 #[test]
-fn replicas_reject_every_write_and_never_write_to_the_store() {
+fn replicas_never_write_to_the_store() {
     let faulty = Arc::new(FaultyStore::new(memory(), 1));
     let store: Arc<dyn BlobStore> = faulty.clone();
     let writer = new_db(&store);
@@ -145,16 +145,10 @@ fn replicas_reject_every_write_and_never_write_to_the_store() {
     for op in [Op::Put, Op::PutIfAbsent, Op::Delete] {
         faulty.inject(Rule::new(op, Fault::Error));
     }
+    // Opening reads only (writes through a replica do not compile: ReadOnlyDb has no
+    // write methods).
     let replica = block(Db::open_read_only(store.clone(), DbOptions::default())).unwrap();
-    let read_only = |r: Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::ReadOnly);
-    read_only(replica.insert(1000, &[0.0; DIM]));
-    read_only(replica.upsert(1, &[0.0; DIM]));
-    read_only(replica.delete(1).map(|_| ()));
-    read_only(replica.insert_batch(&[1001, 1002], &[0.0; 2 * DIM]));
-    read_only(replica.write(WriteBatch::new().delete(2)));
-    read_only(replica.delete_by_filter(&Filter::parse("x = 1").unwrap()).map(|_| ()));
-    read_only(block(replica.commit()).map(|_| ()));
-    read_only(block(replica.compact()).map(|_| ()));
+    assert_eq!(live(&replica), 20);
     faulty.clear();
     put_rows(&writer, 20..30);
     block(writer.commit()).unwrap();
@@ -165,7 +159,6 @@ fn replicas_reject_every_write_and_never_write_to_the_store() {
     block(replica.refresh()).unwrap();
     assert_eq!(live(&replica), 30);
     assert_eq!(faulty.injected(), before, "the replica attempted no write");
-    assert_eq!(block(writer.refresh()).unwrap_err().kind(), ErrorKind::InvalidArgument, "writers do not refresh");
 }
 
 #[test]
@@ -233,7 +226,6 @@ fn time_travel_opens_old_versions() {
     assert_eq!((old.stats().version, live(&old)), (v_a, 10));
     assert!(old.contains(0) && !old.contains(15));
     assert_eq!(block(old.refresh()).unwrap_err().kind(), ErrorKind::InvalidArgument, "a pinned version stays put");
-    assert_eq!(old.insert(99, &[0.0; DIM]).unwrap_err().kind(), ErrorKind::ReadOnly);
 
     let at = block(Db::open_at_time(store.clone(), between, DbOptions::default())).unwrap();
     assert_eq!(at.stats().version, v_a);

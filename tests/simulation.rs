@@ -151,7 +151,7 @@ struct Sim {
     faulty: Arc<FaultyStore>,
     model: Arc<Mutex<Model>>,
     writers: Vec<Writer>,
-    replica: Option<Db>,
+    replica: Option<ReadOnlyDb>,
     replica_version: u64,
     next_key: u64,
 }
@@ -415,7 +415,7 @@ impl Sim {
     }
 }
 
-fn live_keys(db: &Db) -> BTreeSet<u64> {
+fn live_keys(db: &ReadOnlyDb) -> BTreeSet<u64> {
     db.scan(None, 1024, Include::default())
         .map(|s| s.flat_map(|b| b.map(|b| b.into_iter().map(|r| r.id).collect::<Vec<_>>()).unwrap_or_default()).collect())
         .unwrap_or_default()

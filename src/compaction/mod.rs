@@ -323,6 +323,7 @@ impl Db {
         s.retired.extend(retired);
         s.version = manifest.version;
         s.manifest = manifest;
+        s.assert_invariants("a compaction");
     }
 
     /// Deletes retired files once `retain_versions` newer versions exist and no search

@@ -19,7 +19,7 @@ use stratovec::backends::cache::{BlockCache, CacheOptions};
 use stratovec::backends::{LatencyStats, LatencyStore};
 use stratovec::fvecs::Matrix;
 use stratovec::indexes::{CodeKind, DiskAnnParams, VamanaParams};
-use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, MergeAll, SearchParams};
+use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, MergeAll, ReadOnlyDb, SearchParams};
 
 use super::{bench_dir, invalid, measure, open_store, BenchArgs, Common, Measured};
 use crate::progress;
@@ -78,7 +78,7 @@ pub(super) fn run(
     warm_up(a, &replica, queries)?;
     for &ef in &a.ef {
         let params = SearchParams { beam_width: a.beam, ..SearchParams::with_ef(ef) };
-        let run = |db: &Db| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
+        let run = |db: &ReadOnlyDb| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
         let at_home = run(&local)?;
         let before = slow.stats();
         let away = run(&replica)?;
@@ -86,7 +86,7 @@ pub(super) fn run(
     }
     if codes.is_some() {
         let params = SearchParams { scan_codes: true, ..base_params };
-        let run = |db: &Db| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
+        let run = |db: &ReadOnlyDb| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
         let at_home = run(&local)?;
         let before = slow.stats();
         let away = run(&replica)?;
@@ -102,7 +102,7 @@ pub(super) fn run(
 }
 
 /// A read-only replica over `slow` with a fresh block cache; its open time and I/O.
-fn open_replica(a: &BenchArgs, slow: &LatencyStore, options: &DbOptions) -> Result<(Db, (f64, LatencyStats)), Error> {
+fn open_replica(a: &BenchArgs, slow: &LatencyStore, options: &DbOptions) -> Result<(ReadOnlyDb, (f64, LatencyStats)), Error> {
     let cache = BlockCache::new(CacheOptions { ram_bytes: a.cache_mib << 20, block_bytes: a.block_kib << 10, ..CacheOptions::default() })
         .map_err(|e| invalid(e.to_string()))?;
     let before = slow.stats();
@@ -113,7 +113,7 @@ fn open_replica(a: &BenchArgs, slow: &LatencyStore, options: &DbOptions) -> Resu
 
 /// Runs every query once at each ef from 16 threads (I/O bound: the misses overlap), so
 /// the timed pass measures a warm cache.
-fn warm_up(a: &BenchArgs, replica: &Db, queries: &Matrix<f32>) -> Result<(), Error> {
+fn warm_up(a: &BenchArgs, replica: &ReadOnlyDb, queries: &Matrix<f32>) -> Result<(), Error> {
     let sp = progress::spinner("warming the cache");
     let next = std::sync::atomic::AtomicUsize::new(0);
     let jobs: Vec<(usize, usize)> = a.ef.iter().flat_map(|&ef| (0..queries.rows()).map(move |q| (ef, q))).collect();
