@@ -8,12 +8,12 @@ use stratovec_backends::StoreError;
 use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones;
 
-use crate::db::{segment_name, tombstone_name};
 use crate::memtable::Memtable;
 use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::Frozen;
 use crate::{Db, Error, Result};
+use stratovec_formats::names::{segment_name, tombstone_name};
 
 impl Db {
     /// Makes every write so far durable and visible to new readers, and returns the new

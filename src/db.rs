@@ -55,7 +55,7 @@ pub struct Db {
     pub(crate) state: RwLock<State>,
     pub(crate) commit_lock: async_lock::Mutex<()>,
     pub(crate) compaction_lock: async_lock::Mutex<()>,
-    pub(crate) compaction_signal: Arc<crate::compaction::Signal>,
+    pub(crate) compaction_signal: Arc<crate::compaction::signal::Signal>,
     /// The write-ahead log, with [`crate::Durability::Wal`] on a writer.
     pub(crate) wal: Option<Wal>,
     /// What opening replayed from the log.
@@ -109,37 +109,6 @@ pub struct LogReplay {
     /// Bytes after the first torn or corrupt record that were cut off or set aside (0 after
     /// a clean shutdown or a kill between whole records).
     pub dropped_bytes: u64,
-}
-
-/// The id in a segment or tombstone file name (`segments/{id:020}-{epoch:020}.seg`,
-/// `tombstones/{id:020}-{epoch:020}.tomb`, or the names before epochs were added:
-/// `segments/{id:020}.seg`, `tombstones/{id:020}.tomb`), `None` for any other name.
-pub(crate) fn file_id(name: &str) -> Option<u64> {
-    let stem = name
-        .strip_prefix("segments/")
-        .and_then(|n| n.strip_suffix(".seg"))
-        .or_else(|| name.strip_prefix("tombstones/").and_then(|n| n.strip_suffix(".tomb")))?;
-    let digits = |d: &str| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit());
-    let id = match stem.split_once('-') {
-        Some((id, epoch)) if digits(epoch) => id,
-        Some(_) => return None,
-        None => stem,
-    };
-    digits(id).then(|| id.parse().ok())?
-}
-
-/// The name of segment `id` written by the writer of `epoch`. Ids are allocated from the
-/// manifest's `next_segment_id`, which a fenced writer shares with the writer that fenced
-/// it; the epoch keeps their files apart, so no writer ever replaces another's file.
-pub(crate) fn segment_name(id: u64, epoch: u64) -> String {
-    format!("segments/{id:020}-{epoch:020}.seg")
-}
-
-/// The name of tombstone file `id` written by the writer of `epoch`. Ids come from the
-/// segment id counter, so a retried commit never replaces a file an earlier (possibly
-/// published) attempt wrote.
-pub(crate) fn tombstone_name(id: u64, epoch: u64) -> String {
-    format!("tombstones/{id:020}-{epoch:020}.tomb")
 }
 
 impl Db {

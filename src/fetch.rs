@@ -12,7 +12,6 @@ use stratovec_backends::{BlobStore, RandomAccess, StoreError};
 use stratovec_formats::manifest::SegmentMeta;
 use stratovec_formats::segment::{tail_len, SectionKind, SegmentBytes, SegmentKind, SegmentLayout, HEADER_LEN};
 
-use crate::lazy::IndexSource;
 use crate::{Error, ErrorKind, Result};
 
 /// Sections read when a segment opens through a cache: its keys and metadata.
@@ -84,4 +83,15 @@ fn read_error(meta: &SegmentMeta, e: StoreError) -> Error {
         ),
         e => Error::store(&meta.file, e),
     }
+}
+
+/// Where a lazy index's sections come from.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexSource {
+    pub store: Arc<dyn BlobStore>,
+    pub cache: BlockCache,
+    pub meta: SegmentMeta,
+    pub layout: SegmentLayout,
+    /// DiskANN node reads (through the cache).
+    pub random: Option<Arc<dyn RandomAccess>>,
 }

@@ -6,22 +6,10 @@
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
-use stratovec_backends::cache::BlockCache;
-use stratovec_backends::{BlobStore, RandomAccess};
-use stratovec_formats::manifest::SegmentMeta;
-use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentLayout, SegmentWriter};
-use stratovec_indexes::{Candidate, Index, IndexError, Metric, RowFilter, SearchParams};
+use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentWriter};
 
-/// Where a lazy index's sections come from.
-#[derive(Debug, Clone)]
-pub(crate) struct IndexSource {
-    pub store: Arc<dyn BlobStore>,
-    pub cache: BlockCache,
-    pub meta: SegmentMeta,
-    pub layout: SegmentLayout,
-    /// DiskANN node reads (through the cache).
-    pub random: Option<Arc<dyn RandomAccess>>,
-}
+use crate::fetch::IndexSource;
+use stratovec_indexes::{Candidate, Index, IndexError, Metric, RowFilter, SearchParams};
 
 /// An [`Index`] whose sections are fetched on first use. Kind, dimension, metric and row
 /// count come from the segment header and need no fetch.
@@ -55,7 +43,7 @@ impl LazyIndex {
             .await
             .map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
         let file = SegmentBytes::from_sections(s.layout.clone(), sections)?;
-        let index = crate::segment::open_index(&file, s.random.clone(), self.verify)?;
+        let index = crate::index_kinds::open_index(&file, s.random.clone(), self.verify)?;
         let _ = self.loaded.set(index); // or another thread's, loaded from the same bytes
         self.loaded.get().map(AsRef::as_ref).ok_or_else(|| IndexError::Io(std::io::Error::other("index not stored")))
     }

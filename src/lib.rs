@@ -39,6 +39,7 @@ mod error;
 mod fetch;
 pub mod filter;
 pub mod fvecs;
+mod index_kinds;
 mod invariants;
 #[cfg(feature = "jsonl")]
 mod jsonl;

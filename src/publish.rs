@@ -109,9 +109,9 @@ fn damaged_newest(version: u64, e: Error) -> Error {
     )
 }
 
-/// The object holding the vacuum floor: a decimal version number. Every version below it
-/// may have been deleted by vacuum; no version below it is ever published again.
-pub(crate) const VACUUM_FLOOR: &str = "_stratovec/vacuum-floor";
+// The object holding the vacuum floor: a decimal version number. Every version below it
+// may have been deleted by vacuum; no version below it is ever published again.
+pub(crate) use stratovec_formats::names::VACUUM_FLOOR;
 
 /// The vacuum floor, 0 if no vacuum ever ran.
 ///

@@ -1,15 +1,13 @@
 //! Reads with metadata: `get_record`, filtered `search_with` (with a per-source planner and
 //! an explain report), `count` and `delete_by_filter`.
 
-use std::collections::BTreeSet;
-
 use rayon::prelude::*;
-use roaring::RoaringBitmap;
 use stratovec_indexes::{Candidate, RowFilter, Scorer, TopK};
 
 use crate::filter::Filter;
 use crate::record::{Include, RecordView};
-use crate::scan::record;
+use crate::rows::record;
+use crate::state::{check_fields, live_matches, without_dead};
 use crate::state::{Loc, Source, State};
 use crate::vector::prepare;
 use crate::{Db, Error, Result, SearchParams};
@@ -284,44 +282,12 @@ impl Db {
     }
 }
 
-/// Rows of `src` matching `f` that are not deleted.
-pub(crate) fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
-    if src.excluded_by_stats(f) {
-        return RoaringBitmap::new();
-    }
-    without_dead(src.rows.field_index().eval(f), src)
-}
-
-/// `rows` minus the deleted rows of `src`.
-pub(crate) fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
-    if let Some(d) = src.dead {
-        rows -= d;
-    }
-    rows
-}
-
-/// `InvalidArgument` if `f` names a field that no source has.
-pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
-    f.check_limits().map_err(Error::invalid)?;
-    let mut known: BTreeSet<&str> = BTreeSet::new();
-    for src in sources {
-        match src.stats {
-            Some(stats) => known.extend(stats.iter().map(|s| s.name.as_str())),
-            None => known.extend(src.rows.field_index().field_names()),
-        }
-    }
-    match f.fields().into_iter().find(|name| !known.contains(name)) {
-        Some(name) => Err(Error::invalid(format!("unknown field {name:?} in the filter (no record has it)"))),
-        None => Ok(()),
-    }
-}
-
 fn view(s: &State, id: u64, loc: Loc, include: Include) -> Result<RecordView> {
     let row = match loc {
         Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
     };
     match s.holder_of(loc) {
-        Some((index, rows)) => crate::scan::record(index, rows, id, row, include),
+        Some((index, rows)) => record(index, rows, id, row, include),
         None => Ok(RecordView { id, ..RecordView::default() }),
     }
 }

@@ -10,6 +10,9 @@ use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentWriter};
 use stratovec_formats::FormatError;
 
 use crate::filter::FieldIndex;
+use crate::record::{Include, RecordView};
+use crate::{Error, Result};
+use stratovec_indexes::Index;
 
 /// Read access to the metadata and payloads of a set of rows.
 pub(crate) trait Rows: Sync + std::fmt::Debug {
@@ -192,4 +195,19 @@ impl Rows for StoredRows {
 
 fn row_error(what: &str, row: u32, e: FormatError) -> FormatError {
     FormatError::Invalid(format!("{what} of row {row}: {e}"))
+}
+
+/// The record of `row` with the parts `include` asks for.
+///
+/// # Errors
+/// `Corrupt` or `Unavailable` naming the key when a part cannot be read.
+pub(crate) fn record(index: &dyn Index, rows: &dyn Rows, id: u64, row: u32, include: Include) -> Result<RecordView> {
+    let what = || format!("record of key {id}");
+    let format = |e| Error::format(&what(), e);
+    Ok(RecordView {
+        id,
+        vector: if include.vector { index.vector(row).map_err(|e| Error::index(&what(), e))?.map(|v| v.into_owned()) } else { None },
+        metadata: if include.metadata { Some(rows.metadata(row).map_err(format)?) } else { None },
+        payload: if include.payload { Some(rows.payload(row).map_err(format)?) } else { None },
+    })
 }

@@ -1,14 +1,13 @@
 //! `Db::scan`: every live record matching a filter, in batches, over one snapshot.
 
 use roaring::RoaringBitmap;
-use stratovec_indexes::Index;
 
 use crate::filter::Filter;
-use crate::query::{check_fields, live_matches, without_dead};
 use crate::record::{Include, RecordView};
-use crate::rows::Rows;
+use crate::rows::record;
+use crate::state::{check_fields, live_matches, without_dead};
 use crate::state::{Holder, Source};
-use crate::{Db, Error, Result};
+use crate::{Db, Result};
 
 /// The matching rows of one immutable source, read lazily.
 struct Part {
@@ -76,21 +75,6 @@ impl Iterator for Scan {
         }
         (!out.is_empty()).then_some(Ok(out))
     }
-}
-
-/// The record of `row` with the parts `include` asks for.
-///
-/// # Errors
-/// `Corrupt` or `Unavailable` naming the key when a part cannot be read.
-pub(crate) fn record(index: &dyn Index, rows: &dyn Rows, id: u64, row: u32, include: Include) -> Result<RecordView> {
-    let what = || format!("record of key {id}");
-    let format = |e| Error::format(&what(), e);
-    Ok(RecordView {
-        id,
-        vector: if include.vector { index.vector(row).map_err(|e| Error::index(&what(), e))?.map(|v| v.into_owned()) } else { None },
-        metadata: if include.metadata { Some(rows.metadata(row).map_err(format)?) } else { None },
-        payload: if include.payload { Some(rows.payload(row).map_err(format)?) } else { None },
-    })
 }
 
 /// Live rows of `src` matching `filter` (all live rows without one), ascending.

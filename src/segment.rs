@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 use stratovec_formats::manifest::SegmentMeta;
-use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentHeader, SegmentKind, SegmentWriter};
+use stratovec_formats::segment::{SectionKind, SegmentHeader, SegmentKind, SegmentWriter};
 use stratovec_formats::FormatError;
 
-use stratovec_backends::RandomAccess;
-use stratovec_indexes::{DiskAnnIndex, FlatIndex, HnswIndex, Index, IndexError, Metric, OpenIndex, PodSlice, SectorRead};
+use stratovec_indexes::{Index, Metric, PodSlice};
 
 use crate::fetch::Fetched;
+use crate::index_kinds::open_index;
 use crate::lazy::LazyIndex;
 
 use crate::{Error, Result};
@@ -62,51 +62,6 @@ impl Segment {
     }
 }
 
-/// Opens the index of a segment from its sections. DiskANN nodes are read through `random`
-/// when given, else from the whole file (an error if `file` holds only some sections).
-pub(crate) fn open_index(
-    file: &SegmentBytes,
-    random: Option<Arc<dyn RandomAccess>>,
-    verify: bool,
-) -> std::result::Result<Box<dyn Index>, IndexError> {
-    let index = open_index_of_kind(file, random, verify)?;
-    let rows = file.layout().header.rows;
-    if index.rows() as u64 != rows {
-        return Err(FormatError::Invalid(format!("the index holds {} rows, the header {rows}", index.rows())).into());
-    }
-    Ok(index)
-}
-
-fn open_index_of_kind(
-    file: &SegmentBytes,
-    random: Option<Arc<dyn RandomAccess>>,
-    verify: bool,
-) -> std::result::Result<Box<dyn Index>, IndexError> {
-    Ok(match file.layout().header.kind {
-        SegmentKind::Flat => Box::new(FlatIndex::open(file, verify)?),
-        SegmentKind::Hnsw => Box::new(HnswIndex::open(file, verify)?),
-        SegmentKind::DiskAnn => {
-            let by_range = random.is_some();
-            let reader: Arc<dyn SectorRead> = match (random, file.file()) {
-                (Some(r), _) => Arc::new(StoreSectors(r)),
-                (None, Some(whole)) => Arc::new(whole.clone()),
-                (None, None) => return Err(FormatError::Invalid("DiskANN nodes neither fetched nor readable".into()).into()),
-            };
-            let index = DiskAnnIndex::open(file, verify, reader)?;
-            if by_range {
-                // Nodes fetched by range through a cache stay in the store (checking the
-                // whole section would download it): each read is checked instead.
-                Box::new(index.checking_reads())
-            } else {
-                if verify {
-                    index.verify_nodes(file.layout())?;
-                }
-                Box::new(index)
-            }
-        }
-    })
-}
-
 /// Encodes a segment of `kind`: the index sections written by `write_index`, then the ids
 /// section (`ids.len()` user keys, row order). `estimate` is the expected size in bytes.
 pub(crate) fn encode_segment(
@@ -123,14 +78,4 @@ pub(crate) fn encode_segment(
     let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
     w.add_section(SectionKind::IDS, &bytes);
     w.finish()
-}
-
-/// DiskANN node reads through the store's positional reader.
-#[derive(Debug)]
-struct StoreSectors(Arc<dyn RandomAccess>);
-
-impl SectorRead for StoreSectors {
-    fn read_batch(&self, offsets: &[u64], len: usize, each: &mut dyn FnMut(usize, &[u8])) -> std::io::Result<()> {
-        self.0.read_batch(offsets, len, each)
-    }
 }

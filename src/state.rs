@@ -1,7 +1,7 @@
 //! The in-memory state of an open database: the current version's segments, the memtable,
 //! memtables frozen by a commit in progress, tombstones and the primary-key index.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -9,9 +9,11 @@ use stratovec_formats::manifest::Manifest;
 use stratovec_formats::tombstones::Tombstone;
 use stratovec_indexes::Index;
 
+use crate::filter::Filter;
 use crate::memtable::Memtable;
 use crate::rows::Rows;
 use crate::segment::Segment;
+use crate::{Error, Result};
 
 /// Where a live key's row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,5 +263,37 @@ impl State {
             self.pending_tombstones.push(Tombstone { segment_id: id, row });
         }
         self.frozen.push(Arc::new(Frozen { segment_id: id, memtable }));
+    }
+}
+
+/// Rows of `src` matching `f` that are not deleted.
+pub(crate) fn live_matches(src: &Source<'_>, f: &Filter) -> RoaringBitmap {
+    if src.excluded_by_stats(f) {
+        return RoaringBitmap::new();
+    }
+    without_dead(src.rows.field_index().eval(f), src)
+}
+
+/// `rows` minus the deleted rows of `src`.
+pub(crate) fn without_dead(mut rows: RoaringBitmap, src: &Source<'_>) -> RoaringBitmap {
+    if let Some(d) = src.dead {
+        rows -= d;
+    }
+    rows
+}
+
+/// `InvalidArgument` if `f` names a field that no source has.
+pub(crate) fn check_fields(f: &Filter, sources: &[Source<'_>]) -> Result<()> {
+    f.check_limits().map_err(Error::invalid)?;
+    let mut known: BTreeSet<&str> = BTreeSet::new();
+    for src in sources {
+        match src.stats {
+            Some(stats) => known.extend(stats.iter().map(|s| s.name.as_str())),
+            None => known.extend(src.rows.field_index().field_names()),
+        }
+    }
+    match f.fields().into_iter().find(|name| !known.contains(name)) {
+        Some(name) => Err(Error::invalid(format!("unknown field {name:?} in the filter (no record has it)"))),
+        None => Ok(()),
     }
 }

@@ -84,7 +84,7 @@ impl Db {
                 if referenced.contains(file.as_str()) {
                     continue;
                 }
-                let maybe_in_flight = crate::db::file_id(&file).is_none_or(|id| id >= next_segment_id);
+                let maybe_in_flight = stratovec_formats::names::file_id(&file).is_none_or(|id| id >= next_segment_id);
                 if maybe_in_flight || in_use.contains(&file) {
                     report.files_in_use += 1;
                     continue;

@@ -133,7 +133,7 @@ fn wal_error(what: impl std::fmt::Display, e: std::io::Error) -> Error {
 }
 
 fn file_name(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:020}.wal"))
+    dir.join(stratovec_formats::names::wal_name(number))
 }
 
 /// Log file numbers in `dir`, ascending.
@@ -143,7 +143,7 @@ fn list(dir: &Path) -> Result<Vec<u64>> {
         let entry = entry.map_err(|e| wal_error(dir.display(), e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(n) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(n) = stratovec_formats::names::parse_wal_name(&name) {
             out.push(n);
         }
     }

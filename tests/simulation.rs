@@ -1,5 +1,7 @@
 //! Deterministic simulation (in the style of FoundationDB's and SlateDB's): one seed drives
-//! every choice — which actor acts, faults of the shared store (errors and lost responses),
+//! every choice — which actor acts, faults of the shared store (errors, lost responses, and
+//! latency without a clock: requests yield a seeded number of times, so requests in flight
+//! together complete in a seeded order),
 //! and where a writer is paused mid-operation while others act (a zombie). Actors: up to
 //! three writers (each newer one fences the older), compaction and vacuum by the current
 //! writer, and a replica that refreshes. Everything runs on one thread, so a failing seed
@@ -217,6 +219,9 @@ impl Sim {
         let p = sim.rng.random_range(0.0..0.08);
         sim.faulty.inject(Rule::new(Op::Any, Fault::Error).probability(p));
         sim.faulty.inject(Rule::new(Op::PutIfAbsent, Fault::LostResponse).probability(p / 2.0));
+        // Simulated latency: requests in flight together (segment fetches) complete in a
+        // seeded order.
+        sim.faulty.inject(Rule::new(Op::Any, Fault::Yield(6)).probability(0.5));
         sim
     }
 

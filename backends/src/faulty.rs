@@ -57,6 +57,11 @@ pub enum Fault {
     LostResponse,
     /// Sleep this long (blocking the calling thread), then do the operation.
     Latency(Duration),
+    /// Return to the executor a seeded number of times, from 0 to this many, before doing
+    /// the operation: simulated latency without a clock. On one thread, requests in flight
+    /// together (a batch of segment fetches) reach the store and complete in a seeded
+    /// order, so a simulation reorders them and still reproduces from its seed.
+    Yield(u32),
 }
 
 /// When and how to fail: operation, optional path prefix, probability, and how many times
@@ -123,7 +128,7 @@ impl FaultyStore {
         self.rules.lock().clear();
     }
 
-    /// Faults injected so far.
+    /// Faults injected so far (`Fault::Yield`, latency, is not counted).
     pub fn injected(&self) -> u64 {
         self.injected.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -145,6 +150,9 @@ impl FaultyStore {
             }
             if let Some(t) = rule.times.as_mut() {
                 *t -= 1;
+            }
+            if let Fault::Yield(most) = rule.fault {
+                return Some(Fault::Yield(rng.random_range(0..=most))); // latency, not a failure
             }
             self.injected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Some(rule.fault);
@@ -177,6 +185,25 @@ where
             std::thread::sleep(d);
             call.await
         }
+        Some(Fault::Yield(n)) => {
+            YieldTimes(n).await;
+            call.await
+        }
+    }
+}
+
+/// A future that is pending `self.0` times (waking itself each time), then ready.
+struct YieldTimes(u32);
+
+impl std::future::Future for YieldTimes {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

@@ -22,6 +22,8 @@
 //! complete ~100-line example, and run `conformance::blob_store_suite` in your tests.
 #![deny(missing_docs)]
 
+#[cfg(feature = "local")]
+mod aligned;
 mod blob;
 #[cfg(any(feature = "opendal", feature = "object-store", feature = "dynamodb"))]
 mod bridge;

@@ -5,17 +5,15 @@
 // `// SAFETY:` comment.
 #![allow(unsafe_code)]
 
-use std::alloc::{self, Layout};
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use crate::aligned::AlignedBuf;
+pub use crate::aligned::DIRECT_ALIGN;
 use crate::RandomAccess;
-
-/// Alignment of O_DIRECT buffers, offsets and lengths.
-pub const DIRECT_ALIGN: usize = 4096;
 
 /// `O_DIRECT` on Linux x86_64 and aarch64 (the value differs per architecture).
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86")))]
@@ -24,51 +22,6 @@ const O_DIRECT: i32 = 0o40000;
 const O_DIRECT: i32 = 0o200000;
 #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", target_arch = "arm"))))]
 const O_DIRECT: i32 = 0;
-
-/// A heap buffer aligned to [`DIRECT_ALIGN`] bytes.
-pub(crate) struct AlignedBuf {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl AlignedBuf {
-    pub(crate) fn new(len: usize) -> Self {
-        let len = len.max(DIRECT_ALIGN).next_multiple_of(DIRECT_ALIGN);
-        let layout = Layout::from_size_align(len, DIRECT_ALIGN).expect("aligned layout of a bounded size");
-        // SAFETY: `layout` has a non-zero size; a null result is handled below.
-        let ptr = unsafe { alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            alloc::handle_alloc_error(layout);
-        }
-        AlignedBuf { ptr, len }
-    }
-
-    /// Capacity in bytes.
-    #[cfg(feature = "io-uring")]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The start of the buffer, for the kernel to write into.
-    #[cfg(feature = "io-uring")]
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.ptr
-    }
-
-    pub(crate) fn as_mut_slice(&mut self, len: usize) -> &mut [u8] {
-        assert!(len <= self.len);
-        // SAFETY: `ptr` points to `self.len` initialised (zeroed) bytes owned by `self`,
-        // and the `&mut self` borrow makes this the only reference to them.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, len) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with exactly this layout.
-        unsafe { alloc::dealloc(self.ptr, Layout::from_size_align_unchecked(self.len, DIRECT_ALIGN)) }
-    }
-}
 
 thread_local! {
     static BUF: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
@@ -141,7 +94,7 @@ impl RandomAccess for LocalFileReader {
         }
         BUF.with(|cell| {
             let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|b| b.len < len) {
+            if slot.as_ref().is_none_or(|b| b.len() < len) {
                 *slot = Some(AlignedBuf::new(len));
             }
             let buf = slot.as_mut().expect("just filled").as_mut_slice(len);

@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 
 use io_uring::{opcode, types, IoUring};
 
-use crate::local_reader::AlignedBuf;
+use crate::aligned::AlignedBuf;
 
 /// Reads in flight per thread.
 pub const RING_ENTRIES: u32 = 64;

@@ -21,6 +21,7 @@ pub mod graph;
 pub mod manifest;
 pub mod metadata;
 mod metric;
+pub mod names;
 pub mod segment;
 pub mod tombstones;
 pub mod wal;

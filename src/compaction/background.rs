@@ -4,41 +4,11 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
-use super::CompactionReport;
+use super::signal::{CompactionReport, Signal};
 use crate::{Db, Error};
 
 /// How often an idle compactor checks whether its database was dropped.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
-
-/// Counters shared by a database's commits and its compactor thread.
-#[derive(Debug, Default)]
-struct Counters {
-    /// Commits signalled so far.
-    requested: u64,
-    /// `requested` as of the start of the last finished compaction run.
-    done: u64,
-    stop: bool,
-    totals: CompactionReport,
-    runs: u64,
-    last_error: Option<Error>,
-}
-
-/// Wakes the compactor when a commit publishes a version.
-#[derive(Debug, Default)]
-pub(crate) struct Signal {
-    counters: Mutex<Counters>,
-    changed: Condvar,
-}
-
-impl Signal {
-    /// A commit published: compaction may have work.
-    pub(crate) fn notify(&self) {
-        self.counters.lock().requested += 1;
-        self.changed.notify_all();
-    }
-}
 
 /// A background compactor thread, from [`Db::spawn_compactor`]. It runs the database's
 /// policy after every commit; dropping the handle (or [`Compactor::stop`]) stops the thread

@@ -20,6 +20,7 @@
 mod background;
 mod build;
 mod policy;
+pub(crate) mod signal;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,52 +30,21 @@ use roaring::RoaringBitmap;
 use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones::{self, Tombstone};
 
-pub(crate) use background::Signal;
 pub use background::{Compactor, CompactorStats};
 pub use policy::{CompactionPolicy, MergeAll, SegmentInfo, SizeTiered};
+pub use signal::CompactionReport;
 
-use crate::db::{load_tombstones, segment_name, tombstone_name};
+use crate::db::load_tombstones;
 use crate::fetch::fetch_segment;
 use crate::rows::Rows;
 use crate::segment::Segment;
 use crate::state::{Loc, Retired};
 use crate::{Db, Error, ErrorKind, Result};
 use build::{LiveRows, DROPPED};
+use stratovec_formats::names::{segment_name, tombstone_name};
 
 /// Publishing attempts of one merge before a run of conflicts is returned as an error.
 const PUBLISH_ATTEMPTS: usize = 4;
-
-/// What one call of [`Db::compact`] did. Byte counts are file sizes in bytes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CompactionReport {
-    /// Merges run (each writes one segment and publishes one version).
-    pub merges: usize,
-    /// Input segments merged away.
-    pub segments_in: usize,
-    /// Rows read from the inputs, including deleted ones.
-    pub rows_in: u64,
-    /// Live rows written.
-    pub rows_out: u64,
-    /// Bytes of the input segment files.
-    pub bytes_in: u64,
-    /// Bytes written: output segments and consolidated tombstone files.
-    pub bytes_out: u64,
-    /// The segments written, in order.
-    pub outputs: Vec<SegmentMeta>,
-    /// Publishes retried after another writer published first.
-    pub conflicts_retried: usize,
-    /// Unreferenced files deleted afterwards.
-    pub files_deleted: usize,
-    /// Wall time in seconds.
-    pub seconds: f64,
-}
-
-impl CompactionReport {
-    /// Rows written per second of wall time.
-    pub fn rows_per_second(&self) -> f64 {
-        self.rows_out as f64 / self.seconds.max(1e-9)
-    }
-}
 
 /// The inputs of one merge, fixed at plan time.
 struct Plan {
