@@ -238,7 +238,13 @@ async fn try_publish(store: &dyn BlobStore, commits: &dyn CommitStore, base: u64
         Err(e @ CommitError::Conflict { .. }) => {
             return Published::Refused(match latest_manifest(store, commits).await {
                 Ok(Some(m)) if m.epoch > epoch => fenced(epoch, m.epoch),
-                _ => Error::commit(e),
+                Ok(_) => Error::commit(e),
+                // Whether a newer writer fenced this one is unknown: not a conflict a
+                // caller may rebase on.
+                Err(read) => Error::new(
+                    ErrorKind::Unavailable,
+                    format!("{}; then reading the newest manifest failed: {read}", Error::commit(e)),
+                ),
             })
         }
         Err(e) => Error::commit(e),
