@@ -11,11 +11,11 @@ use stratovec_formats::manifest::{manifest_name, Manifest};
 use stratovec_formats::tombstones;
 use stratovec_indexes::{kernels, Metric};
 
-use crate::memtable::Memtable;
-use crate::segment::Segment;
-use crate::state::{Loc, State};
-use crate::wal::Wal;
-use crate::write::Changes;
+use crate::version::segment::Segment;
+use crate::version::state::{Loc, State};
+use crate::write::apply::Changes;
+use crate::write::memtable::Memtable;
+use crate::write::wal::Wal;
 use crate::{DbOptions, Error, ErrorKind, Result};
 
 /// An embedded vector database over a [`BlobStore`].
@@ -55,7 +55,7 @@ pub struct Db {
     pub(crate) state: RwLock<State>,
     pub(crate) commit_lock: async_lock::Mutex<()>,
     pub(crate) compaction_lock: async_lock::Mutex<()>,
-    pub(crate) compaction_signal: Arc<crate::compaction::signal::Signal>,
+    pub(crate) compaction_signal: Arc<crate::maintenance::compaction::signal::Signal>,
     /// The write-ahead log, with [`crate::Durability::Wal`] on a writer.
     pub(crate) wal: Option<Wal>,
     /// What opening replayed from the log.
@@ -138,8 +138,8 @@ impl Db {
             segments: Vec::new(),
             tombstone_files: Vec::new(),
             next_segment_id: 1,
-            created_unix_ms: crate::publish::now_unix_ms(),
-            database_id: crate::publish::new_database_id(),
+            created_unix_ms: crate::write::publish::now_unix_ms(),
+            database_id: crate::write::publish::new_database_id(),
         };
         let v = commits.try_commit(0, Bytes::from(manifest.encode())).await.map_err(Error::commit)?;
         debug_assert_eq!(v, 1);
@@ -169,7 +169,7 @@ impl Db {
 
     async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
         let commits = commit_store(&store, &options);
-        let newest = crate::publish::latest_manifest(store.as_ref(), commits.as_ref())
+        let newest = crate::write::publish::latest_manifest(store.as_ref(), commits.as_ref())
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no database in this store (no MANIFEST-*.bin); use Db::create"))?;
         if read_only {
@@ -180,7 +180,7 @@ impl Db {
         // after the claim lets other writers fence each other in turn).
         check_dim(&newest)?;
         let warm = open_segments(&store, options.cache.as_ref(), &newest, &[], options.verify_on_open).await?;
-        let manifest = crate::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await?;
+        let manifest = crate::write::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await?;
         Self::from_manifest_reusing(store, commits, manifest, options, false, &warm).await
     }
 
@@ -374,7 +374,7 @@ pub(crate) async fn open_segments(
     let mut fetches = Vec::new();
     for meta in &manifest.segments {
         if !open.iter().any(|s| s.meta.id == meta.id) {
-            fetches.push(crate::fetch::fetch_segment(store, cache, meta));
+            fetches.push(crate::read::fetch::fetch_segment(store, cache, meta));
         }
     }
     let files: Vec<_> = futures_util::stream::iter(fetches).buffered(CONCURRENT_FETCHES).try_collect().await?;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use stratovec_backends::CommitStore;
 use stratovec_indexes::{DiskAnnParams, HnswParams};
 
-use crate::compaction::{CompactionPolicy, SizeTiered};
+use crate::maintenance::compaction::{CompactionPolicy, SizeTiered};
 
 /// Tuning of a database; every field has a sane default ([`DbOptions::default`]).
 #[derive(Debug, Clone)]

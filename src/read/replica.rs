@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use stratovec_backends::BlobStore;
 
 use crate::db::{build_pk, commit_store, load_tombstones, open_segments};
-use crate::publish::{load_manifest, newest_manifest};
+use crate::write::publish::{load_manifest, newest_manifest};
 use crate::{Db, DbOptions, Error, ErrorKind, ReadOnlyDb, Result};
 
 impl Db {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stratovec_formats::manifest::Manifest;
 
-use crate::publish::{load_manifest, newest_manifest, now_unix_ms, raise_vacuum_floor};
+use crate::write::publish::{load_manifest, newest_manifest, now_unix_ms, raise_vacuum_floor};
 use crate::{Db, Error, ErrorKind, Result};
 
 /// Which versions [`Db::vacuum`] keeps: the newest `keep_versions`, and every version made

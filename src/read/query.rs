@@ -6,10 +6,10 @@ use stratovec_indexes::{Candidate, RowFilter, Scorer, TopK};
 
 use crate::filter::Filter;
 use crate::record::{Include, RecordView};
-use crate::rows::record;
-use crate::state::{check_fields, live_matches, without_dead};
-use crate::state::{Loc, Source, State};
 use crate::vector::prepare;
+use crate::version::rows::record;
+use crate::version::state::{check_fields, live_matches, without_dead};
+use crate::version::state::{Loc, Source, State};
 use crate::{Db, Error, Result, SearchParams};
 
 /// Options of [`Db::search_with`].

@@ -241,11 +241,10 @@ async fn try_publish(store: &dyn BlobStore, commits: &dyn CommitStore, base: u64
                 Ok(_) => Error::commit(e),
                 // Whether a newer writer fenced this one is unknown: not a conflict a
                 // caller may rebase on.
-                Err(read) => Error::new(
-                    ErrorKind::Unavailable,
-                    format!("{}; then reading the newest manifest failed: {read}", Error::commit(e)),
-                ),
-            })
+                Err(read) => {
+                    Error::new(ErrorKind::Unavailable, format!("{}; then reading the newest manifest failed: {read}", Error::commit(e)))
+                }
+            });
         }
         Err(e) => Error::commit(e),
     };

@@ -9,8 +9,8 @@ use stratovec_formats::metadata::{self, Metadata};
 use stratovec_formats::wal::{RecordBuilder, WalOp};
 
 use crate::record::{Record, WriteBatch, WriteOp};
-use crate::state::{Loc, State};
 use crate::vector::{prepare, prepare_in_place};
+use crate::version::state::{Loc, State};
 use crate::{Db, Error, ErrorKind, Result};
 
 /// One write, in order.

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, SegmentWriter};
 
-use crate::fetch::IndexSource;
+use crate::read::fetch::IndexSource;
 use stratovec_indexes::{Candidate, Index, IndexError, Metric, RowFilter, SearchParams};
 
 /// An [`Index`] whose sections are fetched on first use. Kind, dimension, metric and row
@@ -39,11 +39,11 @@ impl LazyIndex {
             return Ok(i.as_ref());
         }
         let s = &self.source;
-        let sections = crate::fetch::read_sections(&s.store, &s.cache, &s.meta, &s.layout, is_index_section)
+        let sections = crate::read::fetch::read_sections(&s.store, &s.cache, &s.meta, &s.layout, is_index_section)
             .await
             .map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
         let file = SegmentBytes::from_sections(s.layout.clone(), sections)?;
-        let index = crate::index_kinds::open_index(&file, s.random.clone(), self.verify)?;
+        let index = crate::read::index_kinds::open_index(&file, s.random.clone(), self.verify)?;
         let _ = self.loaded.set(index); // or another thread's, loaded from the same bytes
         self.loaded.get().map(AsRef::as_ref).ok_or_else(|| IndexError::Io(std::io::Error::other("index not stored")))
     }
@@ -91,9 +91,9 @@ impl Index for LazyIndex {
 }
 
 /// Whether an index opens from section `kind`: not the sections read at open
-/// ([`crate::fetch::OPEN_SECTIONS`]), nor DiskANN nodes, which stay in the store.
+/// ([`crate::read::fetch::OPEN_SECTIONS`]), nor DiskANN nodes, which stay in the store.
 fn is_index_section(kind: SectionKind) -> bool {
-    !crate::fetch::OPEN_SECTIONS.contains(&kind) && kind != SectionKind::DISKANN_NODES
+    !crate::read::fetch::OPEN_SECTIONS.contains(&kind) && kind != SectionKind::DISKANN_NODES
 }
 
 impl crate::Db {

@@ -4,9 +4,9 @@ use roaring::RoaringBitmap;
 
 use crate::filter::Filter;
 use crate::record::{Include, RecordView};
-use crate::rows::record;
-use crate::state::{check_fields, live_matches, without_dead};
-use crate::state::{Holder, Source};
+use crate::version::rows::record;
+use crate::version::state::{check_fields, live_matches, without_dead};
+use crate::version::state::{Holder, Source};
 use crate::{Db, Result};
 
 /// The matching rows of one immutable source, read lazily.

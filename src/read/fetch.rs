@@ -1,6 +1,6 @@
 //! Fetching a segment's bytes from the store: the whole object (an mmap for a local store),
 //! or, with a [`BlockCache`], only its ends, keys and metadata by ranged reads through the
-//! cache; its index then loads on first use ([`crate::lazy`]), and DiskANN nodes stay in the
+//! cache; its index then loads on first use ([`crate::read::lazy`]), and DiskANN nodes stay in the
 //! store, read on demand.
 
 use std::sync::Arc;

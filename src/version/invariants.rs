@@ -3,7 +3,7 @@
 //! test suites check them on every commit), as SlateDB checks its state before each
 //! publish. A broken invariant panics, which poisons the writer.
 
-use crate::state::{Loc, State};
+use crate::version::state::{Loc, State};
 
 impl State {
     /// Checks that:

@@ -7,7 +7,7 @@ use stratovec_backends::BlobStore;
 use stratovec_formats::manifest::Manifest;
 
 use crate::db::commit_store;
-use crate::publish::{encode_manifest, load_manifest, now_unix_ms, publish, Published};
+use crate::write::publish::{encode_manifest, load_manifest, now_unix_ms, publish, Published};
 use crate::{Db, DbOptions, Error, ErrorKind, Result};
 
 impl Db {

@@ -10,9 +10,9 @@ use stratovec_formats::tombstones::Tombstone;
 use stratovec_indexes::Index;
 
 use crate::filter::Filter;
-use crate::memtable::Memtable;
-use crate::rows::Rows;
-use crate::segment::Segment;
+use crate::version::rows::Rows;
+use crate::version::segment::Segment;
+use crate::write::memtable::Memtable;
 use crate::{Error, Result};
 
 /// Where a live key's row is.

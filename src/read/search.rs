@@ -3,8 +3,8 @@
 use rayon::prelude::*;
 use stratovec_indexes::{Candidate, RowFilter};
 
-use crate::state::Source;
 use crate::vector::prepare;
+use crate::version::state::Source;
 use crate::{Db, Error, Result, SearchParams};
 
 /// One search result.

@@ -7,7 +7,7 @@ use stratovec_formats::manifest::SegmentMeta;
 
 use crate::Error;
 
-/// What one call of [`Db::compact`] did. Byte counts are file sizes in bytes.
+/// What one call of [`crate::Db::compact`] did. Byte counts are file sizes in bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompactionReport {
     /// Merges run (each writes one segment and publishes one version).

@@ -8,8 +8,8 @@ use roaring::RoaringBitmap;
 use stratovec_formats::segment::SegmentKind;
 use stratovec_indexes::{DiskAnnBuild, FlatIndex, HnswGraph, Index, Metric};
 
-use crate::rows::RowColumns;
-use crate::segment::{encode_segment, Segment};
+use crate::version::rows::RowColumns;
+use crate::version::segment::{encode_segment, Segment};
 use crate::{DbOptions, Error, ErrorKind, Result};
 
 /// Marks an input row that is not in the output (it was deleted by a committed tombstone).
@@ -142,7 +142,7 @@ mod tests {
         renumber(&mut live, &[2, 0, 1]).unwrap();
         assert_eq!(live.ids, vec![12, 10, 11]);
         assert_eq!(live.maps[0].1, vec![1, DROPPED, 2, 0]);
-        use crate::rows::Rows;
+        use crate::version::rows::Rows;
         assert_eq!([0, 1, 2].map(|r| live.columns.payload(r).unwrap()), [b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         for (input_row, &out) in live.maps[0].1.iter().enumerate() {
             if out != DROPPED {

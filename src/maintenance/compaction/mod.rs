@@ -35,10 +35,10 @@ pub use policy::{CompactionPolicy, MergeAll, SegmentInfo, SizeTiered};
 pub use signal::CompactionReport;
 
 use crate::db::load_tombstones;
-use crate::fetch::fetch_segment;
-use crate::rows::Rows;
-use crate::segment::Segment;
-use crate::state::{Loc, Retired};
+use crate::read::fetch::fetch_segment;
+use crate::version::rows::Rows;
+use crate::version::segment::Segment;
+use crate::version::state::{Loc, Retired};
 use crate::{Db, Error, ErrorKind, Result};
 use build::{LiveRows, DROPPED};
 use stratovec_formats::names::{segment_name, tombstone_name};
@@ -184,12 +184,12 @@ impl Db {
                     return Ok((tombstone_bytes, attempt));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < PUBLISH_ATTEMPTS => {
-                    base = crate::publish::newest_manifest(self.store.as_ref(), self.commits.as_ref()).await?;
+                    base = crate::write::publish::newest_manifest(self.store.as_ref(), self.commits.as_ref()).await?;
                     // Never rebase onto a newer writer's version: this writer is fenced. (A
                     // conflict whose newer epoch could not be read came back as Conflict.)
                     if base.epoch > self.epoch {
                         let _ = self.store.delete(&output.meta.file).await;
-                        return Err(crate::publish::fenced(self.epoch, base.epoch));
+                        return Err(crate::write::publish::fenced(self.epoch, base.epoch));
                     }
                 }
                 Err(e) => return Err(e),
@@ -242,7 +242,7 @@ impl Db {
             segments,
             tombstone_files,
             next_segment_id: next_segment_id.max(base.next_segment_id),
-            created_unix_ms: crate::publish::now_unix_ms(),
+            created_unix_ms: crate::write::publish::now_unix_ms(),
             ..base.clone()
         };
         (manifest, dead)

@@ -4,8 +4,8 @@ use roaring::RoaringBitmap;
 use stratovec_formats::segment::SegmentKind;
 use stratovec_indexes::{FlatIndex, GraphView, HnswGraph, HnswParams, Index, Metric};
 
-use crate::rows::RowColumns;
-use crate::segment::encode_segment;
+use crate::version::rows::RowColumns;
+use crate::version::segment::encode_segment;
 use crate::Result;
 use stratovec_formats::metadata::Metadata;
 

@@ -7,9 +7,9 @@ use stratovec_formats::FormatError;
 
 use stratovec_indexes::{Index, Metric, PodSlice};
 
-use crate::fetch::Fetched;
-use crate::index_kinds::open_index;
-use crate::lazy::LazyIndex;
+use crate::read::fetch::Fetched;
+use crate::read::index_kinds::open_index;
+use crate::read::lazy::LazyIndex;
 
 use crate::{Error, Result};
 
@@ -22,7 +22,7 @@ pub(crate) struct Segment {
     pub lazy: Option<Arc<LazyIndex>>,
     pub ids: PodSlice<u64>,
     /// Metadata and payloads.
-    pub rows: crate::rows::StoredRows,
+    pub rows: crate::version::rows::StoredRows,
 }
 
 impl Segment {
@@ -57,7 +57,7 @@ impl Segment {
         let ids = PodSlice::from_le_bytes(ids)
             .filter(|ids: &PodSlice<u64>| ids.as_slice().len() as u64 == meta.rows)
             .ok_or_else(|| Error::format(&name, FormatError::Invalid(format!("ids section does not hold {} keys", meta.rows))))?;
-        let rows = crate::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
+        let rows = crate::version::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
         Ok(Segment { meta, index, lazy, ids, rows })
     }
 }

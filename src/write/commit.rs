@@ -8,10 +8,10 @@ use stratovec_backends::StoreError;
 use stratovec_formats::manifest::{Manifest, SegmentMeta, TombstoneFileMeta};
 use stratovec_formats::tombstones;
 
-use crate::memtable::Memtable;
-use crate::rows::Rows;
-use crate::segment::Segment;
-use crate::state::Frozen;
+use crate::version::rows::Rows;
+use crate::version::segment::Segment;
+use crate::version::state::Frozen;
+use crate::write::memtable::Memtable;
 use crate::{Db, Error, Result};
 use stratovec_formats::names::{segment_name, tombstone_name};
 
@@ -55,7 +55,7 @@ impl Db {
             version: base.version + 1,
             epoch: self.epoch,
             next_segment_id,
-            created_unix_ms: crate::publish::now_unix_ms(),
+            created_unix_ms: crate::write::publish::now_unix_ms(),
             ..base.clone()
         };
         let mut opened = Vec::with_capacity(frozen.len());
@@ -131,7 +131,7 @@ impl Db {
             fields: f.memtable.columns.field_index().stats(),
         };
         self.put_new(&meta.file, bytes).await?;
-        let fetched = crate::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
+        let fetched = crate::read::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
         Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)
     }
 }
