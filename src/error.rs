@@ -7,6 +7,7 @@ use stratovec_indexes::IndexError;
 
 /// What went wrong, as far as the caller's next step is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Fix the input: wrong dimension, NaN/Inf, zero vector with cosine, `k = 0`, bad option.
     InvalidArgument,

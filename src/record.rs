@@ -43,6 +43,7 @@ impl Record {
 
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum WriteOp {
     /// Insert; the key must not be live.
     Insert(Record),

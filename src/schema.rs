@@ -7,6 +7,7 @@ use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
 /// The type of a field's values (of each element, for list fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FieldKind {
     /// `true` or `false`.
     Bool,

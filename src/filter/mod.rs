@@ -36,6 +36,7 @@ pub const MAX_FILTER_DEPTH: usize = 128;
 /// `CONTAINS` matches a list holding the value (or a scalar equal to it); `PREFIX` matches
 /// strings; `EXISTS` matches a present, non-null field.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Filter {
     /// `field = value`.
     Eq(String, Scalar),

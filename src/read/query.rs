@@ -63,6 +63,7 @@ pub struct SearchHit {
 
 /// How one source was searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Strategy {
     /// No filter: the index searched as is.
     Unfiltered,
@@ -172,8 +173,13 @@ impl Db {
             (snapshot, found)
         };
         let sources: Vec<Source<'_>> = snapshot.sources().into_iter().filter(|src| src.index.rows() > 0).collect();
-        let per_source: Vec<(Vec<Candidate>, SourceExplain)> =
-            sources.par_iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?;
+        // One source is searched on this thread: handing it to the rayon pool costs a
+        // thread switch for nothing.
+        let per_source: Vec<(Vec<Candidate>, SourceExplain)> = if sources.len() == 1 {
+            sources.iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?
+        } else {
+            sources.par_iter().map(|src| self.search_source(src, &q, opts)).collect::<Result<_>>()?
+        };
         let mut explain = Explain::default();
         let mut all: Vec<(Candidate, usize)> = Vec::new();
         for (i, (found, e)) in per_source.into_iter().enumerate() {

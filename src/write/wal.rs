@@ -21,6 +21,7 @@ use crate::{Error, ErrorKind, Result};
 
 /// When a write becomes durable.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// Writes are durable when [`crate::Db::commit`] returns (and at automatic commits,
     /// see [`crate::DbOptions::memtable_limit_bytes`]). The default.
@@ -70,6 +71,7 @@ impl WalOptions {
 /// The fsync policy of the log. Every policy survives a crash of the process (the bytes
 /// are in the OS page cache when a write returns); they differ on power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SyncPolicy {
     /// A write returns once its record is on the device. Writers that arrive while an
     /// `fsync` runs share the next one (group commit).
