@@ -232,7 +232,7 @@ impl Db {
             }
             _ => (None, LogReplay::default()),
         };
-        state.assert_invariants("opening");
+        state.check_opened()?;
         Ok(Db {
             store,
             commits,

@@ -313,6 +313,14 @@ impl Manifest {
         if m.dim == 0 {
             return Err(FormatError::invalid("manifest dimension 0"));
         }
+        let mut ids: Vec<u64> = m.segments.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(FormatError::invalid(format!("segment id {} is listed twice", w[0])));
+        }
+        if let Some(id) = ids.last().filter(|id| **id >= m.next_segment_id) {
+            return Err(FormatError::invalid(format!("segment id {id} is not below next_segment_id {}", m.next_segment_id)));
+        }
         for seg in &m.segments {
             check_field_stats(seg.fields.as_deref().unwrap_or(&[]))
                 .map_err(|e| FormatError::invalid(format!("field statistics of segment {}: {e}", seg.id)))?;
@@ -422,6 +430,21 @@ mod tests {
         assert_eq!(back, m);
     }
 
+    /// Found by the `db_open` fuzz target: a manifest listing one segment twice opened into
+    /// a state whose invariants were broken.
+    #[test]
+    fn duplicate_or_unallocated_segment_ids_are_invalid() {
+        let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
+        let good = Manifest::decode(v1).unwrap();
+        assert!(!good.segments.is_empty());
+        let mut twice = good.clone();
+        twice.segments.push(twice.segments[0].clone());
+        assert!(matches!(Manifest::decode(&twice.encode()), Err(FormatError::Invalid(m)) if m.contains("twice")));
+        let mut ahead = good.clone();
+        ahead.next_segment_id = ahead.segments.iter().map(|s| s.id).max().unwrap();
+        assert!(matches!(Manifest::decode(&ahead.encode()), Err(FormatError::Invalid(m)) if m.contains("next_segment_id")));
+    }
+
     #[test]
     fn bad_field_statistics_are_invalid() {
         let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
@@ -466,7 +489,14 @@ mod tests {
             any::<u64>(),
             any::<u128>(),
         )
-            .prop_map(|(version, epoch, dim, metric, segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| {
+            .prop_map(|(version, epoch, dim, metric, mut segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| {
+                // Segment ids are distinct and below next_segment_id (decode checks it).
+                let mut next = next_segment_id % (1 << 40);
+                for s in segments.iter_mut() {
+                    s.id = next;
+                    next += 1 + s.rows % 3;
+                }
+                let next_segment_id = next;
                 Manifest {
                     version,
                     epoch,

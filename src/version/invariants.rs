@@ -1,7 +1,8 @@
-//! The invariants of a writer's in-memory state, checked after every change of version
-//! (open, commit, compaction) in debug builds and with the feature `test-util` (so the
-//! test suites check them on every commit), as SlateDB checks its state before each
-//! publish. A broken invariant panics, which poisons the writer.
+//! The invariants of a writer's in-memory state, checked in debug builds and with the
+//! feature `test-util` (so the test suites check them): after every commit and compaction,
+//! where a broken one panics and so poisons the writer (as SlateDB checks its state before
+//! each publish), and at open, where a broken one is `Corrupt` (the store's files disagree,
+//! e.g. a crafted object).
 
 use crate::version::state::{Loc, State};
 
@@ -76,6 +77,19 @@ impl State {
         let live = rows - dead + self.memtable.rows() as u64 - self.memtable.deleted.len();
         if live != self.pk.len() as u64 {
             return Err(format!("{live} live rows but {} keys", self.pk.len()));
+        }
+        Ok(())
+    }
+
+    /// `Corrupt` if an invariant is broken in a state just opened from the store (its files
+    /// disagree, e.g. a crafted manifest); only in debug builds and with `test-util`.
+    pub(crate) fn check_opened(&self) -> crate::Result<()> {
+        #[cfg(any(debug_assertions, feature = "test-util"))]
+        if let Err(e) = self.check_invariants() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Corrupt,
+                format!("the files of version {} disagree: {e}", self.manifest.version),
+            ));
         }
         Ok(())
     }
