@@ -489,28 +489,30 @@ mod tests {
             any::<u64>(),
             any::<u128>(),
         )
-            .prop_map(|(version, epoch, dim, metric, mut segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| {
-                // Segment ids are distinct and below next_segment_id (decode checks it).
-                let mut next = next_segment_id % (1 << 40);
-                for s in segments.iter_mut() {
-                    s.id = next;
-                    next += 1 + s.rows % 3;
-                }
-                let next_segment_id = next;
-                Manifest {
-                    version,
-                    epoch,
-                    dim,
-                    metric: [Metric::L2, Metric::InnerProduct, Metric::Cosine][metric as usize],
-                    reader_features: 0,
-                    writer_features: 0,
-                    segments,
-                    tombstone_files,
-                    next_segment_id,
-                    created_unix_ms,
-                    database_id,
-                }
-            })
+            .prop_map(
+                |(version, epoch, dim, metric, mut segments, tombstone_files, next_segment_id, created_unix_ms, database_id)| {
+                    // Segment ids are distinct and below next_segment_id (decode checks it).
+                    let mut next = next_segment_id % (1 << 40);
+                    for s in segments.iter_mut() {
+                        s.id = next;
+                        next += 1 + s.rows % 3;
+                    }
+                    let next_segment_id = next;
+                    Manifest {
+                        version,
+                        epoch,
+                        dim,
+                        metric: [Metric::L2, Metric::InnerProduct, Metric::Cosine][metric as usize],
+                        reader_features: 0,
+                        writer_features: 0,
+                        segments,
+                        tombstone_files,
+                        next_segment_id,
+                        created_unix_ms,
+                        database_id,
+                    }
+                },
+            )
     }
 
     proptest! {
