@@ -302,14 +302,9 @@ impl Db {
     /// `Corrupt` or `Unavailable` naming the key if the vector cannot be read (a DiskANN node
     /// that is damaged or whose read fails): never reported as absent.
     pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
-        let s = self.state.read();
-        let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
-        let row = match loc {
-            Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
-        };
-        let Some((index, _)) = s.holder_of(loc) else { return Ok(None) };
-        let v = index.vector(row).map_err(|e| Error::index(&format!("vector of key {id}"), e))?;
-        Ok(v.map(std::borrow::Cow::into_owned))
+        // Through get_record: a segment's vector is read without the state lock.
+        let vector_only = crate::Include { vector: true, metadata: false, payload: false };
+        Ok(self.get_record(id, vector_only)?.and_then(|r| r.vector))
     }
 
     /// Whether `id` is live.

@@ -9,7 +9,7 @@ use crate::record::{Include, RecordView};
 use crate::vector::prepare;
 use crate::version::rows::record;
 use crate::version::state::{check_fields, live_matches, without_dead};
-use crate::version::state::{Loc, Source, State};
+use crate::version::state::{Loc, Source};
 use crate::{Db, Error, Result, SearchParams};
 
 /// Options of [`Db::search_with`].
@@ -124,10 +124,13 @@ impl Db {
         let (holder, row) = {
             let s = self.state.read();
             let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
-            match (s.holder(loc), loc) {
-                (Some(h), Loc::Segment { row, .. }) => (h, row),
+            match loc {
                 // The active memtable is read under the lock.
-                _ => return view(&s, id, loc, include).map(Some),
+                Loc::Memtable(row) => return record(&s.memtable.graph, &s.memtable.columns, id, row, include).map(Some),
+                Loc::Segment { row, .. } => match s.holder(loc) {
+                    Some(h) => (h, row),
+                    None => return Ok(Some(RecordView { id, ..RecordView::default() })),
+                },
             }
         };
         // A segment's row is read (maybe from object storage) without the lock.
@@ -285,15 +288,5 @@ impl Db {
         let deleted = victims.len() as u64;
         self.delete_keys(s, victims)?;
         Ok(deleted)
-    }
-}
-
-fn view(s: &State, id: u64, loc: Loc, include: Include) -> Result<RecordView> {
-    let row = match loc {
-        Loc::Memtable(r) | Loc::Segment { row: r, .. } => r,
-    };
-    match s.holder_of(loc) {
-        Some((index, rows)) => record(index, rows, id, row, include),
-        None => Ok(RecordView { id, ..RecordView::default() }),
     }
 }

@@ -214,22 +214,6 @@ impl State {
             .collect()
     }
 
-    /// The index and the metadata/payload columns holding `loc`.
-    pub fn holder_of(&self, loc: Loc) -> Option<(&dyn Index, &dyn Rows)> {
-        fn memtable(m: &Memtable) -> (&dyn Index, &dyn Rows) {
-            (&m.graph, &m.columns)
-        }
-        match loc {
-            Loc::Memtable(_) => Some(memtable(&self.memtable)),
-            Loc::Segment { id, .. } => self
-                .segments
-                .iter()
-                .find(|s| s.meta.id == id)
-                .map(|s| (s.index.as_ref(), &s.rows as &dyn Rows))
-                .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| memtable(&f.memtable))),
-        }
-    }
-
     /// Marks the row at `loc` deleted.
     pub fn kill(&mut self, loc: Loc) {
         match loc {
