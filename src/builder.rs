@@ -81,6 +81,22 @@ impl DbBuilder {
         self
     }
 
+    /// Registers a user index kind: segments of `factory.kind()` open with it, and
+    /// [`DbBuilder::compaction_index`] may select it for compaction outputs. See
+    /// [`stratovec_indexes::IndexFactory`] and `examples/custom_index.rs`.
+    pub fn index(mut self, factory: Arc<dyn stratovec_indexes::IndexFactory>) -> Self {
+        self.options.indexes.push(factory);
+        self
+    }
+
+    /// Writes compaction outputs of at least `flat_threshold` rows with index `kind` (a
+    /// built-in kind or one registered with [`DbBuilder::index`]; checked when the database
+    /// opens, `InvalidArgument` if unknown).
+    pub fn compaction_index(mut self, kind: stratovec_formats::segment::SegmentKind) -> Self {
+        self.options.compaction_index = Some(kind);
+        self
+    }
+
     /// The commit store that publishes manifests (default: create-only writes in the store).
     pub fn commit_store(mut self, commits: Arc<dyn CommitStore>) -> Self {
         self.options = self.options.with_commit_store(commits);

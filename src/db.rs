@@ -9,7 +9,7 @@ use roaring::RoaringBitmap;
 use stratovec_backends::{BlobCommitStore, BlobStore, CommitStore};
 use stratovec_formats::manifest::{manifest_name, Manifest};
 use stratovec_formats::tombstones;
-use stratovec_indexes::{kernels, Metric};
+use stratovec_indexes::{kernels, IndexRegistry, Metric};
 
 use crate::version::segment::Segment;
 use crate::version::state::{Loc, State};
@@ -48,6 +48,8 @@ pub struct Db {
     pub(crate) dim: usize,
     pub(crate) metric: Metric,
     pub(crate) options: DbOptions,
+    /// Opens and builds each segment kind (from `options`).
+    pub(crate) indexes: IndexRegistry,
     pub(crate) read_only: bool,
     /// Opened at a fixed version (time travel): `refresh` is refused.
     pub(crate) pinned: bool,
@@ -179,7 +181,7 @@ impl Db {
         // other writer, so it comes last, when this one is ready to write (a slow open
         // after the claim lets other writers fence each other in turn).
         check_dim(&newest)?;
-        let warm = open_segments(&store, options.cache.as_ref(), &newest, &[], options.verify_on_open).await?;
+        let warm = open_segments(&store, &options, &options.index_registry()?, &newest, &[]).await?;
         let manifest = crate::write::publish::claim_epoch(store.as_ref(), commits.as_ref(), newest).await?;
         Self::from_manifest_reusing(store, commits, manifest, options, false, &warm).await
     }
@@ -205,7 +207,8 @@ impl Db {
     ) -> Result<Db> {
         check_dim(&manifest)?;
         let (dim, metric) = (manifest.dim as usize, manifest.metric);
-        let segments = open_segments(&store, options.cache.as_ref(), &manifest, open, options.verify_on_open).await?;
+        let indexes = options.index_registry()?;
+        let segments = open_segments(&store, &options, &indexes, &manifest, open).await?;
         let tombstones = load_tombstones(store.as_ref(), &manifest).await?;
         let pk = build_pk(&segments, &tombstones);
         let mut state = State {
@@ -239,6 +242,7 @@ impl Db {
             dim,
             metric,
             options,
+            indexes,
             read_only,
             pinned: false,
             epoch,
@@ -356,12 +360,12 @@ const CONCURRENT_FETCHES: usize = 16;
 /// [`CONCURRENT_FETCHES`] at once) and opening (in parallel) the others.
 pub(crate) async fn open_segments(
     store: &Arc<dyn BlobStore>,
-    cache: Option<&stratovec_backends::cache::BlockCache>,
+    options: &DbOptions,
+    indexes: &IndexRegistry,
     manifest: &Manifest,
     open: &[Arc<Segment>],
-    verify: bool,
 ) -> Result<Vec<Arc<Segment>>> {
-    let (dim, metric) = (manifest.dim as usize, manifest.metric);
+    let (dim, metric, verify) = (manifest.dim as usize, manifest.metric, options.verify_on_open);
     use futures_util::{StreamExt, TryStreamExt};
     // The fetches are collected into a Vec before they become a stream: a stream over an
     // iterator adapter with closures makes the whole `open` future fail to be `Send`
@@ -369,7 +373,7 @@ pub(crate) async fn open_segments(
     let mut fetches = Vec::new();
     for meta in &manifest.segments {
         if !open.iter().any(|s| s.meta.id == meta.id) {
-            fetches.push(crate::read::fetch::fetch_segment(store, cache, meta));
+            fetches.push(crate::read::fetch::fetch_segment(store, options.cache.as_ref(), indexes, meta));
         }
     }
     let files: Vec<_> = futures_util::stream::iter(fetches).buffered(CONCURRENT_FETCHES).try_collect().await?;

@@ -93,6 +93,7 @@ impl Error {
                 Error::with_source(ErrorKind::InvalidArgument, format!("{file}: {e}"), e)
             }
             IndexError::Io(_) => Error::with_source(ErrorKind::Unavailable, format!("{file}: {e}"), e),
+            IndexError::UnknownKind(_) => Error::with_source(ErrorKind::Incompatible, format!("{file}: {e}"), e),
         }
     }
 

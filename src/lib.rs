@@ -72,7 +72,8 @@ pub use stratovec_indexes as indexes;
 #[cfg(feature = "local")]
 pub use stratovec_backends::LocalStore;
 pub use stratovec_backends::{async_trait, BlobCommitStore, BlobStore, CommitError, CommitStore, MemoryStore, ObjectMeta, StoreError};
-pub use stratovec_indexes::{DistanceKernel, HnswParams, Index, Metric, Quantizer, Sq8};
+pub use stratovec_formats::segment::SegmentKind;
+pub use stratovec_indexes::{HnswParams, Index, IndexFactory, IndexRegistry, Metric, Quantizer, Sq8};
 
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(doctest)]

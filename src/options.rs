@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use stratovec_backends::CommitStore;
-use stratovec_indexes::{DiskAnnParams, HnswParams};
+use stratovec_formats::segment::SegmentKind;
+use stratovec_indexes::{DiskAnnParams, HnswParams, IndexFactory, IndexRegistry};
 
 use crate::maintenance::compaction::{CompactionPolicy, SizeTiered};
 
@@ -54,6 +55,14 @@ pub struct DbOptions {
     /// segments), and DiskANN nodes are read on demand through the cache. `None` (the
     /// default) fetches each segment whole, the right choice for a local disk (an mmap).
     pub cache: Option<stratovec_backends::cache::BlockCache>,
+    /// User index kinds this database opens (and may build): each factory's kind is a
+    /// [`SegmentKind::custom`] code. A segment of a kind not registered here fails to open
+    /// with `Incompatible`. Default none.
+    pub indexes: Vec<Arc<dyn IndexFactory>>,
+    /// The index kind of compaction outputs of at least `flat_threshold` rows, instead of
+    /// HNSW (below `diskann_threshold`) and DiskANN: a built-in kind or one of `indexes`.
+    /// Default `None` (HNSW and DiskANN by size).
+    pub compaction_index: Option<SegmentKind>,
 }
 
 impl Default for DbOptions {
@@ -72,6 +81,8 @@ impl Default for DbOptions {
             verify_on_open: true,
             commit_store: None,
             cache: None,
+            indexes: Vec::new(),
+            compaction_index: None,
         }
     }
 }
@@ -118,6 +129,38 @@ impl DbOptions {
     pub fn with_schema(mut self, schema: crate::Schema) -> Self {
         self.schema = Some(schema);
         self
+    }
+
+    /// Registers a user index kind (see [`DbOptions::indexes`]).
+    pub fn with_index(mut self, factory: Arc<dyn IndexFactory>) -> Self {
+        self.indexes.push(factory);
+        self
+    }
+
+    /// Writes compaction outputs of at least `flat_threshold` rows as `kind` (see
+    /// [`DbOptions::compaction_index`]).
+    pub fn with_compaction_index(mut self, kind: SegmentKind) -> Self {
+        self.compaction_index = Some(kind);
+        self
+    }
+
+    /// The index factories of a database with these options: the built-in kinds (HNSW
+    /// built with [`DbOptions::hnsw`], DiskANN with [`DbOptions::diskann`]) and
+    /// [`DbOptions::indexes`].
+    ///
+    /// # Errors
+    /// `InvalidArgument` when a user factory has a reserved or duplicate kind, or
+    /// `compaction_index` names a kind that is not registered.
+    pub fn index_registry(&self) -> crate::Result<IndexRegistry> {
+        let invalid = |e: stratovec_indexes::IndexError| crate::Error::invalid(format!("index registry: {e}"));
+        let mut registry = IndexRegistry::builtin(self.hnsw, self.diskann.clone());
+        for factory in &self.indexes {
+            registry.register(factory.clone()).map_err(invalid)?;
+        }
+        if let Some(kind) = self.compaction_index {
+            registry.get(kind).map_err(invalid)?;
+        }
+        Ok(registry)
     }
 
     /// Sets a custom commit store.

@@ -40,7 +40,7 @@ fn build(store: &Arc<dyn BlobStore>) {
     db.delete(10_005).unwrap();
     block(db.commit()).unwrap();
     let kinds: Vec<SegmentKind> = db.manifest().segments.iter().map(|s| s.kind).collect();
-    assert_eq!(kinds, [SegmentKind::DiskAnn, SegmentKind::Hnsw, SegmentKind::Flat]);
+    assert_eq!(kinds, [SegmentKind::DISKANN, SegmentKind::HNSW, SegmentKind::FLAT]);
 }
 
 fn answers(db: &ReadOnlyDb) -> Vec<Vec<(u64, f32)>> {
@@ -188,7 +188,7 @@ fn a_damaged_node_read_by_range_is_corrupt_not_a_wrong_answer() {
     let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
     build(&mem);
     let seg = block(Db::open_read_only(mem.clone(), options())).unwrap().manifest().segments[0].clone();
-    assert_eq!(seg.kind, SegmentKind::DiskAnn);
+    assert_eq!(seg.kind, SegmentKind::DISKANN);
     let mut bytes = block(mem.get(&seg.file)).unwrap().to_vec();
     let layout = SegmentLayout::parse(&bytes).unwrap();
     assert!(layout.entry(SectionKind::DISKANN_NODE_CRCS).is_some(), "new segments carry node CRCs");

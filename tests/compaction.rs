@@ -173,10 +173,10 @@ fn large_outputs_become_hnsw_then_diskann() {
     let mut model = Model::new();
     commit_batches(&db, &mut model, 4, 400, 4);
     block(db.compact_with(&MergeAll)).unwrap();
-    assert_eq!(db.manifest().segments[0].kind, SegmentKind::Hnsw);
+    assert_eq!(db.manifest().segments[0].kind, SegmentKind::HNSW);
     commit_batches(&db, &mut model, 4, 400, 5);
     let report = block(db.compact_with(&MergeAll)).unwrap();
-    assert_eq!(report.outputs[0].kind, SegmentKind::DiskAnn);
+    assert_eq!(report.outputs[0].kind, SegmentKind::DISKANN);
     assert_eq!(report.rows_out, 3200);
     drop(db);
 

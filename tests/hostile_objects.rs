@@ -31,7 +31,7 @@ fn database() -> (Arc<MemoryStore>, Manifest) {
     db.delete(7).unwrap();
     block(db.commit()).unwrap();
     let m = db.manifest();
-    assert_eq!(m.segments[0].kind, SegmentKind::DiskAnn);
+    assert_eq!(m.segments[0].kind, SegmentKind::DISKANN);
     (store, m)
 }
 

@@ -74,7 +74,7 @@ fn records_round_trip_through_commit_reopen_and_compaction() {
     let db = block(Db::open(local(dir.path()), options.clone())).unwrap();
     check(&db, &model);
     let report = block(db.compact_with(&MergeAll)).unwrap();
-    assert_eq!(report.outputs[0].kind, formats::segment::SegmentKind::DiskAnn, "300 rows >= the DiskANN threshold");
+    assert_eq!(report.outputs[0].kind, formats::segment::SegmentKind::DISKANN, "300 rows >= the DiskANN threshold");
     check(&db, &model);
     drop(db);
     let db = block(Db::open(local(dir.path()), options)).unwrap();

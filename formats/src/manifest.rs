@@ -34,9 +34,13 @@ pub const MAX_STAT_STRING: usize = 128;
 /// Most fields with statistics that writers keep per segment: a segment with more gets
 /// `fields: None` (never pruned by statistics). Readers accept more.
 pub const MAX_STAT_FIELDS: usize = 256;
-/// Reader features this crate understands (none are defined yet); a manifest that requires
-/// any other bit is refused with [`FormatError::UnsupportedFeatures`].
-pub const KNOWN_READER_FEATURES: u64 = 0;
+/// Reader feature bit: some segment has a user-registered index kind
+/// ([`SegmentKind::is_custom`]). [`Manifest::encode`] sets it; readers written before user
+/// kinds existed refuse such a manifest as incompatible.
+pub const READER_FEATURE_CUSTOM_INDEX: u64 = 1;
+/// Reader features this crate understands; a manifest that requires any other bit is
+/// refused with [`FormatError::UnsupportedFeatures`].
+pub const KNOWN_READER_FEATURES: u64 = READER_FEATURE_CUSTOM_INDEX;
 const HEADER_LEN: usize = 24;
 /// Largest manifest payload accepted, in bytes (64 MiB).
 pub const MAX_PAYLOAD: u32 = 64 << 20;
@@ -243,9 +247,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Encodes the manifest with its header and checksum.
+    /// Encodes the manifest with its header and checksum. Sets
+    /// [`READER_FEATURE_CUSTOM_INDEX`] in the encoded copy when a segment has a user kind.
     pub fn encode(&self) -> Vec<u8> {
-        let payload = postcard::to_allocvec(self).expect("manifest serialization cannot fail");
+        let payload = if self.segments.iter().any(|s| s.kind.is_custom()) && self.reader_features & READER_FEATURE_CUSTOM_INDEX == 0 {
+            let required = Manifest { reader_features: self.reader_features | READER_FEATURE_CUSTOM_INDEX, ..self.clone() };
+            postcard::to_allocvec(&required)
+        } else {
+            postcard::to_allocvec(self)
+        };
+        let payload = payload.expect("manifest serialization cannot fail");
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -446,6 +457,34 @@ mod tests {
     }
 
     #[test]
+    fn segment_kinds_keep_their_enum_encoding_and_user_kinds_require_the_feature_bit() {
+        // Before user kinds, `SegmentKind` was the enum {Flat, Hnsw, DiskAnn}: postcard wrote
+        // its variant index. The newtype writes the same bytes.
+        #[derive(Serialize)]
+        enum Before {
+            Flat,
+            Hnsw,
+            DiskAnn,
+        }
+        for (old, new) in [(Before::Flat, SegmentKind::FLAT), (Before::Hnsw, SegmentKind::HNSW), (Before::DiskAnn, SegmentKind::DISKANN)] {
+            let bytes = postcard::to_allocvec(&old).unwrap();
+            assert_eq!(bytes, postcard::to_allocvec(&new).unwrap());
+            assert_eq!(postcard::from_bytes::<SegmentKind>(&bytes).unwrap(), new);
+        }
+        assert!(postcard::from_bytes::<SegmentKind>(&postcard::to_allocvec(&3u32).unwrap()).is_err(), "code 4 is reserved");
+        assert!(postcard::from_bytes::<SegmentKind>(&postcard::to_allocvec(&u32::MAX).unwrap()).is_err());
+        let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
+        let mut m = Manifest::decode(v1).unwrap();
+        assert_eq!(m.reader_features, 0);
+        m.segments[0].kind = SegmentKind::custom(200).unwrap();
+        let decoded = Manifest::decode(&m.encode()).unwrap();
+        assert_eq!(decoded.segments[0].kind.code(), 200);
+        assert_eq!(decoded.reader_features, READER_FEATURE_CUSTOM_INDEX);
+        assert!(SegmentKind::custom(3).is_err());
+        assert_eq!(SegmentKind::custom(200).unwrap().to_string(), "custom-200");
+    }
+
+    #[test]
     fn bad_field_statistics_are_invalid() {
         let v1 = include_bytes!("../../fuzz/corpus/manifest_decode/MANIFEST-00000000000000000002.bin");
         let good = Manifest::decode(v1).unwrap();
@@ -469,7 +508,7 @@ mod tests {
         let seg = (any::<u64>(), any::<bool>(), "[a-z/0-9.]{1,30}", any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), arb_stats())
             .prop_map(|(id, hnsw, file, rows, bytes, min_id, max_id, fields)| SegmentMeta {
                 id,
-                kind: if hnsw { SegmentKind::Hnsw } else { SegmentKind::Flat },
+                kind: if hnsw { SegmentKind::HNSW } else { SegmentKind::FLAT },
                 file,
                 rows,
                 bytes,

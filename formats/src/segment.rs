@@ -28,46 +28,115 @@ pub const SECTION_ENTRY_LEN: usize = 24;
 /// Upper bound on sections per segment (guards allocation when parsing hostile input).
 pub const MAX_SECTIONS: u32 = 1024;
 
-/// Which index a segment carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum SegmentKind {
-    /// Exact search over the vectors section.
-    Flat,
-    /// HNSW graph (section [`SectionKind::HNSW_GRAPH`]) over the vectors section.
-    Hnsw,
-    /// DiskANN: Vamana graph and full vectors in 4 KiB node sectors
-    /// ([`SectionKind::DISKANN_NODES`], read on demand), quantized codes in RAM.
-    DiskAnn,
-}
+/// Which index a segment carries: a one-byte code in the segment header (offset 12) and in
+/// the manifest's segment list.
+///
+/// Codes 1 to 127 are reserved for stratovec's own indexes ([`SegmentKind::FLAT`],
+/// [`SegmentKind::HNSW`], [`SegmentKind::DISKANN`]; 4 to 127 for future ones); codes 128 to
+/// 255 are for indexes a user registers with the engine ([`SegmentKind::custom`]). Code 0 is
+/// never valid. A manifest listing a user kind requires reader feature bit
+/// `READER_FEATURE_CUSTOM_INDEX` (see `manifest`), so readers that predate user kinds refuse
+/// it as incompatible rather than misread it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentKind(u8);
 
 impl SegmentKind {
-    /// One-byte code in the header.
-    pub fn code(self) -> u8 {
-        match self {
-            SegmentKind::Flat => 1,
-            SegmentKind::Hnsw => 2,
-            SegmentKind::DiskAnn => 3,
-        }
-    }
-    /// Decodes [`SegmentKind::code`].
+    /// Exact search over the vectors section (code 1).
+    pub const FLAT: SegmentKind = SegmentKind(1);
+    /// HNSW graph (section [`SectionKind::HNSW_GRAPH`]) over the vectors section (code 2).
+    pub const HNSW: SegmentKind = SegmentKind(2);
+    /// DiskANN: Vamana graph and full vectors in 4 KiB node sectors
+    /// ([`SectionKind::DISKANN_NODES`], read on demand), quantized codes in RAM (code 3).
+    pub const DISKANN: SegmentKind = SegmentKind(3);
+    /// Smallest code of a user-registered kind.
+    pub const FIRST_CUSTOM_CODE: u8 = 128;
+
+    /// The kind of a user index with header code `code`.
     ///
     /// # Errors
-    /// [`FormatError::Invalid`] for an unknown code.
+    /// [`FormatError::Invalid`] when `code` is below [`SegmentKind::FIRST_CUSTOM_CODE`]
+    /// (reserved for stratovec's own indexes).
+    pub fn custom(code: u8) -> Result<Self, FormatError> {
+        if code >= Self::FIRST_CUSTOM_CODE {
+            Ok(SegmentKind(code))
+        } else {
+            Err(FormatError::invalid(format!("segment kind code {code} is reserved; user kinds use 128 to 255")))
+        }
+    }
+    /// One-byte code in the header.
+    pub fn code(self) -> u8 {
+        self.0
+    }
+    /// Decodes [`SegmentKind::code`]: the built-in kinds and any user kind (128 to 255).
+    ///
+    /// # Errors
+    /// [`FormatError::Invalid`] for 0 and for the reserved codes 4 to 127 (a kind of a newer
+    /// stratovec).
     pub fn from_code(code: u8) -> Result<Self, FormatError> {
         match code {
-            1 => Ok(SegmentKind::Flat),
-            2 => Ok(SegmentKind::Hnsw),
-            3 => Ok(SegmentKind::DiskAnn),
+            1..=3 | Self::FIRST_CUSTOM_CODE..=255 => Ok(SegmentKind(code)),
             other => Err(FormatError::invalid(format!("segment kind code {other}"))),
         }
     }
-    /// Lower-case name (`flat`, `hnsw`, `diskann`).
+    /// Whether this is a user-registered kind (code 128 or above).
+    pub fn is_custom(self) -> bool {
+        self.0 >= Self::FIRST_CUSTOM_CODE
+    }
+    /// Lower-case name: `flat`, `hnsw`, `diskann`, or `custom` for a user kind (its
+    /// [`Display`](std::fmt::Display) form adds the code: `custom-200`).
     pub fn name(self) -> &'static str {
         match self {
-            SegmentKind::Flat => "flat",
-            SegmentKind::Hnsw => "hnsw",
-            SegmentKind::DiskAnn => "diskann",
+            SegmentKind::FLAT => "flat",
+            SegmentKind::HNSW => "hnsw",
+            SegmentKind::DISKANN => "diskann",
+            _ => "custom",
         }
+    }
+}
+
+impl std::fmt::Display for SegmentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_custom() {
+            write!(f, "custom-{}", self.0)
+        } else {
+            f.write_str(self.name())
+        }
+    }
+}
+
+/// In the manifest (postcard) a kind is the variant index of the enum `{Flat, Hnsw,
+/// DiskAnn, ...}` it was before user kinds existed: a varint of `code - 1`. Human-readable
+/// formats (JSON) get the [`Display`](std::fmt::Display) name.
+impl serde::Serialize for SegmentKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_u32(u32::from(self.0) - 1)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SegmentKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let name = String::deserialize(d)?;
+            let code = match name.as_str() {
+                "flat" => 1,
+                "hnsw" => 2,
+                "diskann" => 3,
+                other => other
+                    .strip_prefix("custom-")
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| D::Error::custom(format!("segment kind {other}")))?,
+            };
+            return SegmentKind::from_code(code).map_err(D::Error::custom);
+        }
+        let index = u32::deserialize(d)?;
+        let code = index.checked_add(1).and_then(|c| u8::try_from(c).ok());
+        let code = code.ok_or_else(|| D::Error::custom(format!("segment kind index {index}")))?;
+        SegmentKind::from_code(code).map_err(D::Error::custom)
     }
 }
 
@@ -555,7 +624,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn header() -> SegmentHeader {
-        SegmentHeader { kind: SegmentKind::Flat, metric: Metric::Cosine, dim: 3, rows: 2 }
+        SegmentHeader { kind: SegmentKind::FLAT, metric: Metric::Cosine, dim: 3, rows: 2 }
     }
 
     #[test]

@@ -305,7 +305,7 @@ impl SearchList {
 
 impl Index for DiskAnnIndex {
     fn kind(&self) -> SegmentKind {
-        SegmentKind::DiskAnn
+        SegmentKind::DISKANN
     }
     fn dim(&self) -> usize {
         self.dim

@@ -21,4 +21,8 @@ pub enum IndexError {
     /// Reading part of a segment on demand failed (DiskANN nodes).
     #[error("reading segment data: {0}")]
     Io(#[from] std::io::Error),
+    /// No factory is registered for a segment's index kind (a user kind this process did
+    /// not register, see `IndexRegistry::register`).
+    #[error("index kind {0} is not registered (a user index: register its factory)")]
+    UnknownKind(stratovec_formats::segment::SegmentKind),
 }

@@ -143,7 +143,7 @@ pub(crate) fn open_vectors(file: &SegmentBytes, verify: bool) -> Result<PodSlice
 
 impl Index for FlatIndex {
     fn kind(&self) -> SegmentKind {
-        SegmentKind::Flat
+        SegmentKind::FLAT
     }
     fn dim(&self) -> usize {
         self.dim

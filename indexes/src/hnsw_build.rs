@@ -337,7 +337,7 @@ impl GraphView for HnswGraph {
 
 impl Index for HnswGraph {
     fn kind(&self) -> SegmentKind {
-        SegmentKind::Hnsw
+        SegmentKind::HNSW
     }
     fn dim(&self) -> usize {
         self.dim

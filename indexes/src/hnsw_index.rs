@@ -84,7 +84,7 @@ impl GraphView for HnswIndex {
 
 impl Index for HnswIndex {
     fn kind(&self) -> SegmentKind {
-        SegmentKind::Hnsw
+        SegmentKind::HNSW
     }
     fn dim(&self) -> usize {
         self.dim

@@ -145,7 +145,7 @@ fn diskann_segment(data: &[f32], dim: usize, metric: Metric, codes: CodeKind) ->
     };
     let built = DiskAnnBuild::build(data, dim, metric, &params, &|_, _| {}).unwrap();
     let rows = data.len() / dim;
-    let header = SegmentHeader { kind: SegmentKind::DiskAnn, metric, dim: dim as u32, rows: rows as u64 };
+    let header = SegmentHeader { kind: SegmentKind::DISKANN, metric, dim: dim as u32, rows: rows as u64 };
     let mut w = SegmentWriter::new(&header, 0);
     built.write_sections(&mut w);
     let ids: Vec<u8> = built.order.iter().flat_map(|&r| (r as u64).to_le_bytes()).collect();

@@ -10,17 +10,20 @@ use bytes::Bytes;
 use stratovec_backends::cache::BlockCache;
 use stratovec_backends::{BlobStore, RandomAccess, StoreError};
 use stratovec_formats::manifest::SegmentMeta;
-use stratovec_formats::segment::{tail_len, SectionKind, SegmentBytes, SegmentKind, SegmentLayout, HEADER_LEN};
+use stratovec_formats::segment::{tail_len, SectionKind, SegmentBytes, SegmentLayout, HEADER_LEN};
+use stratovec_indexes::{IndexFactory, IndexRegistry};
 
 use crate::{Error, ErrorKind, Result};
 
 /// Sections read when a segment opens through a cache: its keys and metadata.
 pub(crate) const OPEN_SECTIONS: [SectionKind; 3] = [SectionKind::IDS, SectionKind::METADATA, SectionKind::PAYLOAD];
 
-/// What opening a segment needs: its bytes (the whole file, or with a cache only the keys
-/// and metadata sections), the reader of DiskANN nodes (`None`: read them from the whole
-/// file), and with a cache, where its index loads from on first use.
+/// What opening a segment needs: the factory of its kind, its bytes (the whole file, or with
+/// a cache only the keys and metadata sections), the reader of the sections its index reads
+/// on demand (`None`: read them from the whole file), and with a cache, where its index
+/// loads from on first use.
 pub(crate) struct Fetched {
+    pub factory: Arc<dyn IndexFactory>,
     pub meta: SegmentMeta,
     pub file: SegmentBytes,
     pub random: Option<Arc<dyn RandomAccess>>,
@@ -30,32 +33,50 @@ pub(crate) struct Fetched {
 /// Fetches segment `meta`: through `cache` when given (two rounds of ranged reads: the
 /// header and footer, then the keys and metadata; the index loads on first use), else
 /// whole.
-pub(crate) async fn fetch_segment(store: &Arc<dyn BlobStore>, cache: Option<&BlockCache>, meta: &SegmentMeta) -> Result<Fetched> {
+///
+/// # Errors
+/// `Incompatible` (before any read) when `indexes` has no factory for the segment's kind;
+/// `Unavailable`/`NotFound` for failed reads, `Corrupt` for a damaged layout.
+pub(crate) async fn fetch_segment(
+    store: &Arc<dyn BlobStore>,
+    cache: Option<&BlockCache>,
+    indexes: &IndexRegistry,
+    meta: &SegmentMeta,
+) -> Result<Fetched> {
+    let factory = indexes.get(meta.kind).map_err(|e| Error::index(&meta.file, e))?.clone();
     match cache {
-        Some(cache) => fetch_ranged(store, cache, meta).await,
-        None => fetch_whole(store.as_ref(), meta).await,
+        Some(cache) => fetch_ranged(store, cache, factory, meta).await,
+        None => fetch_whole(store.as_ref(), factory, meta).await,
     }
 }
 
-async fn fetch_whole(store: &dyn BlobStore, meta: &SegmentMeta) -> Result<Fetched> {
+async fn fetch_whole(store: &dyn BlobStore, factory: Arc<dyn IndexFactory>, meta: &SegmentMeta) -> Result<Fetched> {
     let name = &meta.file;
     let bytes = store.get(name).await.map_err(|e| Error::store(name, e))?;
-    let random = if meta.kind == SegmentKind::DiskAnn { store.random_access(name).await.map_err(|e| Error::store(name, e))? } else { None };
+    let random = match factory.on_demand_sections().is_empty() {
+        true => None,
+        false => store.random_access(name).await.map_err(|e| Error::store(name, e))?,
+    };
     let file = SegmentBytes::whole(bytes).map_err(|e| Error::format(name, e))?;
-    Ok(Fetched { meta: meta.clone(), file, random, lazy: None })
+    Ok(Fetched { factory, meta: meta.clone(), file, random, lazy: None })
 }
 
-async fn fetch_ranged(store: &Arc<dyn BlobStore>, cache: &BlockCache, meta: &SegmentMeta) -> Result<Fetched> {
+async fn fetch_ranged(
+    store: &Arc<dyn BlobStore>,
+    cache: &BlockCache,
+    factory: Arc<dyn IndexFactory>,
+    meta: &SegmentMeta,
+) -> Result<Fetched> {
     let (name, len) = (&meta.file, meta.bytes);
     let ends = [0..(HEADER_LEN as u64).min(len), len - tail_len(len)..len];
     let ends = cache.read_many(store, name, len, &ends).await.map_err(|e| read_error(meta, e))?;
     let layout = SegmentLayout::parse_ends(&ends[0], &ends[1], len).map_err(|e| Error::format(name, e))?;
     let sections = read_sections(store, cache, meta, &layout, |k| OPEN_SECTIONS.contains(&k)).await.map_err(|e| read_error(meta, e))?;
     let random: Option<Arc<dyn RandomAccess>> =
-        (meta.kind == SegmentKind::DiskAnn).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
+        (!factory.on_demand_sections().is_empty()).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
     let file = SegmentBytes::from_sections(layout.clone(), sections).map_err(|e| Error::format(name, e))?;
-    let lazy = IndexSource { store: store.clone(), cache: cache.clone(), meta: meta.clone(), layout, random };
-    Ok(Fetched { meta: meta.clone(), file, random: None, lazy: Some(lazy) })
+    let lazy = IndexSource { factory: factory.clone(), store: store.clone(), cache: cache.clone(), meta: meta.clone(), layout, random };
+    Ok(Fetched { factory, meta: meta.clone(), file, random: None, lazy: Some(lazy) })
 }
 
 /// The sections of segment `meta` (whose layout is `layout`) that `wanted` accepts, read
@@ -88,10 +109,11 @@ fn read_error(meta: &SegmentMeta, e: StoreError) -> Error {
 /// Where a lazy index's sections come from.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexSource {
+    pub factory: Arc<dyn IndexFactory>,
     pub store: Arc<dyn BlobStore>,
     pub cache: BlockCache,
     pub meta: SegmentMeta,
     pub layout: SegmentLayout,
-    /// DiskANN node reads (through the cache).
+    /// Reads of the sections the index reads on demand (through the cache).
     pub random: Option<Arc<dyn RandomAccess>>,
 }

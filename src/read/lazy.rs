@@ -39,11 +39,13 @@ impl LazyIndex {
             return Ok(i.as_ref());
         }
         let s = &self.source;
+        let on_demand = s.factory.on_demand_sections();
+        let is_index_section = |k: SectionKind| !crate::read::fetch::OPEN_SECTIONS.contains(&k) && !on_demand.contains(&k);
         let sections = crate::read::fetch::read_sections(&s.store, &s.cache, &s.meta, &s.layout, is_index_section)
             .await
             .map_err(|e| IndexError::Io(std::io::Error::other(format!("{}: {e}", s.meta.file))))?;
         let file = SegmentBytes::from_sections(s.layout.clone(), sections)?;
-        let index = crate::read::index_kinds::open_index(&file, s.random.clone(), self.verify)?;
+        let index = crate::read::index_kinds::open_index(s.factory.as_ref(), &file, s.random.clone(), self.verify)?;
         let _ = self.loaded.set(index); // or another thread's, loaded from the same bytes
         self.loaded.get().map(AsRef::as_ref).ok_or_else(|| IndexError::Io(std::io::Error::other("index not stored")))
     }
@@ -88,12 +90,6 @@ impl Index for LazyIndex {
             i.write_sections(writer);
         }
     }
-}
-
-/// Whether an index opens from section `kind`: not the sections read at open
-/// ([`crate::read::fetch::OPEN_SECTIONS`]), nor DiskANN nodes, which stay in the store.
-fn is_index_section(kind: SectionKind) -> bool {
-    !crate::read::fetch::OPEN_SECTIONS.contains(&kind) && kind != SectionKind::DISKANN_NODES
 }
 
 impl crate::Db {

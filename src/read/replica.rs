@@ -73,7 +73,7 @@ impl Db {
         if newest.dim as usize != self.dim || newest.metric != self.metric {
             return Err(Error::new(ErrorKind::Incompatible, "the newest version has another dimension or metric"));
         }
-        let segments = open_segments(&self.store, self.options.cache.as_ref(), &newest, &open, self.options.verify_on_open).await?;
+        let segments = open_segments(&self.store, &self.options, &self.indexes, &newest, &open).await?;
         drop(open);
         let tombstones = load_tombstones(self.store.as_ref(), &newest).await?;
         let pk = build_pk(&segments, &tombstones);

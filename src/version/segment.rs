@@ -30,7 +30,7 @@ impl Segment {
     /// the database's dimension and metric. DiskANN nodes are read through `random` when
     /// the store offers positional reads, else from `file`.
     pub fn open(fetched: Fetched, dim: usize, metric: Metric, verify: bool) -> Result<Self> {
-        let Fetched { meta, file, random, lazy } = fetched;
+        let Fetched { factory, meta, file, random, lazy } = fetched;
         let name = meta.file.clone();
         let h = file.layout().header;
         if file.layout().file_len != meta.bytes {
@@ -51,7 +51,7 @@ impl Segment {
                 let l = Arc::new(LazyIndex::new(source, verify));
                 (l.clone(), Some(l))
             }
-            None => (Arc::from(open_index(&file, random, verify).map_err(|e| Error::index(&name, e))?), None),
+            None => (Arc::from(open_index(factory.as_ref(), &file, random, verify).map_err(|e| Error::index(&name, e))?), None),
         };
         let ids = file.section(SectionKind::IDS, verify).map_err(|e| Error::format(&name, e))?;
         let ids = PodSlice::from_le_bytes(ids)

@@ -131,7 +131,7 @@ impl Db {
             fields: f.memtable.columns.field_index().stats(),
         };
         self.put_new(&meta.file, bytes).await?;
-        let fetched = crate::read::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
+        let fetched = crate::read::fetch::fetch_segment(&self.store, self.options.cache.as_ref(), &self.indexes, &meta).await?;
         Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)
     }
 }

@@ -60,11 +60,11 @@ impl Memtable {
     /// Encodes the memtable as a segment: Flat below `flat_threshold` rows, else HNSW with the
     /// graph already built.
     pub fn encode_segment(&self, flat_threshold: usize) -> (SegmentKind, Vec<u8>) {
-        let kind = if self.rows() < flat_threshold { SegmentKind::Flat } else { SegmentKind::Hnsw };
+        let kind = if self.rows() < flat_threshold { SegmentKind::FLAT } else { SegmentKind::HNSW };
         let (dim, metric) = (Index::dim(&self.graph), self.graph.metric());
         let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8);
         let bytes = encode_segment(kind, metric, dim, &self.ids, estimate, |w| {
-            if kind == SegmentKind::Flat {
+            if kind == SegmentKind::FLAT {
                 FlatIndex::from_vectors(self.graph.vectors().to_vec(), dim, metric)
                     .expect("memtable vectors are a whole number of rows")
                     .write_sections(w);

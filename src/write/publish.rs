@@ -335,7 +335,7 @@ mod tests {
             .collect();
         let segment = |id: u64| SegmentMeta {
             id,
-            kind: SegmentKind::Flat,
+            kind: SegmentKind::FLAT,
             file: format!("segments/{id:020}.seg"),
             rows: 1,
             bytes: 100,

@@ -1,7 +1,9 @@
 //! Distance kernels: one query vector against stored vectors or codes.
 //!
 //! Implementations per instruction set, chosen once per process into a [`KernelTable`] of
-//! function pointers ([`kernels`]):
+//! function pointers ([`kernels`]). Kernels are not an extension point: every index calls
+//! the process's table, chosen by CPU features (and `STRATOVEC_SIMD`); a new instruction
+//! set is a new table here, not a user type.
 //!
 //! | table | f32 dot / L2 | u8 × i8 (SQ8) | INT4 | Hamming | PQ ADC |
 //! |---|---|---|---|---|---|
@@ -34,122 +36,6 @@ mod scalar;
 #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
 mod x86;
 
-/// Scores one vector against another. All methods take slices of equal length (extra
-/// elements of the longer slice are ignored). Only `name`, `dot` and `l2_sq` are required;
-/// the code kernels default to the portable scalar versions.
-pub trait DistanceKernel: Send + Sync {
-    /// Short name, e.g. `scalar`, `avx2` or `avx512`.
-    fn name(&self) -> &'static str;
-    /// Inner product `sum(a[i] * b[i])`.
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32;
-    /// Squared Euclidean distance `sum((a[i] - b[i])^2)`.
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32;
-    /// `sum(codes[i] * q[i])` of 8-bit codes and an 8-bit signed query, exact.
-    fn dot_u8_i8(&self, codes: &[u8], q: &[i8]) -> i32 {
-        scalar::dot_u8_i8(codes, q)
-    }
-    /// INT4 dot product, exact: byte `j` of `codes` holds element `2j` in its low nibble
-    /// and `2j + 1` in its high nibble, weighted by `q_even[j]` and `q_odd[j]`.
-    fn dot_u4_i8(&self, codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
-        scalar::dot_u4_i8(codes, q_even, q_odd)
-    }
-    /// Number of differing bits (binary codes packed in u64 words).
-    fn hamming(&self, a: &[u64], b: &[u64]) -> u32 {
-        scalar::hamming(a, b)
-    }
-    /// PQ asymmetric distance `sum_j table[j * 256 + codes[j]]` (`table`: `m × 256`
-    /// partial distances of one query, `codes`: `m` bytes).
-    fn pq_adc(&self, table: &[f32], codes: &[u8]) -> f32 {
-        scalar::pq_adc(table, codes)
-    }
-}
-
-/// Portable scalar kernels (4 independent accumulators so the compiler can vectorise).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Scalar;
-
-impl DistanceKernel for Scalar {
-    fn name(&self) -> &'static str {
-        "scalar"
-    }
-    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        scalar::dot(a, b)
-    }
-    fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        scalar::l2_sq(a, b)
-    }
-}
-
-/// AVX2 + FMA kernels (8 f32 lanes, 4 accumulators). Construct with [`Avx2::detect`].
-#[derive(Debug, Clone, Copy)]
-pub struct Avx2(KernelTable);
-
-impl Avx2 {
-    /// `Some` when the CPU supports AVX2 and FMA (and the `noasm` feature is off).
-    pub fn detect() -> Option<Self> {
-        KernelTable::by_name("avx2").map(Avx2)
-    }
-}
-
-/// AVX-512 kernels (F/BW, plus VNNI and VPOPCNTDQ when present). Construct with
-/// [`Avx512::detect`].
-#[derive(Debug, Clone, Copy)]
-pub struct Avx512(KernelTable);
-
-impl Avx512 {
-    /// `Some` when the CPU supports AVX-512F and BW (and the `noasm` feature is off).
-    pub fn detect() -> Option<Self> {
-        KernelTable::by_name("avx512").map(Avx512)
-    }
-}
-
-macro_rules! delegate_to_table {
-    ($t:ty, $table:ident) => {
-        impl DistanceKernel for $t {
-            fn name(&self) -> &'static str {
-                self.$table().name
-            }
-            fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-                (self.$table().dot)(a, b)
-            }
-            fn l2_sq(&self, a: &[f32], b: &[f32]) -> f32 {
-                (self.$table().l2_sq)(a, b)
-            }
-            fn dot_u8_i8(&self, codes: &[u8], q: &[i8]) -> i32 {
-                (self.$table().dot_u8_i8)(codes, q)
-            }
-            fn dot_u4_i8(&self, codes: &[u8], q_even: &[i8], q_odd: &[i8]) -> i32 {
-                (self.$table().dot_u4_i8)(codes, q_even, q_odd)
-            }
-            fn hamming(&self, a: &[u64], b: &[u64]) -> u32 {
-                (self.$table().hamming)(a, b)
-            }
-            fn pq_adc(&self, table: &[f32], codes: &[u8]) -> f32 {
-                (self.$table().pq_adc)(table, codes)
-            }
-        }
-    };
-}
-
-impl KernelTable {
-    fn table(&self) -> &KernelTable {
-        self
-    }
-}
-impl Avx2 {
-    fn table(&self) -> &KernelTable {
-        &self.0
-    }
-}
-impl Avx512 {
-    fn table(&self) -> &KernelTable {
-        &self.0
-    }
-}
-delegate_to_table!(KernelTable, table);
-delegate_to_table!(Avx2, table);
-delegate_to_table!(Avx512, table);
-
 /// Function pointers of the kernels chosen for this process. Every kernel takes slices of
 /// equal length and ignores the excess of a longer one.
 #[derive(Debug, Clone, Copy)]
@@ -170,14 +56,17 @@ pub struct KernelTable {
     /// `dot_u8_i8_batch(q, rows, out)`: `out[i] = dot_u8_i8(row i, q)` for the `out.len()`
     /// rows of `rows` (row-major, `q.len()` bytes each).
     pub dot_u8_i8_batch: fn(&[i8], &[u8], &mut [i32]),
-    /// `dot_u4_i8(codes, q_even, q_odd)`: see [`DistanceKernel::dot_u4_i8`].
+    /// `dot_u4_i8(codes, q_even, q_odd)`: INT4 dot product, exact: byte `j` of `codes`
+    /// holds element `2j` in its low nibble and `2j + 1` in its high nibble, weighted by
+    /// `q_even[j]` and `q_odd[j]`.
     pub dot_u4_i8: fn(&[u8], &[i8], &[i8]) -> i32,
     /// `dot_u4_i8_batch(q_even, q_odd, rows, out)`: `out[i] = dot_u4_i8(row i, q_even,
     /// q_odd)` for the `out.len()` rows of `rows` (row-major, `q_even.len()` bytes each).
     pub dot_u4_i8_batch: U4Batch,
     /// Number of differing bits of two equal-length word slices.
     pub hamming: fn(&[u64], &[u64]) -> u32,
-    /// `pq_adc(table, codes)`: see [`DistanceKernel::pq_adc`].
+    /// `pq_adc(table, codes)`: PQ asymmetric distance `sum_j table[j * 256 + codes[j]]`
+    /// (`table`: `m × 256` partial distances of one query, `codes`: `m` bytes).
     pub pq_adc: fn(&[f32], &[u8]) -> f32,
 }
 
@@ -485,24 +374,6 @@ mod tests {
                 assert_eq!((t.dot_u4_i8)(&codes, &q, &q), -15 * 128 * 2 * n as i32, "{}", t.name);
                 assert_eq!((t.hamming)(&vec![u64::MAX; n], &vec![0; n]), 64 * n as u32, "{}", t.name);
             }
-        }
-    }
-
-    #[test]
-    fn trait_objects_agree_with_table() {
-        let a: Vec<f32> = (0..77).map(|i| i as f32 * 0.1).collect();
-        let b: Vec<f32> = (0..77).map(|i| 1.0 - i as f32 * 0.05).collect();
-        let mut ks: Vec<Box<dyn DistanceKernel>> = vec![Box::new(Scalar)];
-        if let Some(k) = Avx2::detect() {
-            ks.push(Box::new(k));
-        }
-        if let Some(k) = Avx512::detect() {
-            ks.push(Box::new(k));
-        }
-        let want = Scalar.dot(&a, &b);
-        for k in ks {
-            assert!((k.dot(&a, &b) - want).abs() < 1e-3, "{}", k.name());
-            assert_eq!(KernelTable::by_name(k.name()).unwrap().name, k.name());
         }
     }
 }

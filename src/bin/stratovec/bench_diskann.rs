@@ -47,7 +47,7 @@ pub(super) fn run(
     let build_s = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
     drop(base);
-    let header = SegmentHeader { kind: SegmentKind::DiskAnn, metric: a.metric, dim: c.dim as u32, rows: c.n as u64 };
+    let header = SegmentHeader { kind: SegmentKind::DISKANN, metric: a.metric, dim: c.dim as u32, rows: c.n as u64 };
     let mut w = SegmentWriter::new(&header, built.nodes.len() + 4096);
     built.write_sections(&mut w);
     let ids: Vec<u8> = built.order.iter().flat_map(|&r| (r as u64).to_le_bytes()).collect();

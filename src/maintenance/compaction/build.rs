@@ -1,12 +1,13 @@
 //! The output segment of a compaction: gather the live rows of the inputs, then encode them
-//! as Flat, HNSW or DiskANN by row count.
+//! with the index kind chosen by row count (Flat, HNSW, DiskANN, or the configured
+//! `compaction_index`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 use stratovec_formats::segment::SegmentKind;
-use stratovec_indexes::{DiskAnnBuild, FlatIndex, HnswGraph, Index, Metric};
+use stratovec_indexes::{BuildInput, IndexFactory, Metric};
 
 use crate::version::rows::RowColumns;
 use crate::version::segment::{encode_segment, Segment};
@@ -62,54 +63,49 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
     Ok(live)
 }
 
-/// The index kind a compaction writes for `rows` live rows.
+/// The index kind a compaction writes for `rows` live rows: Flat below `flat_threshold`;
+/// else `compaction_index` when set, or HNSW below `diskann_threshold` and DiskANN above.
 pub(crate) fn output_kind(rows: usize, options: &DbOptions) -> SegmentKind {
     if rows < options.flat_threshold {
-        SegmentKind::Flat
+        SegmentKind::FLAT
+    } else if let Some(kind) = options.compaction_index {
+        kind
     } else if rows >= options.diskann_threshold {
-        SegmentKind::DiskAnn
+        SegmentKind::DISKANN
     } else {
-        SegmentKind::Hnsw
+        SegmentKind::HNSW
     }
 }
 
-/// Encodes `live` as a segment of `kind`. A DiskANN build renumbers rows for locality;
-/// `live.ids` and `live.maps` are renumbered to match.
+/// Encodes `live` as a segment built by `factory`. A build that renumbers rows (DiskANN,
+/// for locality) has `live.ids`, rows and `live.maps` renumbered to match.
 ///
 /// # Errors
 /// `InvalidArgument` for index parameters the build rejects.
-pub(crate) fn encode(live: &mut LiveRows, kind: SegmentKind, dim: usize, metric: Metric, options: &DbOptions) -> Result<Vec<u8>> {
-    let invalid = |e: stratovec_indexes::IndexError| Error::invalid(format!("compaction output: {e}"));
-    let rows = live.ids.len();
-    Ok(match kind {
-        SegmentKind::Flat => {
-            let flat = FlatIndex::from_vectors(std::mem::take(&mut live.vectors), dim, metric).map_err(invalid)?;
-            encode_segment(kind, metric, dim, &live.ids, rows * (dim * 4 + 8), |w| {
-                flat.write_sections(w);
-                live.columns.write_sections(w);
-            })
+pub(crate) fn encode(live: &mut LiveRows, factory: &dyn IndexFactory, dim: usize, metric: Metric) -> Result<Vec<u8>> {
+    let invalid = |e: stratovec_indexes::IndexError| Error::invalid(format!("compaction output ({}): {e}", factory.name()));
+    let built = factory.build(BuildInput { vectors: &live.vectors, dim, metric }).map_err(invalid)?;
+    live.vectors = Vec::new();
+    if let Some(order) = built.order() {
+        if !is_permutation(order, live.ids.len()) {
+            return Err(invalid(stratovec_indexes::IndexError::InvalidArgument(format!(
+                "the row order is not a permutation of 0..{}",
+                live.ids.len()
+            ))));
         }
-        SegmentKind::Hnsw => {
-            let mut graph = HnswGraph::new(dim, metric, options.hnsw).map_err(invalid)?;
-            graph.insert_batch(&live.vectors).map_err(invalid)?;
-            live.vectors = Vec::new();
-            let estimate = rows * (dim * 4 + 8 + 8 * options.hnsw.m + 8);
-            encode_segment(kind, metric, dim, &live.ids, estimate, |w| {
-                graph.write_sections(w);
-                live.columns.write_sections(w);
-            })
-        }
-        SegmentKind::DiskAnn => {
-            let built = DiskAnnBuild::build(&live.vectors, dim, metric, &options.diskann, &|_, _| {}).map_err(invalid)?;
-            live.vectors = Vec::new();
-            renumber(live, &built.order)?;
-            let estimate = built.nodes.len() + rows * 64 + 8192;
-            encode_segment(kind, metric, dim, &live.ids, estimate, |w| {
-                built.write_sections(w);
-                live.columns.write_sections(w);
-            })
-        }
-    })
+        renumber(live, order)?;
+    }
+    let estimate = built.bytes_estimate() + live.ids.len() * 8;
+    Ok(encode_segment(factory.kind(), metric, dim, &live.ids, estimate, |w| {
+        built.write_sections(w);
+        live.columns.write_sections(w);
+    }))
+}
+
+/// Whether `order` holds each of `0..rows` once.
+fn is_permutation(order: &[u32], rows: usize) -> bool {
+    let mut seen = vec![false; rows];
+    order.len() == rows && order.iter().all(|&r| seen.get_mut(r as usize).is_some_and(|s| !std::mem::replace(s, true)))
 }
 
 /// Applies `order[new_row] = old_row` to the keys, the rows and the input row maps.
@@ -152,10 +148,18 @@ mod tests {
     }
 
     #[test]
+    fn only_permutations_renumber() {
+        assert!(is_permutation(&[2, 0, 1], 3));
+        assert!(!is_permutation(&[2, 0, 0], 3));
+        assert!(!is_permutation(&[3, 0, 1], 3));
+        assert!(!is_permutation(&[0, 1], 3));
+    }
+
+    #[test]
     fn output_kind_follows_thresholds() {
         let o = DbOptions::default().with_flat_threshold(10).with_diskann_threshold(100);
-        assert_eq!(output_kind(9, &o), SegmentKind::Flat);
-        assert_eq!(output_kind(10, &o), SegmentKind::Hnsw);
-        assert_eq!(output_kind(100, &o), SegmentKind::DiskAnn);
+        assert_eq!(output_kind(9, &o), SegmentKind::FLAT);
+        assert_eq!(output_kind(10, &o), SegmentKind::HNSW);
+        assert_eq!(output_kind(100, &o), SegmentKind::DISKANN);
     }
 }

@@ -124,7 +124,12 @@ impl Db {
     async fn merge(&self, plan: Plan, report: &mut CompactionReport) -> Result<()> {
         let mut live = build::gather(&plan.inputs, &plan.dead, self.dim)?;
         let kind = build::output_kind(live.ids.len(), &self.options);
-        let bytes = build::encode(&mut live, kind, self.dim, self.metric, &self.options)?;
+        let bytes = build::encode(
+            &mut live,
+            self.indexes.get(kind).map_err(|e| Error::index("compaction output", e))?.as_ref(),
+            self.dim,
+            self.metric,
+        )?;
         let meta = SegmentMeta {
             id: plan.output_id,
             kind,
@@ -137,7 +142,7 @@ impl Db {
         };
         self.put_new(&meta.file, bytes).await?;
         crash_point!("compact::output_written");
-        let fetched = fetch_segment(&self.store, self.options.cache.as_ref(), &meta).await?;
+        let fetched = fetch_segment(&self.store, self.options.cache.as_ref(), &self.indexes, &meta).await?;
         let output = Arc::new(Segment::open(fetched, self.dim, self.metric, self.options.verify_on_open)?);
         let (tombstone_bytes, conflicts) = self.publish(&plan, output.clone(), &live).await?;
         report.merges += 1;

@@ -129,7 +129,7 @@ mod tests {
     use super::*;
 
     fn seg(id: u64, rows: u64, live: u64) -> SegmentInfo {
-        SegmentInfo { id, kind: SegmentKind::Flat, rows, live_rows: live, bytes: rows * 100 }
+        SegmentInfo { id, kind: SegmentKind::FLAT, rows, live_rows: live, bytes: rows * 100 }
     }
 
     #[test]

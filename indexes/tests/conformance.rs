@@ -1,0 +1,48 @@
+//! The built-in index factories pass the conformance suite a custom index runs.
+#![cfg(feature = "test-util")]
+#![allow(clippy::unwrap_used)]
+
+use stratovec_indexes::conformance::index_factory_suite;
+use stratovec_indexes::{DiskAnnFactory, DiskAnnParams, FlatFactory, HnswFactory, HnswParams};
+
+#[test]
+fn flat_is_exact() {
+    let report = index_factory_suite(&FlatFactory, 1.0);
+    assert!(report.recall.iter().all(|(_, r)| *r == 1.0), "{report:?}");
+}
+
+#[test]
+fn hnsw_conforms() {
+    index_factory_suite(&HnswFactory { params: HnswParams::default() }, 0.9);
+}
+
+#[test]
+fn diskann_conforms() {
+    index_factory_suite(&DiskAnnFactory { params: DiskAnnParams::default() }, 0.9);
+}
+
+/// A factory that skips checksums fails the suite: the kit's damage check can fail.
+#[test]
+#[should_panic(expected = "accepted a damaged section")]
+fn a_factory_that_skips_checksums_fails() {
+    use std::sync::Arc;
+    use stratovec_formats::segment::{SegmentBytes, SegmentKind};
+    use stratovec_indexes::{BuildInput, BuiltIndex, Index, IndexError, IndexFactory, SectorRead};
+    #[derive(Debug)]
+    struct Careless;
+    impl IndexFactory for Careless {
+        fn kind(&self) -> SegmentKind {
+            SegmentKind::FLAT
+        }
+        fn name(&self) -> &str {
+            "careless"
+        }
+        fn open(&self, file: &SegmentBytes, on_demand: Option<Arc<dyn SectorRead>>, _: bool) -> Result<Box<dyn Index>, IndexError> {
+            FlatFactory.open(file, on_demand, false)
+        }
+        fn build(&self, input: BuildInput<'_>) -> Result<BuiltIndex, IndexError> {
+            FlatFactory.build(input)
+        }
+    }
+    index_factory_suite(&Careless, 1.0);
+}
