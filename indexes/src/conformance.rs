@@ -134,7 +134,7 @@ fn exact(rows: &[f32], q: &[f32], metric: Metric) -> Vec<u32> {
 fn check_search(name: &str, index: &dyn Index, rows: &[f32], order: &[u32], metric: Metric) -> f64 {
     let queries = synthetic_rows(QUERIES, metric, 11);
     let params = SearchParams::default();
-    let even = |row: u32| order[row as usize] % 2 == 0;
+    let even = |row: u32| order[row as usize].is_multiple_of(2);
     let mut found = 0;
     for q in queries.chunks_exact(DIM) {
         let hits = index.search(q, K, &params, None).unwrap_or_else(|e| panic!("{name}: search failed: {e}"));
