@@ -113,7 +113,10 @@ impl StoreUri {
             #[cfg(feature = "local")]
             StoreUri::Local(path) => Ok(Arc::new(crate::LocalStore::open(path)?)),
             #[cfg(not(feature = "local"))]
-            StoreUri::Local(_) => Err(Error::invalid("local directories need stratovec built with the feature `local`")),
+            StoreUri::Local(_) => {
+                let _ = read_only; // no local store to open read-only
+                Err(Error::invalid("local directories need stratovec built with the feature `local`"))
+            }
             StoreUri::Memory => Ok(Arc::new(crate::MemoryStore::new())),
             StoreUri::S3 { .. } | StoreUri::Gcs { .. } => self.open_cloud(),
         }

@@ -96,7 +96,7 @@ fn rewrite(objects: &mut BTreeMap<String, Bytes>, file: &str, change: impl FnOnc
 }
 
 fn kind(code: u8) -> SegmentKind {
-    SegmentKind::from_code(code % 4).unwrap_or(SegmentKind::Flat)
+    SegmentKind::from_code(code % 4).unwrap_or(SegmentKind::FLAT)
 }
 
 fn apply(objects: &mut BTreeMap<String, Bytes>, m: &Mutation) {

@@ -90,8 +90,10 @@ impl BuiltIndex {
 ///
 /// The engine calls [`IndexFactory::open`] for every segment whose header carries
 /// [`IndexFactory::kind`], and [`IndexFactory::build`] for compaction outputs of that kind.
-/// Sections a factory writes may use any [`SectionKind`] not used by the engine (keys 4,
-/// metadata 8, payloads 9); codes at or above `0x8000_0000` are never used by stratovec.
+/// A factory writes the index's own sections; the engine adds keys (section 2), metadata
+/// (8) and payloads (9). Section codes at or above `0x8000_0000` are never used by
+/// stratovec; below that, use only the built-in sections whose layout you keep (e.g.
+/// vectors, 1).
 pub trait IndexFactory: Send + Sync + std::fmt::Debug {
     /// The segment kind this factory opens and builds.
     fn kind(&self) -> SegmentKind;
