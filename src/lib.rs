@@ -54,6 +54,7 @@ pub use maintenance::backup::SnapshotReport;
 pub use maintenance::compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use maintenance::vacuum::{RetentionPolicy, VacuumReport};
 pub use options::{DbOptions, SearchParams};
+pub use read::cost::CostModel;
 pub use read::query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};
 pub use read::read_only::ReadOnlyDb;
 pub use read::replica::{Refresher, RefresherStats};

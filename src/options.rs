@@ -12,13 +12,20 @@ pub struct DbOptions {
     /// HNSW parameters of the memtable graph (and so of HNSW segments). Default
     /// `M = 16, ef_construction = 200`.
     pub hnsw: HnswParams,
-    /// A commit of fewer rows than this writes a Flat segment, otherwise an HNSW segment
-    /// keeping the memtable's graph. Default 10,000.
+    /// When not 0, a commit or compaction output of fewer rows than this writes a Flat
+    /// segment (no graph), and more rows a graph. Default 0: a commit keeps the memtable's HNSW graph whatever its size (the
+    /// planner still scans small segments exactly when that is cheaper, see
+    /// [`DbOptions::cost_model`]), and a compaction output is Flat only where
+    /// [`crate::CostModel::graph_never_pays`].
     pub flat_threshold: usize,
     /// A compaction whose output has at least this many live rows writes a DiskANN segment
     /// (graph and full vectors on disk, codes in RAM); below it HNSW, and Flat below
     /// `flat_threshold`. Default 1,000,000.
     pub diskann_threshold: usize,
+    /// Prices exact scans and graph searches: each search of an HNSW segment or of the
+    /// memtable takes the cheaper (reported by [`crate::Explain`]), and compaction writes
+    /// Flat outputs where a graph never pays. Default [`crate::CostModel::default`].
+    pub cost_model: crate::CostModel,
     /// DiskANN build parameters of compaction outputs. Default R 48, L 96, alpha 1.2, PQ
     /// codes with `m = ceil(dim / 2)`.
     pub diskann: DiskAnnParams,
@@ -69,7 +76,8 @@ impl Default for DbOptions {
     fn default() -> Self {
         DbOptions {
             hnsw: HnswParams::default(),
-            flat_threshold: 10_000,
+            flat_threshold: 0,
+            cost_model: crate::CostModel::default(),
             diskann_threshold: 1_000_000,
             diskann: DiskAnnParams::default(),
             compaction: Arc::new(SizeTiered::default()),
@@ -101,7 +109,7 @@ impl DbOptions {
         self
     }
 
-    /// Sets the Flat/HNSW row threshold of commits.
+    /// Sets the Flat/HNSW row threshold of commits and compaction outputs.
     pub fn with_flat_threshold(mut self, rows: usize) -> Self {
         self.flat_threshold = rows;
         self

@@ -351,6 +351,10 @@ impl Index for HnswGraph {
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
         Ok(if (row as usize) < self.visible { row_of(&self.vectors, self.dim, row) } else { None })
     }
+    /// The rows searches may return (`0..visible`; rows being linked are left out).
+    fn vectors_in_memory(&self) -> Option<&[f32]> {
+        self.vectors.get(..self.visible * self.dim)
+    }
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         if self.visible == self.levels.len() {
             return search_graph(self, self.metric, query, k, params, filter);

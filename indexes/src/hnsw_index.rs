@@ -98,6 +98,9 @@ impl Index for HnswIndex {
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError> {
         Ok(row_of(self.vectors.as_slice(), self.dim, row))
     }
+    fn vectors_in_memory(&self) -> Option<&[f32]> {
+        Some(self.vectors.as_slice())
+    }
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         search_graph(self, self.metric, query, k, params, filter)
     }

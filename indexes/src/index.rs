@@ -81,6 +81,13 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError>;
     /// Appends this index's sections (vectors and any index structure) to a segment.
     fn write_sections(&self, writer: &mut SegmentWriter);
+    /// The f32 vectors as one row-major slice in memory (`rows × dim` values), when the
+    /// index keeps them so: the engine's planner may then scan them exactly
+    /// ([`crate::exact_search`]) instead of searching the index, when that costs less.
+    /// Default `None` (DiskANN keeps full vectors in on-disk nodes).
+    fn vectors_in_memory(&self) -> Option<&[f32]> {
+        None
+    }
 }
 
 /// An index that can be opened from the bytes of a segment it wrote.

@@ -33,7 +33,7 @@ pub use codes::{CodeKind, QuantizedCodes};
 pub use diskann::{DiskAnnBuild, DiskAnnIndex, DiskAnnParams, SectorRead};
 pub use error::IndexError;
 pub use factory::{BuildInput, BuiltIndex, DiskAnnFactory, FlatFactory, HnswFactory, IndexFactory, IndexRegistry};
-pub use flat::FlatIndex;
+pub use flat::{exact_search, FlatIndex};
 pub use graph_search::{GraphView, Visited, VisitedBits};
 pub use hnsw_build::{HnswGraph, HnswParams};
 pub use hnsw_index::HnswIndex;

@@ -83,6 +83,12 @@ impl Index for LazyIndex {
         self.get()?.search(query, k, params, filter)
     }
 
+    /// The loaded index's vectors; `None` until it is loaded (the planner loads cold
+    /// indexes before it plans).
+    fn vectors_in_memory(&self) -> Option<&[f32]> {
+        self.loaded.get().and_then(|i| i.vectors_in_memory())
+    }
+
     /// The engine writes sections only from indexes it builds, never from a segment's;
     /// here for the trait (it writes nothing if the index cannot be loaded).
     fn write_sections(&self, writer: &mut SegmentWriter) {

@@ -1,5 +1,6 @@
 //! The read path: search fan-out, filtered search and its planner, scans, fetching segments (whole or through a cache), indexes loaded on first use, and read-only handles.
 
+pub(crate) mod cost;
 pub(crate) mod fetch;
 pub(crate) mod index_kinds;
 pub(crate) mod lazy;

@@ -67,6 +67,9 @@ pub struct SearchHit {
 pub enum Strategy {
     /// No filter: the index searched as is.
     Unfiltered,
+    /// No filter: the vectors of a graph source (HNSW segment or memtable) were scanned
+    /// exactly, the cost model pricing that below the graph search.
+    Exact,
     /// No live row matched the filter: not searched.
     Pruned,
     /// The matching rows were scanned exactly.
@@ -79,7 +82,7 @@ pub enum Strategy {
 }
 
 /// What happened in one source of a search.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceExplain {
     /// Segment id (or that of a commit in progress); `None` for the memtable.
     pub segment: Option<u64>,
@@ -93,10 +96,15 @@ pub struct SourceExplain {
     pub strategy: Strategy,
     /// Exact distance computations, when the strategy counts them (brute force).
     pub distances: Option<u64>,
+    /// The strategies the cost model priced for this source, with their estimated time in
+    /// µs ([`crate::CostModel`]); empty where the planner chose by rule.
+    pub estimates: Vec<(Strategy, f64)>,
+    /// Measured time of the search of this source, in µs.
+    pub elapsed_us: f64,
 }
 
 /// The explain report of a search: one entry per source, in search order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Explain {
     /// Per source.
     pub sources: Vec<SourceExplain>,
@@ -212,14 +220,35 @@ impl Db {
         Ok((hits, explain))
     }
 
+    /// Searches one source, timing it for the explain report.
     fn search_source(&self, src: &Source<'_>, q: &[f32], opts: &SearchOptions) -> Result<(Vec<Candidate>, SourceExplain)> {
+        let started = std::time::Instant::now();
+        let (found, mut explain) = self.plan_and_search(src, q, opts)?;
+        explain.elapsed_us = started.elapsed().as_secs_f64() * 1e6;
+        Ok((found, explain))
+    }
+
+    fn plan_and_search(&self, src: &Source<'_>, q: &[f32], opts: &SearchOptions) -> Result<(Vec<Candidate>, SourceExplain)> {
         let rows = src.index.rows() as u64;
-        let explain = |matched, strategy, distances| SourceExplain { segment: src.segment, rows, matched, strategy, distances };
+        let explain = |matched, strategy, distances| SourceExplain {
+            segment: src.segment,
+            rows,
+            matched,
+            strategy,
+            distances,
+            estimates: Vec::new(),
+            elapsed_us: 0.0,
+        };
         let index_error = |e: stratovec_indexes::IndexError| Error::index("search", e);
         let Some(f) = &opts.filter else {
             let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
-            let found = src.index.search(q, opts.k, &opts.params, dead.as_ref().map(|f| f as &dyn RowFilter)).map_err(index_error)?;
-            return Ok((found, explain(None, Strategy::Unfiltered, None)));
+            let dead = dead.as_ref().map(|f| f as &dyn RowFilter);
+            let (exact, estimates) = self.price_unfiltered(src, opts);
+            let (found, strategy) = match exact {
+                Some(vectors) => (stratovec_indexes::exact_search(vectors, self.dim, self.metric, q, opts.k, dead), Strategy::Exact),
+                None => (src.index.search(q, opts.k, &opts.params, dead).map_err(index_error)?, Strategy::Unfiltered),
+            };
+            return Ok((found, SourceExplain { estimates, ..explain(None, strategy, None) }));
         };
         if src.excluded_by_stats(f) {
             // The manifest's statistics rule the segment out: its metadata is never read.
@@ -249,6 +278,21 @@ impl Db {
             }
         }
         Ok((top.into_sorted_vec(), explain(Some(n), Strategy::BruteForce, Some(n))))
+    }
+
+    /// Prices an exact scan against the graph search of an HNSW source (segment or
+    /// memtable) whose vectors are in memory: the vectors to scan when the scan is
+    /// cheaper, and the estimates (µs). Other sources are searched through their index.
+    fn price_unfiltered<'s>(&self, src: &Source<'s>, opts: &SearchOptions) -> (Option<&'s [f32]>, Vec<(Strategy, f64)>) {
+        let index = src.index;
+        let Some(vectors) = index.vectors_in_memory().filter(|_| index.kind() == stratovec_formats::segment::SegmentKind::HNSW) else {
+            return (None, Vec::new());
+        };
+        let (rows, model) = (index.rows() as u64, &self.options.cost_model);
+        let exact = model.exact_ns(rows, self.dim) / 1e3;
+        let graph = model.graph_ns(rows, self.dim, opts.params.ef_search.max(opts.k)) / 1e3;
+        let estimates = vec![(Strategy::Exact, exact), (Strategy::Unfiltered, graph)];
+        ((exact < graph).then_some(vectors), estimates)
     }
 
     /// Live records matching `filter`.

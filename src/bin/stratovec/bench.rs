@@ -341,10 +341,26 @@ pub(crate) fn search_all(
 ) -> Result<(), Error> {
     for &ef in &a.ef {
         let params = SearchParams::with_ef(ef);
-        let r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
+        let mut r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
+        r.plan = Some(plan_of(db, queries.row(0), a.k, params)?);
         report(a, c, label, ef, &r, t);
     }
     Ok(())
+}
+
+/// The planner's choice per source for one query, e.g. `exact` or `graph,exact`.
+fn plan_of(db: &Db, q: &[f32], k: usize, params: SearchParams) -> Result<String, Error> {
+    let (_, explain) = db.search_with(q, &stratovec::SearchOptions { k, params, ..Default::default() })?;
+    let names: Vec<&str> = explain
+        .sources
+        .iter()
+        .map(|s| match s.strategy {
+            stratovec::Strategy::Exact => "exact",
+            stratovec::Strategy::Unfiltered => "graph",
+            _ => "other",
+        })
+        .collect();
+    Ok(names.join(","))
 }
 
 /// The CPU model (`/proc/cpuinfo`), for every result line.
@@ -400,6 +416,8 @@ pub(crate) struct Measured {
     pub qps: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+    /// The planner's choice, where the bench asked (`exact`, `graph`, per source).
+    pub plan: Option<String>,
 }
 
 /// Runs the first 200 queries untimed (warm-up), then every query once timed, one query
@@ -436,7 +454,7 @@ pub(crate) fn measure_indexed(
     let secs = total.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Ok(Measured { recall: hits as f64 / (nq * k) as f64, qps: nq as f64 / secs, p50_us: pct(0.5), p99_us: pct(0.99) })
+    Ok(Measured { recall: hits as f64 / (nq * k) as f64, qps: nq as f64 / secs, p50_us: pct(0.5), p99_us: pct(0.99), plan: None })
 }
 
 pub(crate) fn rss_bytes() -> Option<u64> {
@@ -458,7 +476,7 @@ pub(crate) fn report(a: &BenchArgs, c: &Common, index: &str, ef: usize, r: &Meas
             "p50_us": r.p50_us, "p99_us": r.p99_us, "build_s": t.build_s, "commit_s": t.commit_s,
             "open_s": t.open_s, "threads": c.threads, "n": c.n, "dim": c.dim,
             "bytes_per_vector": t.bytes_per_vector, "rss_bytes": rss_bytes(),
-            "kernel": stratovec::indexes::kernels().name,
+            "kernel": stratovec::indexes::kernels().name, "plan": r.plan, "cpu": cpu_name(),
         });
         println!("{line}");
     } else {

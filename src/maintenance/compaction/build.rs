@@ -63,10 +63,16 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
     Ok(live)
 }
 
-/// The index kind a compaction writes for `rows` live rows: Flat below `flat_threshold`;
-/// else `compaction_index` when set, or HNSW below `diskann_threshold` and DiskANN above.
-pub(crate) fn output_kind(rows: usize, options: &DbOptions) -> SegmentKind {
-    if rows < options.flat_threshold {
+/// The index kind a compaction writes for `rows` live rows of `dim` values: Flat below
+/// `flat_threshold` when it is set (non-zero), else where the cost model says a graph never
+/// pays; otherwise
+/// `compaction_index` when set, or HNSW below `diskann_threshold` and DiskANN above.
+pub(crate) fn output_kind(rows: usize, dim: usize, options: &DbOptions) -> SegmentKind {
+    let flat = match options.flat_threshold {
+        0 => options.cost_model.graph_never_pays(rows as u64, dim),
+        threshold => rows < threshold,
+    };
+    if flat {
         SegmentKind::FLAT
     } else if let Some(kind) = options.compaction_index {
         kind
@@ -158,8 +164,12 @@ mod tests {
     #[test]
     fn output_kind_follows_thresholds() {
         let o = DbOptions::default().with_flat_threshold(10).with_diskann_threshold(100);
-        assert_eq!(output_kind(9, &o), SegmentKind::FLAT);
-        assert_eq!(output_kind(10, &o), SegmentKind::HNSW);
-        assert_eq!(output_kind(100, &o), SegmentKind::DISKANN);
+        let dim = 2000; // a set threshold overrides the cost model
+        assert_eq!(output_kind(9, dim, &o), SegmentKind::FLAT);
+        assert_eq!(output_kind(10, dim, &o), SegmentKind::HNSW);
+        assert_eq!(output_kind(100, dim, &o), SegmentKind::DISKANN);
+        let by_cost = DbOptions::default();
+        assert_eq!(output_kind(100, 50, &by_cost), SegmentKind::FLAT, "a graph never pays at 100 rows");
+        assert_eq!(output_kind(50_000, 50, &by_cost), SegmentKind::HNSW);
     }
 }

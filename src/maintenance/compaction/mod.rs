@@ -123,7 +123,7 @@ impl Db {
 
     async fn merge(&self, plan: Plan, report: &mut CompactionReport) -> Result<()> {
         let mut live = build::gather(&plan.inputs, &plan.dead, self.dim)?;
-        let kind = build::output_kind(live.ids.len(), &self.options);
+        let kind = build::output_kind(live.ids.len(), self.dim, &self.options);
         let bytes = build::encode(
             &mut live,
             self.indexes.get(kind).map_err(|e| Error::index("compaction output", e))?.as_ref(),
