@@ -17,6 +17,7 @@ impl State {
     ///
     /// # Errors
     /// A description of the first broken invariant.
+    #[cfg_attr(not(any(debug_assertions, feature = "test-util")), allow(dead_code))]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
         let ids: Vec<u64> = self.segments.iter().map(|s| s.meta.id).collect();
         let listed: Vec<u64> = self.manifest.segments.iter().map(|s| s.id).collect();
