@@ -143,7 +143,7 @@ fn filtered_search_is_exact_below_the_threshold_and_explains_its_plan() {
     let opts = SearchOptions {
         k: 10,
         filter: Some(f.clone()),
-        brute_force_below: 0,
+        brute_force_below: Some(0),
         params: SearchParams::with_ef(64),
         ..SearchOptions::default()
     };

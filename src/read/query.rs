@@ -23,11 +23,14 @@ pub struct SearchOptions {
     pub filter: Option<Filter>,
     /// What each hit carries besides key and distance. Default nothing.
     pub include: Include,
-    /// The planner: a source (segment or memtable) where the filter's estimated matches
-    /// (exact for single predicates, the smaller side of an `AND`) are at most this many is
-    /// searched exactly by scanning the matching rows; above it, through its index,
-    /// accepting only matching rows during traversal. Default 20,000.
-    pub brute_force_below: u64,
+    /// The planner, for a source (segment or memtable) and a filter whose matches it
+    /// estimates (exactly for single predicates, the smaller side of an `AND`): scan the
+    /// matching rows exactly (brute force), or search the index accepting only matching
+    /// rows during traversal. `None` (the default): whichever the cost model
+    /// ([`crate::DbOptions::cost_model`]) prices lower, for sources whose vectors are in
+    /// memory, and brute force up to 20,000 matches for the others (DiskANN, where brute
+    /// force reads a node per row). `Some(n)`: brute force up to `n` matches everywhere.
+    pub brute_force_below: Option<u64>,
     /// The planner: a source searched through its graph with a filter whose estimated
     /// matching fraction of rows is below this uses two-hop expansion
     /// ([`SearchParams::two_hop`], after ACORN-1). 0 never does. Default 0: on GloVe-50
@@ -43,11 +46,14 @@ impl Default for SearchOptions {
             params: SearchParams::default(),
             filter: None,
             include: Include::default(),
-            brute_force_below: 20_000,
+            brute_force_below: None,
             two_hop_below: TWO_HOP_DEFAULT,
         }
     }
 }
+
+/// Brute force limit, in matches, of sources the cost model does not price.
+const BRUTE_FORCE_BELOW_UNPRICED: u64 = 20_000;
 
 /// Default of [`SearchOptions::two_hop_below`].
 const TWO_HOP_DEFAULT: f64 = 0.0;
@@ -256,14 +262,15 @@ impl Db {
         }
         let compiled = src.rows.field_index().compile(f);
         let estimate = compiled.estimate();
-        if estimate > opts.brute_force_below {
+        let (brute_force, estimates) = self.price_filtered(src, estimate, opts);
+        if !brute_force {
             // Many matches: search the index, accepting matching live rows as it traverses.
             let accept = |row: u32| compiled.contains(row) && src.dead.is_none_or(|d| !d.contains(row));
             let two_hop = (estimate as f64) < opts.two_hop_below * rows as f64;
             let params = SearchParams { two_hop, ..opts.params };
             let found = src.index.search(q, opts.k, &params, Some(&accept)).map_err(index_error)?;
             let strategy = if two_hop { Strategy::TwoHopGraph } else { Strategy::FilteredGraph };
-            return Ok((found, explain(Some(estimate), strategy, None)));
+            return Ok((found, SourceExplain { estimates, ..explain(Some(estimate), strategy, None) }));
         }
         let matched = without_dead(compiled.materialize(), src);
         let n = matched.len();
@@ -277,7 +284,24 @@ impl Db {
                 top.push(Candidate { distance: scorer.distance(q, &v), row });
             }
         }
-        Ok((top.into_sorted_vec(), explain(Some(n), Strategy::BruteForce, Some(n))))
+        Ok((top.into_sorted_vec(), SourceExplain { estimates, ..explain(Some(n), Strategy::BruteForce, Some(n)) }))
+    }
+
+    /// Whether to scan a filter's `matched` (estimated) rows of `src` exactly rather than
+    /// search its index with the filter, and the estimates (µs) when the cost model priced
+    /// it (see [`SearchOptions::brute_force_below`]).
+    fn price_filtered(&self, src: &Source<'_>, matched: u64, opts: &SearchOptions) -> (bool, Vec<(Strategy, f64)>) {
+        let in_memory = src.index.vectors_in_memory().is_some();
+        match opts.brute_force_below {
+            Some(limit) => (matched <= limit, Vec::new()),
+            None if !in_memory => (matched <= BRUTE_FORCE_BELOW_UNPRICED, Vec::new()),
+            None => {
+                let (rows, model) = (src.index.rows() as u64, &self.options.cost_model);
+                let brute = model.brute_force_ns(matched, self.dim) / 1e3;
+                let graph = model.filtered_graph_ns(rows, matched, self.dim, opts.params.ef_search.max(opts.k)) / 1e3;
+                (brute <= graph, vec![(Strategy::BruteForce, brute), (Strategy::FilteredGraph, graph)])
+            }
+        }
     }
 
     /// Prices an exact scan against the graph search of an HNSW source (segment or

@@ -113,6 +113,10 @@ pub struct BenchArgs {
     /// filtered: values of `SearchOptions::two_hop_below` to measure (0 = never two-hop).
     #[arg(long, value_delimiter = ',', default_value = "0,1")]
     two_hop_below: Vec<f64>,
+    /// filtered: planners to measure, each case in turn: `cost` (the cost model) or a
+    /// number N (the fixed rule: brute force up to N matches per source).
+    #[arg(long, value_delimiter = ',', default_value = "cost")]
+    planner: Vec<String>,
     /// ingest: rows written one by one in the single-row cases.
     #[arg(long, default_value_t = 20_000)]
     single_rows: usize,

@@ -70,9 +70,7 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
         ("cluster=far", Box::new(|q| Some(Filter::eq("cluster", far[q] as i64))), Box::new(|q, r| cluster[r] == far[q])),
     ];
     if !a.json {
-        println!(
-            "# filtered: build+commit {build_s:.1} s; {CLUSTERS} k-means clusters; brute force below 20,000 matching rows per segment"
-        );
+        println!("# filtered: build+commit {build_s:.1} s; {CLUSTERS} k-means clusters; planners {:?}", a.planner);
     }
     for (label, filter_of, pass) in &cases {
         let gt: Vec<Vec<u64>> = (0..queries.rows())
@@ -84,7 +82,12 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
             })
             .collect();
         let matched: f64 = (0..c.n).filter(|&r| pass(0, r)).count() as f64 / c.n as f64;
-        for (&ef, &two_hop_below) in a.ef.iter().flat_map(|ef| a.two_hop_below.iter().map(move |t| (ef, t))) {
+        let cases = a.ef.iter().flat_map(|ef| a.two_hop_below.iter().map(move |t| (ef, t)));
+        for ((&ef, &two_hop_below), planner) in cases.flat_map(|c| a.planner.iter().map(move |p| (c, p))) {
+            let brute_force_below = match planner.as_str() {
+                "cost" => None,
+                n => Some(n.parse::<u64>().map_err(|_| invalid(format!("--planner {n}: `cost` or a number of matches")))?),
+            };
             let mut strategies: BTreeMap<String, usize> = BTreeMap::new();
             let r = measure_indexed(queries, &gt, a.k, |qi, q| {
                 let opts = SearchOptions {
@@ -92,6 +95,7 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
                     params: SearchParams::with_ef(ef),
                     filter: filter_of(qi),
                     two_hop_below,
+                    brute_force_below,
                     ..SearchOptions::default()
                 };
                 let (hits, explain) = db.search_with(q, &opts)?;
@@ -100,7 +104,8 @@ pub(super) fn run(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matri
                 }
                 Ok(hits.iter().map(|h| h.record.id).collect())
             })?;
-            print_case(a, c, label, matched, ef, &r, &strategies, build_s);
+            let label = if a.planner.len() > 1 { format!("{label} [{planner}]") } else { label.to_string() };
+            print_case(a, c, &label, matched, ef, &r, &strategies, build_s);
         }
     }
     drop(db);
