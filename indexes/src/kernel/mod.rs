@@ -15,7 +15,9 @@
 //! | `neon` (aarch64) | 4 lanes + FMA | `smlal`, 8 per step | scalar | `cnt` | scalar |
 //!
 //! `avx512` uses VNNI and VPOPCNTDQ only when the CPU has them (falling back to the
-//! `avx512bw` kernels otherwise). The environment variable
+//! `avx512bw` kernels otherwise). The best table by CPU features is then calibrated: its
+//! batch f32 kernels are replaced by another table's that measure at least 10% faster
+//! here (the name becomes e.g. `avx512+avx2-f32`). The environment variable
 //! `STRATOVEC_SIMD=scalar|sse4.2|avx2|avx512bw|avx512|neon` overrides the choice (an
 //! unsupported request falls back to the best supported table, with a message on stderr),
 //! and the `noasm` feature forces scalar.
@@ -33,6 +35,7 @@ use crate::Metric;
 #[cfg(all(target_arch = "aarch64", not(feature = "noasm")))]
 mod neon;
 mod scalar;
+pub mod throughput;
 #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
 mod x86;
 
@@ -188,8 +191,42 @@ pub fn kernels() -> &'static KernelTable {
             eprintln!("stratovec: STRATOVEC_SIMD={name} is not supported here; using {}", best.name);
             best
         }),
-        Err(_) => KernelTable::best(),
+        Err(_) => calibrated(KernelTable::best()),
     })
+}
+
+/// `base` with its batch f32 kernels (`dot_batch`, `l2_batch`: exact scans) replaced by
+/// another supported table's when that one scored cached rows at least 10% faster in a
+/// short measurement (about 2 ms, once per process; [`throughput::batch_gbps`] at 64 and
+/// 384 dimensions). CPU features alone do not tell: on AMD EPYC (Zen 4) the AVX2 batch
+/// kernels beat the AVX-512 ones, on cached rows and streamed ones (docs/MEASUREMENTS.md,
+/// "Kernels"). The table's name then says which kernels it took, e.g. `avx512+avx2-f32`.
+fn calibrated(base: KernelTable) -> KernelTable {
+    let time = |t: &KernelTable| -> f64 {
+        [64, 384]
+            .iter()
+            .map(|&dim| {
+                let gbps = |f| throughput::batch_gbps(f, dim, 128 << 10, 2);
+                1.0 / gbps(t.dot_batch) + 1.0 / gbps(t.l2_batch)
+            })
+            .sum()
+    };
+    let base_time = time(&base);
+    let faster = KernelTable::available()
+        .into_iter()
+        .filter(|t| t.name != "scalar" && !std::ptr::fn_addr_eq(t.dot_batch, base.dot_batch))
+        .map(|t| (time(&t), t))
+        .filter(|(secs, _)| *secs * 1.1 <= base_time)
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    match faster {
+        Some((_, t)) => KernelTable {
+            name: Box::leak(format!("{}+{}-f32", base.name, t.name).into_boxed_str()),
+            dot_batch: t.dot_batch,
+            l2_batch: t.l2_batch,
+            ..base
+        },
+        None => base,
+    }
 }
 
 /// Hints the CPU to load the start of `v` into cache (a no-op off x86_64).

@@ -5,6 +5,7 @@
 
 mod bench;
 mod commands;
+mod kernels;
 mod progress;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Verify(commands::DbArgs),
     /// Delete old manifests and the files no kept version references.
     Vacuum(commands::VacuumArgs),
+    /// Print the CPU and the measured speed of every kernel table, marking the chosen one.
+    Kernels(kernels::KernelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => commands::stats(a),
         Command::Inspect(a) => commands::inspect(a),
         Command::Verify(a) => commands::verify(a),
+        Command::Kernels(a) => kernels::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

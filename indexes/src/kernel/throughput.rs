@@ -1,0 +1,34 @@
+//! Measured speed of the batch kernels, for `stratovec kernels` and the CI check that the
+//! chosen table is never slower than the scalar one.
+
+use std::time::Instant;
+
+/// A batch kernel: `f(query, rows, out)` (see [`super::KernelTable::dot_batch`]).
+pub type BatchKernel = fn(&[f32], &[f32], &mut [f32]);
+
+/// GB/s of row data that `batch` scores over `bytes` of synthetic rows of `dim` values
+/// (at least 64 rows), scanned in blocks of 256 rows as an exact scan does: the best of
+/// `repeats` passes, each repeating the scan for at least 2 ms. A few hundred KiB measure
+/// the kernel on cached rows; tens of MiB, rows streamed from memory.
+pub fn batch_gbps(batch: BatchKernel, dim: usize, bytes: usize, repeats: usize) -> f64 {
+    let dim = dim.max(1);
+    let rows = (bytes / (dim * 4)).max(64);
+    let data: Vec<f32> = (0..rows * dim).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
+    let query: Vec<f32> = (0..dim).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    let mut out = [0f32; 256];
+    let mut best = f64::MAX;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let mut passes = 0u32;
+        while passes == 0 || started.elapsed().as_micros() < 2_000 {
+            for block in data.chunks(256 * dim) {
+                let out = &mut out[..block.len() / dim];
+                batch(&query, block, out);
+                std::hint::black_box(&*out);
+            }
+            passes += 1;
+        }
+        best = best.min(started.elapsed().as_secs_f64() / f64::from(passes));
+    }
+    (rows * dim * 4) as f64 / best / 1e9
+}

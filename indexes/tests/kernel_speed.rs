@@ -1,0 +1,20 @@
+//! The chosen kernel table is never slower than the scalar one by more than 10% on the
+//! machine running the tests (batch f32 kernels over cached rows, best of 7 passes).
+//! Skipped with `noasm`, where the chosen table is the scalar one.
+#![cfg(not(feature = "noasm"))]
+#![allow(clippy::unwrap_used)]
+
+use stratovec_indexes::kernel::throughput::batch_gbps;
+use stratovec_indexes::{kernels, KernelTable};
+
+#[test]
+fn batch_kernels_are_not_slower_than_scalar() {
+    let (chosen, scalar) = (kernels(), KernelTable::scalar());
+    for dim in [50, 384] {
+        for (op, ours, theirs) in [("dot_batch", chosen.dot_batch, scalar.dot_batch), ("l2_batch", chosen.l2_batch, scalar.l2_batch)] {
+            let (a, b) = (batch_gbps(ours, dim, 256 << 10, 7), batch_gbps(theirs, dim, 256 << 10, 7));
+            println!("{op} dim {dim}: {} {a:.1} GB/s, scalar {b:.1} GB/s", chosen.name);
+            assert!(a >= 0.9 * b, "{op} at dim {dim}: {} {a:.1} GB/s is slower than scalar {b:.1} GB/s", chosen.name);
+        }
+    }
+}
