@@ -89,7 +89,7 @@ impl DbBuilder {
         self
     }
 
-    /// Writes compaction outputs of at least `flat_threshold` rows with index `kind` (a
+    /// Writes compaction outputs that are not Flat with index `kind` (a
     /// built-in kind or one registered with [`DbBuilder::index`]; checked when the database
     /// opens, `InvalidArgument` if unknown).
     pub fn compaction_index(mut self, kind: stratovec_formats::segment::SegmentKind) -> Self {

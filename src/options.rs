@@ -19,8 +19,8 @@ pub struct DbOptions {
     /// [`crate::CostModel::graph_never_pays`].
     pub flat_threshold: usize,
     /// A compaction whose output has at least this many live rows writes a DiskANN segment
-    /// (graph and full vectors on disk, codes in RAM); below it HNSW, and Flat below
-    /// `flat_threshold`. Default 1,000,000.
+    /// (graph and full vectors on disk, codes in RAM); below it HNSW, or Flat where
+    /// [`DbOptions::flat_threshold`] says. Default 1,000,000.
     pub diskann_threshold: usize,
     /// Prices exact scans and graph searches: each search of an HNSW segment or of the
     /// memtable takes the cheaper (reported by [`crate::Explain`]), and compaction writes
@@ -66,8 +66,9 @@ pub struct DbOptions {
     /// [`SegmentKind::custom`] code. A segment of a kind not registered here fails to open
     /// with `Incompatible`. Default none.
     pub indexes: Vec<Arc<dyn IndexFactory>>,
-    /// The index kind of compaction outputs of at least `flat_threshold` rows, instead of
-    /// HNSW (below `diskann_threshold`) and DiskANN: a built-in kind or one of `indexes`.
+    /// The index kind of compaction outputs that are not Flat (see
+    /// [`DbOptions::flat_threshold`]), instead of HNSW (below `diskann_threshold`) and
+    /// DiskANN: a built-in kind or one of `indexes`.
     /// Default `None` (HNSW and DiskANN by size).
     pub compaction_index: Option<SegmentKind>,
 }
@@ -145,7 +146,7 @@ impl DbOptions {
         self
     }
 
-    /// Writes compaction outputs of at least `flat_threshold` rows as `kind` (see
+    /// Writes compaction outputs that are not Flat as `kind` (see
     /// [`DbOptions::compaction_index`]).
     pub fn with_compaction_index(mut self, kind: SegmentKind) -> Self {
         self.compaction_index = Some(kind);

@@ -38,10 +38,7 @@ impl State {
         if all.windows(2).any(|w| w[0] == w[1]) {
             return Err(format!("a segment id appears twice: {all:?}"));
         }
-        let rows_of = |id: u64| -> Option<usize> {
-            let seg = self.segments.iter().find(|s| s.meta.id == id).map(|s| s.ids.as_slice().len());
-            seg.or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| f.memtable.rows()))
-        };
+        let rows_of = |id: u64| self.keys_of(id).map(<[u64]>::len);
         let mut dead = 0u64;
         for (id, rows) in &self.tombstones {
             let n = rows_of(*id).ok_or_else(|| format!("tombstones of segment {id}, which is not open"))?;
@@ -57,15 +54,7 @@ impl State {
             let (holder_ids, deleted, row): (&[u64], bool, u32) = match *loc {
                 Loc::Memtable(row) => (&self.memtable.ids[..self.memtable.rows()], self.memtable.deleted.contains(row), row),
                 Loc::Segment { id, row } => {
-                    let ids = match self.segments.iter().find(|s| s.meta.id == id) {
-                        Some(s) => s.ids.as_slice(),
-                        None => self
-                            .frozen
-                            .iter()
-                            .find(|f| f.segment_id == id)
-                            .map(|f| &f.memtable.ids[..])
-                            .ok_or_else(|| format!("key {key} points at segment {id}, which is not open"))?,
-                    };
+                    let ids = self.keys_of(id).ok_or_else(|| format!("key {key} points at segment {id}, which is not open"))?;
                     (ids, self.tombstones.get(&id).is_some_and(|d| d.contains(row)), row)
                 }
             };

@@ -44,6 +44,25 @@ pub(crate) struct Source<'a> {
     pub stats: Option<&'a [stratovec_formats::manifest::FieldStats]>,
 }
 
+impl<'a> Source<'a> {
+    /// A committed segment, with its deleted rows (`None` when it has none).
+    pub fn of_segment(s: &'a Segment, dead: Option<&'a RoaringBitmap>) -> Self {
+        Source {
+            index: s.index.as_ref(),
+            ids: s.ids.as_slice(),
+            dead,
+            rows: &s.rows,
+            segment: Some(s.meta.id),
+            stats: s.meta.fields.as_deref(),
+        }
+    }
+
+    /// A memtable being committed, with its deleted rows.
+    pub fn of_frozen(f: &'a Frozen, dead: Option<&'a RoaringBitmap>) -> Self {
+        Source { index: &f.memtable.graph, ids: &f.memtable.ids, dead, rows: &f.memtable.columns, segment: Some(f.segment_id), stats: None }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     pub version: u64,
@@ -106,26 +125,8 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Its sources: segments (oldest first), then frozen memtables.
     pub fn sources(&self) -> Vec<Source<'_>> {
-        let mut out: Vec<Source<'_>> = self
-            .segments
-            .iter()
-            .map(|(s, d)| Source {
-                index: s.index.as_ref(),
-                ids: s.ids.as_slice(),
-                dead: live_or_dead(d),
-                rows: &s.rows,
-                segment: Some(s.meta.id),
-                stats: s.meta.fields.as_deref(),
-            })
-            .collect();
-        out.extend(self.frozen.iter().map(|(f, d)| Source {
-            index: &f.memtable.graph,
-            ids: &f.memtable.ids,
-            dead: live_or_dead(d),
-            rows: &f.memtable.columns,
-            segment: Some(f.segment_id),
-            stats: None,
-        }));
+        let mut out: Vec<Source<'_>> = self.segments.iter().map(|(s, d)| Source::of_segment(s, live_or_dead(d))).collect();
+        out.extend(self.frozen.iter().map(|(f, d)| Source::of_frozen(f, live_or_dead(d))));
         out
     }
 }
@@ -139,26 +140,8 @@ impl State {
     /// Every searchable source: segments (oldest first), frozen memtables, the memtable.
     pub fn sources(&self) -> Vec<Source<'_>> {
         let dead = |id: u64| self.tombstones.get(&id).map(|b| b.as_ref()).filter(|b| !b.is_empty());
-        let mut out: Vec<Source<'_>> = self
-            .segments
-            .iter()
-            .map(|s| Source {
-                index: s.index.as_ref(),
-                ids: s.ids.as_slice(),
-                dead: dead(s.meta.id),
-                rows: &s.rows,
-                segment: Some(s.meta.id),
-                stats: s.meta.fields.as_deref(),
-            })
-            .collect();
-        out.extend(self.frozen.iter().map(|f| Source {
-            index: &f.memtable.graph,
-            ids: &f.memtable.ids,
-            dead: dead(f.segment_id),
-            rows: &f.memtable.columns,
-            segment: Some(f.segment_id),
-            stats: None,
-        }));
+        let mut out: Vec<Source<'_>> = self.segments.iter().map(|s| Source::of_segment(s, dead(s.meta.id))).collect();
+        out.extend(self.frozen.iter().map(|f| Source::of_frozen(f, dead(f.segment_id))));
         out.push(self.memtable_source());
         out
     }
@@ -188,6 +171,13 @@ impl State {
             .find(|s| s.meta.id == id)
             .map(|s| Holder::Segment(s.clone()))
             .or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| Holder::Frozen(f.clone())))
+    }
+
+    /// The user key of each row of segment `id`: a committed segment or a memtable being
+    /// committed; `None` if neither is open.
+    pub fn keys_of(&self, id: u64) -> Option<&[u64]> {
+        let committed = self.segments.iter().find(|s| s.meta.id == id).map(|s| s.ids.as_slice());
+        committed.or_else(|| self.frozen.iter().find(|f| f.segment_id == id).map(|f| &f.memtable.ids[..]))
     }
 
     /// A new id, unique within the database, for a segment or tombstone file.
