@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::index::check_dim;
-use crate::kernel::prefetch;
+use crate::kernel::prefetch_all;
 use crate::{Candidate, IndexError, Metric, RowFilter, Scorer, SearchParams};
 
 /// Read access to a layered proximity graph and its vectors.
@@ -30,11 +30,13 @@ pub trait GraphView: Sync {
     }
 }
 
-/// A visited set for graph search: one stamp per node, cleared in O(1) by bumping the epoch.
+/// A visited set for graph search: one 2-byte stamp per node (half the cache footprint of
+/// 4-byte stamps: 780 KB for 390,000 nodes, inside a 1 MB L2), cleared in O(1) by bumping
+/// the epoch, and in full once every 65,535 searches when the epoch wraps.
 #[derive(Debug, Default)]
 pub struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
+    marks: Vec<u16>,
+    epoch: u16,
 }
 
 impl Visited {
@@ -189,13 +191,13 @@ pub(crate) fn search_layer<G: GraphView + ?Sized>(
         if let (true, Some(f)) = (two_hop, filter) {
             expand_rejected(g, level, f, neighbors, (hop, expanded), visited);
         }
+        // Unvisited neighbours only, marked now: their vectors are fetched together, and
+        // none is fetched twice.
+        neighbors.retain(|&n| visited.insert(n));
         for &n in neighbors.iter() {
-            prefetch(g.vector_of(n));
+            prefetch_all(g.vector_of(n));
         }
         for &n in neighbors.iter() {
-            if !visited.insert(n) {
-                continue;
-            }
             let d = scorer.distance(query, g.vector_of(n));
             if d < bound || results.len() < ef {
                 let cand = Candidate { distance: d, row: n };

@@ -238,6 +238,27 @@ pub fn prefetch<T>(v: &[T]) {
     let _ = v;
 }
 
+/// Hints the CPU to load every cache line of `v` (a no-op off x86_64): for a vector about
+/// to be scored, whose lines would otherwise miss one after another.
+#[inline(always)]
+pub fn prefetch_all<T>(v: &[T]) {
+    #[cfg(all(target_arch = "x86_64", not(feature = "noasm")))]
+    {
+        let start = v.as_ptr() as *const u8;
+        let len = std::mem::size_of_val(v);
+        // One hint per 64 bytes from the start, and one for the last byte (its line may be
+        // the one after the last hint's).
+        for off in (0..len).step_by(64) {
+            x86::prefetch(start.wrapping_add(off));
+        }
+        if len > 0 {
+            x86::prefetch(start.wrapping_add(len - 1));
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "noasm"))))]
+    let _ = v;
+}
+
 /// A metric bound to a kernel: computes the distance (smaller is closer) of two vectors.
 #[derive(Debug, Clone, Copy)]
 pub struct Scorer {

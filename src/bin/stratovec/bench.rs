@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// and reopen the database after commit and search the reopened one (index `hnsw`).
     #[arg(long)]
     reopen: bool,
+    /// hnsw: when --db already holds a database, open it and search it instead of building
+    /// one (for A/B runs of two builds on the same data); it is kept afterwards.
+    #[arg(long)]
+    reuse: bool,
     /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan),
     /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank),
     /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
@@ -293,6 +297,12 @@ pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
 fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
     let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+    if a.reuse && !temporary && dir.join("_stratovec").exists() {
+        let t = Instant::now();
+        let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
+        let timings = Timings { build_s: 0.0, commit_s: None, open_s: Some(t.elapsed().as_secs_f64()), bytes_per_vector: None };
+        return search_all(a, c, &db, "hnsw", queries, gt, &timings);
+    }
     let db = Db::create(open_store(&dir)?, c.dim, a.metric, options.clone());
     let db = pollster::block_on(db)?;
     let pb = progress::bar(c.n as u64, "build");
