@@ -68,13 +68,19 @@ pub struct Db {
     /// The error of the last automatic commit (memtable over its limit) if it failed and no
     /// commit has succeeded since: writes retry the commit first and fail while it fails.
     pub(crate) auto_commit_failure: parking_lot::Mutex<Option<Error>>,
+    /// Operation counters, the search latency window and the metrics label.
+    pub(crate) telemetry: crate::metrics::Telemetry,
+    /// Set by [`Db::close`]: writes and maintenance fail with `Closed`.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Manifest version the database is at.
     pub version: u64,
+    /// Writer epoch of that manifest.
+    pub epoch: u64,
     /// Vector dimension.
     pub dim: usize,
     /// Metric.
@@ -83,14 +89,35 @@ pub struct Stats {
     pub rows: u64,
     /// Live keys.
     pub live_rows: u64,
+    /// Stored rows no live key points at (deleted or replaced, not yet compacted away).
+    pub deleted_rows: u64,
+    /// `deleted_rows / rows` (0 when empty): compact when it grows (health reports it over
+    /// [`crate::HealthThresholds::max_deleted_ratio`]).
+    pub deleted_ratio: f64,
     /// Committed segments.
     pub segments: usize,
+    /// Committed segments by index kind, in kind order.
+    pub segments_by_kind: Vec<KindStats>,
     /// Bytes of committed segment files.
     pub segment_bytes: u64,
     /// Rows in memory not yet committed (memtable and a commit in progress).
     pub memtable_rows: usize,
     /// Bytes held by those rows (vectors, graph, keys).
     pub memtable_bytes: usize,
+    /// Memory by component.
+    pub memory: MemoryStats,
+    /// Bytes of write-ahead log files (0 without a log).
+    pub wal_bytes: u64,
+    /// Block cache counters ([`crate::DbOptions::cache`]).
+    pub cache: Option<stratovec_backends::cache::CacheStats>,
+    /// Calls and errors per operation since open.
+    pub operations: Vec<crate::metrics::OperationCount>,
+    /// Search latency and QPS over the last 30 to 60 s.
+    pub search_latency: crate::metrics::SearchLatency,
+    /// The last successful commit of this process.
+    pub last_commit: Option<crate::metrics::LastRun>,
+    /// The last compaction run of this process that merged segments.
+    pub last_compaction: Option<crate::metrics::LastRun>,
     /// Distance kernel in use (`scalar`, `avx2`, `avx512`).
     pub kernel: &'static str,
     /// What opening the database replayed from its write-ahead log.
@@ -101,6 +128,46 @@ pub struct Stats {
     /// Why this writer is poisoned (a write or publish with an unknown outcome, or a
     /// panic): every later write fails until the database is reopened.
     pub poisoned: Option<String>,
+}
+
+/// Segments of one index kind, in [`Stats::segments_by_kind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindStats {
+    /// The kind (`flat`, `hnsw`, `diskann`, `custom-200`, …).
+    pub kind: String,
+    /// Segments of this kind.
+    pub segments: usize,
+    /// Their rows, deleted ones included.
+    pub rows: u64,
+    /// Their file bytes.
+    pub bytes: u64,
+}
+
+/// Memory of a database by component, in bytes ([`Stats::memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// The active memtable: vectors, HNSW graph, keys, metadata and payloads.
+    pub memtable: usize,
+    /// Memtables being committed.
+    pub frozen: usize,
+    /// The primary-key index (key → row), estimated from its capacity.
+    pub pk_index: usize,
+    /// Tombstone bitmaps of committed segments.
+    pub tombstones: usize,
+    /// Committed segment files held open: mapped from a local store (pages the kernel
+    /// may evict) or read into RAM from a remote one; with a block cache, only what the
+    /// cache holds is resident (`cache_ram`).
+    pub segments: u64,
+    /// The block cache's RAM level.
+    pub cache_ram: u64,
+}
+
+impl MemoryStats {
+    /// Heap bytes: everything except `segments` (mapped files are counted by the kernel's
+    /// page cache, not the heap).
+    pub fn heap(&self) -> u64 {
+        (self.memtable + self.frozen + self.pk_index + self.tombstones) as u64 + self.cache_ram
+    }
 }
 
 /// What [`Db::open`] replayed from the write-ahead log ([`crate::Durability::Wal`]).
@@ -170,6 +237,25 @@ impl Db {
     }
 
     async fn open_with(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
+        let started = std::time::Instant::now();
+        let db = Self::open_unlogged(store, options, read_only).await?;
+        let s = db.stats();
+        tracing::info!(
+            db = db.name(),
+            version = s.version,
+            epoch = s.epoch,
+            segments = s.segments,
+            rows = s.rows,
+            read_only,
+            log_records_replayed = s.log_replay.records,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "opened"
+        );
+        db.record_gauges();
+        Ok(db)
+    }
+
+    async fn open_unlogged(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
         let commits = commit_store(&store, &options);
         let newest = crate::write::publish::latest_manifest(store.as_ref(), commits.as_ref())
             .await?
@@ -236,6 +322,13 @@ impl Db {
             _ => (None, LogReplay::default()),
         };
         state.check_opened()?;
+        let options_name = options.name.clone();
+        if replayed.dropped_bytes > 0 {
+            tracing::warn!(
+                dropped_bytes = replayed.dropped_bytes,
+                "the write-ahead log ended in a torn or corrupt record: bytes after it were cut off or set aside"
+            );
+        }
         Ok(Db {
             store,
             commits,
@@ -254,6 +347,8 @@ impl Db {
             replayed,
             poisoned: parking_lot::Mutex::new(None),
             auto_commit_failure: parking_lot::Mutex::new(None),
+            telemetry: crate::metrics::Telemetry::new(options_name.as_deref()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -273,6 +368,14 @@ impl Db {
     }
 
     pub(crate) fn writable(&self) -> Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the database was closed"));
+        }
+        self.writable_while_closing()
+    }
+
+    /// [`Db::writable`] without the `Closed` check: for the final commit of [`Db::close`].
+    pub(crate) fn writable_while_closing(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::new(ErrorKind::ReadOnly, "the database was opened read-only"));
         }
@@ -295,7 +398,11 @@ impl Db {
     /// Stops all later writes after `e`, a failure that left the log or the published
     /// version in an unknown state; returns `e`.
     pub(crate) fn poison(&self, e: Error) -> Error {
-        self.poisoned.lock().get_or_insert_with(|| e.to_string());
+        let mut poisoned = self.poisoned.lock();
+        if poisoned.is_none() {
+            tracing::error!(db = self.name(), kind = e.kind().name(), error = %e, "writer poisoned: every later write fails until the database is reopened");
+            *poisoned = Some(e.to_string());
+        }
         e
     }
 
@@ -316,21 +423,57 @@ impl Db {
         self.state.read().pk.contains_key(&id)
     }
 
-    /// Counts and sizes.
+    /// Counts, sizes, memory by component, operation counters and search latency (see
+    /// [`Stats`]). Cheap: no I/O except listing the write-ahead log directory.
     pub fn stats(&self) -> Stats {
         let s = self.state.read();
         let seg_rows: u64 = s.segments.iter().map(|x| x.meta.rows).sum();
         let frozen_rows: usize = s.frozen.iter().map(|f| f.memtable.rows()).sum();
+        let rows = seg_rows + (frozen_rows + s.memtable.rows()) as u64;
+        let live_rows = s.pk.len() as u64;
+        let deleted_rows = rows.saturating_sub(live_rows);
+        let memory = MemoryStats {
+            memtable: s.memtable.memory_bytes(),
+            frozen: s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum(),
+            pk_index: s.pk.capacity() * (std::mem::size_of::<(u64, Loc)>() + 1),
+            tombstones: s.tombstones.values().map(|b| b.serialized_size()).sum(),
+            segments: s.segments.iter().map(|x| x.meta.bytes).sum(),
+            cache_ram: self.options.cache.as_ref().map_or(0, |c| c.ram_bytes()),
+        };
+        let mut by_kind: Vec<(stratovec_formats::segment::SegmentKind, KindStats)> = Vec::new();
+        for seg in &s.segments {
+            let kind = seg.meta.kind;
+            let i = by_kind.iter().position(|(k, _)| *k == kind).unwrap_or_else(|| {
+                by_kind.push((kind, KindStats { kind: kind.to_string(), segments: 0, rows: 0, bytes: 0 }));
+                by_kind.len() - 1
+            });
+            let k = &mut by_kind[i].1;
+            k.segments += 1;
+            k.rows += seg.meta.rows;
+            k.bytes += seg.meta.bytes;
+        }
+        by_kind.sort_by_key(|(k, _)| *k);
         Stats {
             version: s.version,
+            epoch: s.manifest.epoch,
             dim: self.dim,
             metric: self.metric,
-            rows: seg_rows + (frozen_rows + s.memtable.rows()) as u64,
-            live_rows: s.pk.len() as u64,
+            rows,
+            live_rows,
+            deleted_rows,
+            deleted_ratio: if rows == 0 { 0.0 } else { deleted_rows as f64 / rows as f64 },
             segments: s.segments.len(),
-            segment_bytes: s.segments.iter().map(|x| x.meta.bytes).sum(),
+            segments_by_kind: by_kind.into_iter().map(|(_, k)| k).collect(),
+            segment_bytes: memory.segments,
             memtable_rows: frozen_rows + s.memtable.rows(),
-            memtable_bytes: s.memtable.memory_bytes() + s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>(),
+            memtable_bytes: memory.memtable + memory.frozen,
+            memory,
+            wal_bytes: self.wal.as_ref().map_or(0, |w| w.bytes()),
+            cache: self.options.cache.as_ref().map(|c| c.stats()),
+            operations: self.telemetry.operations(),
+            search_latency: self.telemetry.latency(),
+            last_commit: *self.telemetry.last_commit.lock(),
+            last_compaction: *self.telemetry.last_compaction.lock(),
             kernel: kernels().name,
             log_replay: self.replayed,
             auto_commit_error: self.auto_commit_failure.lock().as_ref().map(ToString::to_string),
@@ -341,14 +484,6 @@ impl Db {
     /// The manifest of the current version.
     pub fn manifest(&self) -> Manifest {
         self.state.read().manifest.clone()
-    }
-
-    /// Closes the database, discarding uncommitted writes; returns how many uncommitted rows
-    /// and deletions were discarded (0 after a successful `commit()`). Dropping a `Db` does
-    /// the same silently; a `LocalStore`'s writer lock is released when its last `Arc` drops.
-    pub fn close(self) -> usize {
-        let s = self.state.read();
-        s.memtable.rows() + s.frozen.iter().map(|f| f.memtable.rows()).sum::<usize>() + s.pending_tombstones.len()
     }
 }
 

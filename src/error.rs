@@ -37,6 +37,30 @@ pub enum ErrorKind {
     /// A newer writer opened the database (claimed a higher epoch), so this writer may no
     /// longer publish; nothing of this writer's was published over the newer one's.
     Fenced,
+    /// [`crate::Db::close`] was called: this handle accepts no more writes or maintenance.
+    Closed,
+}
+
+impl ErrorKind {
+    /// The kind as a `snake_case` name (`invalid_argument`, `unavailable`, …): the `kind`
+    /// label of `stratovec_operation_errors_total` and the `kind` of log events.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Locked => "locked",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Incompatible => "incompatible",
+            ErrorKind::Poisoned => "poisoned",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Fenced => "fenced",
+            ErrorKind::Closed => "closed",
+        }
+    }
 }
 
 /// An error of the stratovec engine.

@@ -31,12 +31,15 @@ macro_rules! crash_point {
 }
 
 mod builder;
+mod close;
 mod db;
 mod error;
 pub mod filter;
 pub mod fvecs;
+mod health;
 pub mod limits;
 mod maintenance;
+pub mod metrics;
 mod options;
 mod read;
 mod record;
@@ -47,9 +50,11 @@ mod version;
 mod write;
 
 pub use builder::DbBuilder;
-pub use db::{Db, LogReplay, Stats};
+pub use close::CloseReport;
+pub use db::{Db, KindStats, LogReplay, MemoryStats, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
+pub use health::{Health, HealthStatus, HealthThresholds, Reason};
 pub use maintenance::backup::SnapshotReport;
 pub use maintenance::compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 pub use maintenance::vacuum::{RetentionPolicy, VacuumReport};

@@ -71,6 +71,11 @@ pub struct DbOptions {
     /// DiskANN: a built-in kind or one of `indexes`.
     /// Default `None` (HNSW and DiskANN by size).
     pub compaction_index: Option<SegmentKind>,
+    /// A name for this database: the `db` label of every metric ([`crate::metrics`]) and a
+    /// field of its log events, for processes that hold several. Default `None`.
+    pub name: Option<String>,
+    /// Thresholds of [`crate::Db::health`]. Default [`crate::HealthThresholds::default`].
+    pub health: crate::HealthThresholds,
 }
 
 impl Default for DbOptions {
@@ -92,6 +97,8 @@ impl Default for DbOptions {
             cache: None,
             indexes: Vec::new(),
             compaction_index: None,
+            name: None,
+            health: crate::HealthThresholds::default(),
         }
     }
 }

@@ -21,7 +21,7 @@ fn insert_commit_reopen_search() {
         assert_eq!(before[0].id, 1000);
         assert_eq!(block(db.commit()).unwrap(), 2);
         assert_eq!(db.search(&data[..dim], 5, &SearchParams::default()).unwrap(), before);
-        assert_eq!(db.close(), 0);
+        assert_eq!(block(db.close()).unwrap().committed, 0);
     }
     let db = block(Db::open(local(dir.path()), DbOptions::default())).unwrap();
     let s = db.stats();

@@ -98,6 +98,14 @@ impl Db {
         }
         let mut s = self.state.write();
         s.retired.retain(|r| in_use.contains(&r.file));
+        tracing::info!(
+            db = self.name(),
+            versions_kept = report.versions_kept,
+            manifests_deleted = report.manifests_deleted,
+            files_deleted = report.files_deleted,
+            files_in_use = report.files_in_use,
+            "vacuum"
+        );
         Ok(report)
     }
 

@@ -122,6 +122,21 @@ pub struct Explain {
 }
 
 impl Explain {
+    /// The `strategy` label of `stratovec_search_duration_seconds`: the plan of the slowest
+    /// source (`graph`, `exact`, `brute_force`, `filtered_graph`, `pruned`), `empty` when
+    /// nothing was searched.
+    pub fn strategy_label(&self) -> &'static str {
+        let slowest = self.sources.iter().max_by(|a, b| a.elapsed_us.total_cmp(&b.elapsed_us));
+        match slowest.map(|s| s.strategy) {
+            None => "empty",
+            Some(Strategy::Unfiltered) => "graph",
+            Some(Strategy::Exact) => "exact",
+            Some(Strategy::BruteForce) => "brute_force",
+            Some(Strategy::FilteredGraph | Strategy::TwoHopGraph) => "filtered_graph",
+            Some(Strategy::Pruned) => "pruned",
+        }
+    }
+
     /// Sources not searched because nothing matched.
     pub fn pruned(&self) -> usize {
         self.sources.iter().filter(|s| s.strategy == Strategy::Pruned).count()
@@ -135,21 +150,23 @@ impl Db {
     /// `Corrupt` (damaged bytes) or `Unavailable` (a failed read) naming the key: a live
     /// record that cannot be read is never reported as absent.
     pub fn get_record(&self, id: u64, include: Include) -> Result<Option<RecordView>> {
-        let (holder, row) = {
-            let s = self.state.read();
-            let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
-            match loc {
-                // The active memtable is read under the lock.
-                Loc::Memtable(row) => return record(&s.memtable.graph, &s.memtable.columns, id, row, include).map(Some),
-                Loc::Segment { row, .. } => match s.holder(loc) {
-                    Some(h) => (h, row),
-                    None => return Ok(Some(RecordView { id, ..RecordView::default() })),
-                },
-            }
-        };
-        // A segment's row is read (maybe from object storage) without the lock.
-        let (index, rows, _) = holder.parts();
-        record(index, rows, id, row, include).map(Some)
+        self.observed(crate::metrics::Operation::Get, || {
+            let (holder, row) = {
+                let s = self.state.read();
+                let Some(&loc) = s.pk.get(&id) else { return Ok(None) };
+                match loc {
+                    // The active memtable is read under the lock.
+                    Loc::Memtable(row) => return record(&s.memtable.graph, &s.memtable.columns, id, row, include).map(Some),
+                    Loc::Segment { row, .. } => match s.holder(loc) {
+                        Some(h) => (h, row),
+                        None => return Ok(Some(RecordView { id, ..RecordView::default() })),
+                    },
+                }
+            };
+            // A segment's row is read (maybe from object storage) without the lock.
+            let (index, rows, _) = holder.parts();
+            record(index, rows, id, row, include).map(Some)
+        })
     }
 
     /// The `opts.k` live records closest to `query` that match `opts.filter`, closest
@@ -159,6 +176,16 @@ impl Db {
     /// `InvalidArgument` for `k` or search parameters outside [`crate::limits`], a bad
     /// query (as [`Db::search`]), or a filter naming a field no row has or over the limits.
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
+        let started = std::time::Instant::now();
+        let r = self.search_unobserved(query, opts);
+        if let Ok((_, explain)) = &r {
+            self.telemetry.search_latency(started.elapsed(), explain.strategy_label());
+        }
+        self.telemetry.finish(crate::metrics::Operation::Search, &r);
+        r
+    }
+
+    fn search_unobserved(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
         crate::limits::check_search(opts.k, &opts.params)?;
         let q = prepare(query, self.dim, self.metric, "query")?;
         let cache_before = self.options.cache.as_ref().map(|c| c.stats());
@@ -324,10 +351,12 @@ impl Db {
     /// # Errors
     /// `InvalidArgument` for a filter naming a field no row has.
     pub fn count(&self, filter: &Filter) -> Result<u64> {
-        let s = self.state.read();
-        let sources = s.sources();
-        check_fields(filter, &sources)?;
-        Ok(sources.iter().map(|src| live_matches(src, filter).len()).sum())
+        self.observed(crate::metrics::Operation::Count, || {
+            let s = self.state.read();
+            let sources = s.sources();
+            check_fields(filter, &sources)?;
+            Ok(sources.iter().map(|src| live_matches(src, filter).len()).sum())
+        })
     }
 
     /// Deletes every live record matching `filter`, atomically; returns how many. Durable
@@ -337,24 +366,26 @@ impl Db {
     /// `ReadOnly`, `Poisoned`; `InvalidArgument` for a filter naming a field no row has;
     /// `Unavailable` (log write).
     pub fn delete_by_filter(&self, filter: &Filter) -> Result<u64> {
-        self.ready_to_write()?;
-        let s = self.state.write();
-        let victims: Vec<(u64, Loc)> = {
-            let sources = s.sources();
-            check_fields(filter, &sources)?;
-            sources
-                .iter()
-                .flat_map(|src| {
-                    live_matches(src, filter).into_iter().map(move |row| {
-                        let loc = src.segment.map_or(Loc::Memtable(row), |id| Loc::Segment { id, row });
-                        (src.ids[row as usize], loc)
+        self.observed(crate::metrics::Operation::Delete, || {
+            self.ready_to_write()?;
+            let s = self.state.write();
+            let victims: Vec<(u64, Loc)> = {
+                let sources = s.sources();
+                check_fields(filter, &sources)?;
+                sources
+                    .iter()
+                    .flat_map(|src| {
+                        live_matches(src, filter).into_iter().map(move |row| {
+                            let loc = src.segment.map_or(Loc::Memtable(row), |id| Loc::Segment { id, row });
+                            (src.ids[row as usize], loc)
+                        })
                     })
-                })
-                .collect()
-        };
-        let victims: Vec<u64> = victims.into_iter().filter(|(key, loc)| s.pk.get(key) == Some(loc)).map(|(key, _)| key).collect();
-        let deleted = victims.len() as u64;
-        self.delete_keys(s, victims)?;
-        Ok(deleted)
+                    .collect()
+            };
+            let victims: Vec<u64> = victims.into_iter().filter(|(key, loc)| s.pk.get(key) == Some(loc)).map(|(key, _)| key).collect();
+            let deleted = victims.len() as u64;
+            self.delete_keys(s, victims)?;
+            Ok(deleted)
+        })
     }
 }

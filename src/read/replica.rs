@@ -68,6 +68,7 @@ impl Db {
             (s.version, s.segments.clone())
         };
         if newest.version <= current {
+            self.telemetry.caught_up();
             return Ok(current);
         }
         if newest.dim as usize != self.dim || newest.metric != self.metric {
@@ -84,7 +85,12 @@ impl Db {
         s.tombstones = tombstones;
         s.pk = pk;
         s.manifest = newest;
-        Ok(s.version)
+        let version = s.version;
+        drop(s);
+        self.telemetry.caught_up();
+        tracing::info!(db = self.name(), from = current, to = version, "replica refreshed");
+        self.record_gauges();
+        Ok(version)
     }
 }
 
@@ -110,7 +116,10 @@ impl Refresher {
                 st.attempts += 1;
                 match r {
                     Ok(v) => st.version = v,
-                    Err(e) => st.last_error = Some(e),
+                    Err(e) => {
+                        tracing::warn!(kind = e.kind().name(), error = %e, "background refresh failed (retried)");
+                        st.last_error = Some(e)
+                    }
                 }
             })
             .expect("spawning the refresh thread");

@@ -112,25 +112,27 @@ impl Db {
     /// `InvalidArgument` for `batch_size` outside `1..=`[`crate::limits::MAX_SCAN_BATCH`]
     /// or a filter naming a field no record has.
     pub fn scan(&self, filter: Option<&Filter>, batch_size: usize, include: Include) -> Result<Scan> {
-        crate::limits::check_scan_batch(batch_size)?;
-        self.load_cold_indexes()?;
-        let s = self.state.read();
-        let sources = s.sources();
-        if let Some(f) = filter {
-            check_fields(f, &sources)?;
-        }
-        let holders = s.segments.iter().map(|x| Holder::Segment(x.clone())).chain(s.frozen.iter().map(|f| Holder::Frozen(f.clone())));
-        let parts: Vec<Part> = holders
-            .zip(&sources)
-            .map(|(holder, src)| Part { holder, rows: matching(src, filter) })
-            .filter(|p| !p.rows.is_empty())
-            .collect();
-        let m = &s.memtable;
-        let memtable = sources.last().expect("the memtable is always a source");
-        let copied: Vec<RecordView> = matching(memtable, filter)
-            .into_iter()
-            .map(|row| record(&m.graph, &m.columns, m.ids[row as usize], row, include))
-            .collect::<Result<_>>()?;
-        Ok(Scan { parts, copied: copied.into_iter(), part: 0, at: 0, include, batch_size })
+        self.observed(crate::metrics::Operation::Scan, || {
+            crate::limits::check_scan_batch(batch_size)?;
+            self.load_cold_indexes()?;
+            let s = self.state.read();
+            let sources = s.sources();
+            if let Some(f) = filter {
+                check_fields(f, &sources)?;
+            }
+            let holders = s.segments.iter().map(|x| Holder::Segment(x.clone())).chain(s.frozen.iter().map(|f| Holder::Frozen(f.clone())));
+            let parts: Vec<Part> = holders
+                .zip(&sources)
+                .map(|(holder, src)| Part { holder, rows: matching(src, filter) })
+                .filter(|p| !p.rows.is_empty())
+                .collect();
+            let m = &s.memtable;
+            let memtable = sources.last().expect("the memtable is always a source");
+            let copied: Vec<RecordView> = matching(memtable, filter)
+                .into_iter()
+                .map(|row| record(&m.graph, &m.columns, m.ids[row as usize], row, include))
+                .collect::<Result<_>>()?;
+            Ok(Scan { parts, copied: copied.into_iter(), part: 0, at: 0, include, batch_size })
+        })
     }
 }

@@ -182,41 +182,43 @@ impl Db {
     /// live key, `ReadOnly`, `Poisoned`; `Unavailable` if the log write fails. On error
     /// nothing is applied.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
-        self.ready_to_write()?;
-        let mut changes = Changes::default();
-        for op in &batch.ops {
-            match op {
-                WriteOp::Insert(r) | WriteOp::Upsert(r) => {
-                    let vector = self.prepare_record(r)?;
-                    changes.ops.push(Change::Put(changes.ids.len()));
-                    changes.ids.push(r.id);
-                    changes.vectors.extend_from_slice(&vector);
-                    changes.data.push((r.metadata.clone(), r.payload.clone()));
-                }
-                WriteOp::Delete(id) => changes.ops.push(Change::Delete(*id)),
-            }
-        }
-        let record = self.log_record(&changes)?;
-        let s = self.state.write();
-        // Dry run: which inserts would meet a live key.
-        let mut live: HashMap<u64, bool> = HashMap::new();
-        for op in &batch.ops {
-            match op {
-                WriteOp::Insert(r) => {
-                    if *live.get(&r.id).unwrap_or(&s.pk.contains_key(&r.id)) {
-                        return Err(exists(r.id));
+        self.observed(crate::metrics::Operation::Write, || {
+            self.ready_to_write()?;
+            let mut changes = Changes::default();
+            for op in &batch.ops {
+                match op {
+                    WriteOp::Insert(r) | WriteOp::Upsert(r) => {
+                        let vector = self.prepare_record(r)?;
+                        changes.ops.push(Change::Put(changes.ids.len()));
+                        changes.ids.push(r.id);
+                        changes.vectors.extend_from_slice(&vector);
+                        changes.data.push((r.metadata.clone(), r.payload.clone()));
                     }
-                    live.insert(r.id, true);
-                }
-                WriteOp::Upsert(r) => {
-                    live.insert(r.id, true);
-                }
-                WriteOp::Delete(id) => {
-                    live.insert(*id, false);
+                    WriteOp::Delete(id) => changes.ops.push(Change::Delete(*id)),
                 }
             }
-        }
-        self.apply_changes(s, record, changes)
+            let record = self.log_record(&changes)?;
+            let s = self.state.write();
+            // Dry run: which inserts would meet a live key.
+            let mut live: HashMap<u64, bool> = HashMap::new();
+            for op in &batch.ops {
+                match op {
+                    WriteOp::Insert(r) => {
+                        if *live.get(&r.id).unwrap_or(&s.pk.contains_key(&r.id)) {
+                            return Err(exists(r.id));
+                        }
+                        live.insert(r.id, true);
+                    }
+                    WriteOp::Upsert(r) => {
+                        live.insert(r.id, true);
+                    }
+                    WriteOp::Delete(id) => {
+                        live.insert(*id, false);
+                    }
+                }
+            }
+            self.apply_changes(s, record, changes)
+        })
     }
 
     /// Inserts one record (see [`Db::write`]).
@@ -251,14 +253,16 @@ impl Db {
     /// # Errors
     /// As [`Db::insert`]; also `InvalidArgument` for duplicate keys within the batch.
     pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        self.ready_to_write()?;
-        let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
-        let record = self.log_record(&changes)?;
-        let s = self.state.write();
-        if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
-            return Err(exists(*id));
-        }
-        self.apply_changes(s, record, changes)
+        self.observed(crate::metrics::Operation::Insert, || {
+            self.ready_to_write()?;
+            let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
+            let record = self.log_record(&changes)?;
+            let s = self.state.write();
+            if let Some(id) = ids.iter().find(|id| s.pk.contains_key(id)) {
+                return Err(exists(*id));
+            }
+            self.apply_changes(s, record, changes)
+        })
     }
 
     /// Inserts or replaces the vector of `id` (the old row, if any, is tombstoned).
@@ -266,10 +270,12 @@ impl Db {
     /// # Errors
     /// As [`Db::insert`], except that an existing key is replaced.
     pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.ready_to_write()?;
-        let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
-        let record = self.log_record(&changes)?;
-        self.apply_changes(self.state.write(), record, changes)
+        self.observed(crate::metrics::Operation::Upsert, || {
+            self.ready_to_write()?;
+            let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
+            let record = self.log_record(&changes)?;
+            self.apply_changes(self.state.write(), record, changes)
+        })
     }
 
     /// Deletes `id`; returns whether it was live.
@@ -277,15 +283,17 @@ impl Db {
     /// # Errors
     /// `ReadOnly`, `Poisoned`, `Unavailable` (log write).
     pub fn delete(&self, id: u64) -> Result<bool> {
-        self.ready_to_write()?;
-        let changes = Changes::deletes([id]);
-        let record = self.log_record(&changes)?;
-        let s = self.state.write();
-        let live = s.pk.contains_key(&id);
-        if live {
-            self.apply_changes(s, record, changes)?;
-        }
-        Ok(live)
+        self.observed(crate::metrics::Operation::Delete, || {
+            self.ready_to_write()?;
+            let changes = Changes::deletes([id]);
+            let record = self.log_record(&changes)?;
+            let s = self.state.write();
+            let live = s.pk.contains_key(&id);
+            if live {
+                self.apply_changes(s, record, changes)?;
+            }
+            Ok(live)
+        })
     }
 
     /// Deletes the live keys of `victims` (found under the same lock `s`).

@@ -30,68 +30,92 @@ impl Db {
     /// `ReadOnly`; `Conflict` if another writer published first (reopen); `Unavailable` or
     /// `Locked` from the store.
     pub async fn commit(&self) -> Result<u64> {
-        self.writable()?;
-        let _one_commit_at_a_time = self.commit_lock.lock().await;
-        let (base, frozen, pending, tombstone_id, next_segment_id, log_through) = {
-            let mut s = self.state.write();
-            self.writable()?;
-            let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
-            s.freeze(fresh);
-            if s.frozen.is_empty() && s.pending_tombstones.is_empty() {
-                *self.auto_commit_failure.lock() = None;
-                return Ok(s.version);
-            }
-            // Writes from here on go to a new log file; the older files hold exactly the
-            // rows and deletions this commit publishes.
-            let log_through = match &self.wal {
-                Some(wal) => Some(wal.rotate().map_err(|e| self.poison(e))?),
-                None => None,
+        self.commit_from(false).await
+    }
+
+    /// [`Db::commit`]; `closing`: the final commit of [`Db::close`], allowed on a handle
+    /// closed to writes.
+    pub(crate) async fn commit_from(&self, closing: bool) -> Result<u64> {
+        let writable = || if closing { self.writable_while_closing() } else { self.writable() };
+        self.observed_async(crate::metrics::Operation::Commit, async {
+            let started = std::time::Instant::now();
+            writable()?;
+            let _one_commit_at_a_time = self.commit_lock.lock().await;
+            let (base, frozen, pending, tombstone_id, next_segment_id, log_through) = {
+                let mut s = self.state.write();
+                writable()?;
+                let fresh = Memtable::new(self.dim, self.metric, self.options.hnsw)?;
+                s.freeze(fresh);
+                if s.frozen.is_empty() && s.pending_tombstones.is_empty() {
+                    *self.auto_commit_failure.lock() = None;
+                    return Ok(s.version);
+                }
+                // Writes from here on go to a new log file; the older files hold exactly the
+                // rows and deletions this commit publishes.
+                let log_through = match &self.wal {
+                    Some(wal) => Some(wal.rotate().map_err(|e| self.poison(e))?),
+                    None => None,
+                };
+                let tombstone_id = if s.pending_tombstones.is_empty() { 0 } else { s.reserve_id() };
+                (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id, log_through)
             };
-            let tombstone_id = if s.pending_tombstones.is_empty() { 0 } else { s.reserve_id() };
-            (s.manifest.clone(), s.frozen.clone(), s.pending_tombstones.clone(), tombstone_id, s.next_segment_id, log_through)
-        };
-        crash_point!("commit::frozen");
-        let mut manifest = Manifest {
-            version: base.version + 1,
-            epoch: self.epoch,
-            next_segment_id,
-            created_unix_ms: crate::write::publish::now_unix_ms(),
-            ..base.clone()
-        };
-        let mut opened = Vec::with_capacity(frozen.len());
-        for f in &frozen {
-            let seg = self.write_segment(f).await?;
-            manifest.segments.push(seg.meta.clone());
-            opened.push(Arc::new(seg));
-            crash_point!("commit::segment_written");
-        }
-        if !pending.is_empty() {
-            let file = tombstone_name(tombstone_id, self.epoch);
-            self.put_new(&file, tombstones::encode(&pending)).await?;
-            manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
-            crash_point!("commit::tombstones_written");
-        }
-        let version = self.publish_manifest(base.version, &mut manifest).await?;
-        crash_point!("commit::published");
-        {
-            let _guard = self.poison_on_panic("swapping in a commit");
-            let mut s = self.state.write();
-            crash_point!("commit::swapping");
-            s.version = version;
-            s.manifest = manifest;
-            s.frozen.drain(..frozen.len());
-            s.segments.extend(opened);
-            s.pending_tombstones.drain(..pending.len());
-            s.assert_invariants("a commit");
-        }
-        if let (Some(wal), Some(through)) = (&self.wal, log_through) {
-            wal.remove_through(through);
-            crash_point!("commit::log_removed");
-        }
-        *self.auto_commit_failure.lock() = None;
-        self.compaction_signal.notify();
-        self.delete_retired().await;
-        Ok(version)
+            crash_point!("commit::frozen");
+            let mut manifest = Manifest {
+                version: base.version + 1,
+                epoch: self.epoch,
+                next_segment_id,
+                created_unix_ms: crate::write::publish::now_unix_ms(),
+                ..base.clone()
+            };
+            let mut opened = Vec::with_capacity(frozen.len());
+            for f in &frozen {
+                let seg = self.write_segment(f).await?;
+                manifest.segments.push(seg.meta.clone());
+                opened.push(Arc::new(seg));
+                crash_point!("commit::segment_written");
+            }
+            if !pending.is_empty() {
+                let file = tombstone_name(tombstone_id, self.epoch);
+                self.put_new(&file, tombstones::encode(&pending)).await?;
+                manifest.tombstone_files.push(TombstoneFileMeta { file, count: pending.len() as u64 });
+                crash_point!("commit::tombstones_written");
+            }
+            let (rows, bytes) = opened.iter().fold((0, 0), |(r, b), x: &Arc<_>| (r + x.meta.rows, b + x.meta.bytes));
+            let version = self.publish_manifest(base.version, &mut manifest).await?;
+            crash_point!("commit::published");
+            {
+                let _guard = self.poison_on_panic("swapping in a commit");
+                let mut s = self.state.write();
+                crash_point!("commit::swapping");
+                s.version = version;
+                s.manifest = manifest;
+                s.frozen.drain(..frozen.len());
+                s.segments.extend(opened);
+                s.pending_tombstones.drain(..pending.len());
+                s.assert_invariants("a commit");
+            }
+            if let (Some(wal), Some(through)) = (&self.wal, log_through) {
+                wal.remove_through(through);
+                crash_point!("commit::log_removed");
+            }
+            *self.auto_commit_failure.lock() = None;
+            self.telemetry.committed(started.elapsed(), rows, bytes);
+            tracing::info!(
+                db = self.name(),
+                version,
+                rows,
+                bytes,
+                deletes = pending.len(),
+                segments = frozen.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "commit"
+            );
+            self.record_gauges();
+            self.compaction_signal.notify();
+            self.delete_retired().await;
+            Ok(version)
+        })
+        .await
     }
 
     /// Writes a new data file (segment or tombstones) create-only, so that no file is ever

@@ -235,6 +235,12 @@ impl Wal {
         Ok(f)
     }
 
+    /// Bytes of the log files in the directory (0 if it cannot be listed).
+    pub fn bytes(&self) -> u64 {
+        let Ok(numbers) = list(&self.dir) else { return 0 };
+        numbers.iter().filter_map(|&n| std::fs::metadata(file_name(&self.dir, n)).ok()).map(|m| m.len()).sum()
+    }
+
     /// Appends one framed record; returns its sequence for [`Wal::sync`]. The caller holds
     /// the database's state lock, so log order is apply order.
     ///

@@ -192,6 +192,11 @@ impl BlockCache {
         &self.inner.options
     }
 
+    /// Bytes of blocks held in the RAM level now (at most `options().ram_bytes`).
+    pub fn ram_bytes(&self) -> u64 {
+        self.inner.ram.weighted_size()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.inner.counters;

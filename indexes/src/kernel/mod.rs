@@ -188,7 +188,7 @@ pub fn kernels() -> &'static KernelTable {
     TABLE.get_or_init(|| match std::env::var("STRATOVEC_SIMD") {
         Ok(name) => KernelTable::by_name(name.trim()).unwrap_or_else(|| {
             let best = KernelTable::best();
-            eprintln!("stratovec: STRATOVEC_SIMD={name} is not supported here; using {}", best.name);
+            tracing::warn!(requested = %name, using = best.name, "STRATOVEC_SIMD names a kernel table this CPU does not support");
             best
         }),
         Err(_) => calibrated(KernelTable::best()),

@@ -78,7 +78,10 @@ fn run(db: Weak<Db>, signal: Arc<Signal>) {
                 c.last_error = None;
                 add(&mut c.totals, r);
             }
-            Err(e) => c.last_error = Some(e),
+            Err(e) => {
+                tracing::warn!(kind = e.kind().name(), error = %e, "background compaction failed (retried after the next commit)");
+                c.last_error = Some(e)
+            }
         }
         signal.changed.notify_all();
     }

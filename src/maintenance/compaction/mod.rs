@@ -79,16 +79,38 @@ impl Db {
     /// `Unavailable` from the store (committed data is unaffected: the current version
     /// still references the inputs).
     pub async fn compact_with(&self, policy: &dyn CompactionPolicy) -> Result<CompactionReport> {
-        self.writable()?;
-        let _one_compaction_at_a_time = self.compaction_lock.lock().await;
-        let started = Instant::now();
-        let mut report = CompactionReport::default();
-        while let Some(plan) = self.plan(policy).await? {
-            self.merge(plan, &mut report).await?;
-        }
-        report.files_deleted = self.delete_retired().await;
-        report.seconds = started.elapsed().as_secs_f64();
-        Ok(report)
+        self.observed_async(crate::metrics::Operation::Compact, async {
+            self.writable()?;
+            let _one_compaction_at_a_time = self.compaction_lock.lock().await;
+            let started = Instant::now();
+            let mut report = CompactionReport::default();
+            while let Some(plan) = self.plan(policy).await? {
+                self.merge(plan, &mut report).await?;
+            }
+            report.files_deleted = self.delete_retired().await;
+            report.seconds = started.elapsed().as_secs_f64();
+            if report.merges > 0 {
+                self.telemetry.compacted(started.elapsed(), report.bytes_in, report.bytes_out);
+                let kinds: Vec<String> = report.outputs.iter().map(|o| o.kind.to_string()).collect();
+                tracing::info!(
+                    db = self.name(),
+                    merges = report.merges,
+                    segments_in = report.segments_in,
+                    rows_in = report.rows_in,
+                    rows_out = report.rows_out,
+                    rows_dropped = report.rows_in.saturating_sub(report.rows_out),
+                    bytes_in = report.bytes_in,
+                    bytes_out = report.bytes_out,
+                    outputs = ?kinds,
+                    conflicts_retried = report.conflicts_retried,
+                    ms = report.seconds * 1e3,
+                    "compaction"
+                );
+                self.record_gauges();
+            }
+            Ok(report)
+        })
+        .await
     }
 
     async fn plan(&self, policy: &dyn CompactionPolicy) -> Result<Option<Plan>> {

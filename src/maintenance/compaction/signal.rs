@@ -65,4 +65,10 @@ impl Signal {
         self.counters.lock().requested += 1;
         self.changed.notify_all();
     }
+
+    /// Asks the background compactor to end after the run in progress.
+    pub(crate) fn stop(&self) {
+        self.counters.lock().stop = true;
+        self.changed.notify_all();
+    }
 }
