@@ -133,6 +133,17 @@ impl ReadOnlyDb {
         self.db.stats()
     }
 
+    /// See [`Db::health`]; a replica also reports `replica_lag` when
+    /// [`crate::HealthThresholds::max_replica_lag_s`] is set.
+    pub fn health(&self) -> crate::Health {
+        self.db.health()
+    }
+
+    /// See [`Db::record_gauges`].
+    pub fn record_gauges(&self) {
+        self.db.record_gauges()
+    }
+
     /// The manifest of the version this handle reads.
     pub fn manifest(&self) -> Manifest {
         self.db.manifest()

@@ -155,6 +155,10 @@ pub struct BenchArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
+    /// Install the Prometheus recorder (as `stratovec serve` does) before measuring, to
+    /// measure what recording metrics costs (compare a run without it).
+    #[arg(long)]
+    metrics: bool,
 }
 
 pub(crate) struct Common {
@@ -173,6 +177,14 @@ pub(crate) struct Timings {
 pub fn run(a: BenchArgs) -> Result<(), Error> {
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    if a.metrics {
+        let buckets = [50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5, 5.0];
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()), &buckets)
+            .and_then(|b| b.install_recorder())
+            .map_err(|e| invalid(format!("installing the Prometheus recorder: {e}")))?;
+        stratovec::metrics::describe();
+    }
     let load = progress::spinner("loading");
     let base = read_fvecs(&a.base, a.limit)?;
     let mut queries = read_fvecs(&a.queries, Some(a.nq))?;

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
 use stratovec::formats::manifest::{manifest_name, Manifest};
 use stratovec::formats::segment::SegmentLayout;
 use stratovec::formats::tombstones;
@@ -17,10 +16,10 @@ use crate::progress;
 pub struct DbArgs {
     /// Database directory.
     #[arg(long)]
-    db: PathBuf,
+    pub db: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Options of `stratovec import`.
@@ -101,7 +100,7 @@ pub struct SearchArgs {
     ef: usize,
 }
 
-fn read_only(dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, Error> {
+pub fn read_only(dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, Error> {
     Ok(Arc::new(LocalStore::open_read_only(dir)?))
 }
 
@@ -173,28 +172,6 @@ pub fn search(a: SearchArgs) -> Result<(), Error> {
         for h in hits {
             println!("  {:>12}  {:.6}", h.id, h.distance);
         }
-    }
-    Ok(())
-}
-
-pub fn stats(a: DbArgs) -> Result<(), Error> {
-    let t = std::time::Instant::now();
-    let db = pollster::block_on(Db::open_read_only(read_only(&a.db)?, DbOptions::default()))?;
-    let open_ms = t.elapsed().as_secs_f64() * 1e3;
-    let s = db.stats();
-    if a.json {
-        println!(
-            "{}",
-            json!({"version": s.version, "dim": s.dim, "metric": s.metric.name(), "rows": s.rows, "live_rows": s.live_rows,
-                   "segments": s.segments, "segment_bytes": s.segment_bytes, "open_ms": open_ms, "kernel": s.kernel})
-        );
-    } else {
-        println!("version        {}", s.version);
-        println!("dim / metric   {} / {}", s.dim, s.metric);
-        println!("rows           {} ({} live)", s.rows, s.live_rows);
-        println!("segments       {} ({} bytes)", s.segments, s.segment_bytes);
-        println!("open time      {open_ms:.1} ms");
-        println!("kernel         {}", s.kernel);
     }
     Ok(())
 }

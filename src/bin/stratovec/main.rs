@@ -1,12 +1,14 @@
 //! `stratovec`: try the engine on real data from the command line.
 //!
-//! Subcommands: `bench`, `import`, `export`, `search`, `stats`, `inspect`, `verify`, `vacuum`.
+//! Subcommands: `bench`, `import`, `export`, `search`, `stats`, `health`, `inspect`,
+//! `verify`, `vacuum`, `kernels`. Log level: `-v`/`-q` or `RUST_LOG`; `--log-format json`.
 //! Run `stratovec help <command>` for the options of each.
 
 mod bench;
 mod commands;
 mod kernels;
 mod progress;
+mod report;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,36 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log output on standard error (-v info, -vv debug, -vvv trace); the default
+    /// shows warnings and errors. `RUST_LOG` (e.g. `stratovec=debug`) overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors in the log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log format: text or json (one object per line).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+/// Installs the log subscriber on standard error.
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 #[derive(Subcommand)]
@@ -31,8 +63,11 @@ enum Command {
     Export(commands::ExportArgs),
     /// Search a database with query vectors from a file or the command line.
     Search(commands::SearchArgs),
-    /// Print counts and sizes of a database.
+    /// Print counts, sizes, memory and health of a database (--json: one object).
     Stats(commands::DbArgs),
+    /// Print the health status and its reasons; exit 0 healthy, 1 degraded, 2 unhealthy
+    /// (or unreadable): a container health check.
+    Health(commands::DbArgs),
     /// Print the manifest and the header and sections of every segment.
     Inspect(commands::DbArgs),
     /// Check the checksum of every file of every manifest version; exit 1 on any damage.
@@ -45,13 +80,24 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli);
+    if let Command::Health(a) = cli.command {
+        return match report::health(a) {
+            Ok(code) => ExitCode::from(code as u8),
+            Err(e) => {
+                print_error(&e);
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = match cli.command {
         Command::Bench(a) => bench::run(*a),
         Command::Import(a) => commands::import(a),
         Command::Export(a) => commands::export(a),
         Command::Vacuum(a) => commands::vacuum(a),
         Command::Search(a) => commands::search(a),
-        Command::Stats(a) => commands::stats(a),
+        Command::Stats(a) => report::stats(a),
+        Command::Health(_) => unreachable!("handled above"),
         Command::Inspect(a) => commands::inspect(a),
         Command::Verify(a) => commands::verify(a),
         Command::Kernels(a) => kernels::run(a),
@@ -59,13 +105,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            print_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+fn print_error(e: &stratovec::Error) {
+    eprintln!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        eprintln!("  caused by: {s}");
+        source = s.source();
     }
 }
