@@ -72,6 +72,8 @@ pub struct Db {
     pub(crate) telemetry: crate::metrics::Telemetry,
     /// Set by [`Db::close`]: writes and maintenance fail with `Closed`.
     pub(crate) closed: std::sync::atomic::AtomicBool,
+    /// Memory, row and search limits ([`crate::admission`]).
+    pub(crate) admission: crate::admission::Admission,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
@@ -349,6 +351,7 @@ impl Db {
             auto_commit_failure: parking_lot::Mutex::new(None),
             telemetry: crate::metrics::Telemetry::new(options_name.as_deref()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            admission: Default::default(),
         })
     }
 

@@ -39,6 +39,10 @@ pub enum ErrorKind {
     Fenced,
     /// [`crate::Db::close`] was called: this handle accepts no more writes or maintenance.
     Closed,
+    /// A limit of [`crate::DbOptions`] refused the request (memory of uncommitted rows,
+    /// live rows, concurrent searches; the message names it). Retry later, after a commit,
+    /// or raise the limit; nothing of the request was applied.
+    ResourceExhausted,
 }
 
 impl ErrorKind {
@@ -59,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Rejected => "rejected",
             ErrorKind::Fenced => "fenced",
             ErrorKind::Closed => "closed",
+            ErrorKind::ResourceExhausted => "resource_exhausted",
         }
     }
 }

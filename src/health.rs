@@ -70,8 +70,9 @@ pub struct HealthThresholds {
     /// Degraded. Default 0.2.
     pub max_deleted_ratio: f64,
     /// Bytes of uncommitted rows (active and frozen memtables) above which the database is
-    /// Degraded: commits are not keeping up or failing. `None` (the default): twice
-    /// [`crate::DbOptions::memtable_limit_bytes`] (never, without a limit).
+    /// Degraded: commits are not keeping up or failing. `None` (the default): the hard
+    /// limit [`crate::DbOptions::memory_limit_bytes`], else twice
+    /// [`crate::DbOptions::memtable_limit_bytes`] (never, without either).
     pub memtable_bytes: Option<usize>,
     /// Bytes of write-ahead log files above which the database is Degraded. Default 1 GiB.
     pub max_wal_bytes: Option<u64>,
@@ -120,7 +121,8 @@ impl Db {
             }
         }
         let t = &self.options.health;
-        let memory_limit = t.memtable_bytes.or(self.options.memtable_limit_bytes.map(|b| b.saturating_mul(2)));
+        let memory_limit =
+            t.memtable_bytes.or(self.options.memory_limit_bytes).or(self.options.memtable_limit_bytes.map(|b| b.saturating_mul(2)));
         if let Some(limit) = memory_limit.filter(|&l| stats.memtable_bytes > l) {
             add(HealthStatus::Degraded, "memory", format!("uncommitted rows hold {} bytes (limit {limit})", stats.memtable_bytes));
         }

@@ -30,6 +30,7 @@ macro_rules! crash_point {
     };
 }
 
+mod admission;
 mod builder;
 mod close;
 mod db;

@@ -76,6 +76,23 @@ pub struct DbOptions {
     pub name: Option<String>,
     /// Thresholds of [`crate::Db::health`]. Default [`crate::HealthThresholds::default`].
     pub health: crate::HealthThresholds,
+    /// Hard limit on the bytes of uncommitted rows (active and frozen memtables; the soft
+    /// limit is [`DbOptions::memtable_limit_bytes`]): a write that finds them over it waits
+    /// for a commit to free memory, up to [`DbOptions::write_stall_timeout`], then fails
+    /// with `ResourceExhausted`. `None`: no limit. Default 1 GiB (4 × the soft limit).
+    pub memory_limit_bytes: Option<usize>,
+    /// How long a write waits under [`DbOptions::memory_limit_bytes`]. Default 10 s.
+    pub write_stall_timeout: std::time::Duration,
+    /// Most live keys: a write that would exceed it fails with `ResourceExhausted`.
+    /// Default `None` (no limit).
+    pub max_rows: Option<u64>,
+    /// Most searches running at once on this handle; more wait up to
+    /// [`DbOptions::search_queue_timeout`], then fail with `ResourceExhausted`. Default
+    /// `None` (no limit).
+    pub max_concurrent_searches: Option<usize>,
+    /// How long a search waits for a slot under [`DbOptions::max_concurrent_searches`]
+    /// (zero: fail at once). Default 1 s.
+    pub search_queue_timeout: std::time::Duration,
 }
 
 impl Default for DbOptions {
@@ -99,6 +116,11 @@ impl Default for DbOptions {
             compaction_index: None,
             name: None,
             health: crate::HealthThresholds::default(),
+            memory_limit_bytes: Some(1 << 30),
+            write_stall_timeout: std::time::Duration::from_secs(10),
+            max_rows: None,
+            max_concurrent_searches: None,
+            search_queue_timeout: std::time::Duration::from_secs(1),
         }
     }
 }

@@ -177,7 +177,7 @@ impl Db {
     /// query (as [`Db::search`]), or a filter naming a field no row has or over the limits.
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
         let started = std::time::Instant::now();
-        let r = self.search_unobserved(query, opts);
+        let r = self.search_slot().and_then(|_slot| self.search_unobserved(query, opts));
         if let Ok((_, explain)) = &r {
             self.telemetry.search_latency(started.elapsed(), explain.strategy_label());
         }

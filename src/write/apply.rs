@@ -326,10 +326,14 @@ impl Db {
                 return Err(e);
             }
         }
-        Ok(())
+        self.wait_for_memory()
     }
 
     fn apply_changes(&self, mut s: RwLockWriteGuard<'_, State>, record: Option<Vec<u8>>, changes: Changes) -> Result<()> {
+        if self.options.max_rows.is_some() {
+            let new_keys = changes.ids.iter().filter(|id| !s.pk.contains_key(id)).count();
+            self.check_rows(s.pk.len(), new_keys)?;
+        }
         let seq = match (&self.wal, record) {
             (Some(wal), Some(record)) => Some(wal.append(&record).map_err(|e| self.poison(e))?),
             _ => None,

@@ -99,6 +99,7 @@ impl Db {
                 crash_point!("commit::log_removed");
             }
             *self.auto_commit_failure.lock() = None;
+            self.admission.memory_freed();
             self.telemetry.committed(started.elapsed(), rows, bytes);
             tracing::info!(
                 db = self.name(),
