@@ -215,3 +215,51 @@ fn a_zombie_writer_never_touches_the_new_writers_files_on_s3() {
         }
     }
 }
+
+/// Nothing the engine logs, at any level, carries the store's secret key: a workload on S3
+/// (create, writes, commit, compaction, search, a failing call, reopen) under a TRACE
+/// subscriber that captures every event.
+#[test]
+fn no_secret_in_logs() {
+    let Ok(endpoint) = std::env::var("STRATOVEC_S3_ENDPOINT") else { return };
+    let bucket = std::env::var("STRATOVEC_S3_BUCKET").unwrap_or_else(|_| "stratovec".into());
+    const SECRET: &str = "sEcReT-kEy-4f1c9e2b7d";
+    let root = format!("secret-{}", std::process::id());
+    let store: Arc<dyn BlobStore> = Arc::new(OpenDalStore::s3_compatible(&endpoint, &bucket, &root, "AKIDTEST", SECRET).unwrap());
+    let captured = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(sink.clone()))
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let db = block(Db::create(store.clone(), DIM, Metric::L2, DbOptions::default())).unwrap();
+        db.insert_batch(&[1, 2, 3], &[0.1; 3 * DIM]).unwrap();
+        block(db.commit()).unwrap();
+        db.insert(4, &[0.2; DIM]).unwrap();
+        block(db.commit()).unwrap();
+        block(db.compact_with(&MergeAll)).unwrap();
+        db.search(&[0.1; DIM], 2, &SearchParams::default()).unwrap();
+        let _ = db.search(&[0.1; 2], 2, &SearchParams::default());
+        block(db.close()).unwrap();
+        drop(db);
+        let db = block(Db::open(store, DbOptions::default())).unwrap();
+        assert_eq!(db.stats().live_rows, 4);
+    });
+    let text = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("commit") && text.contains("operation failed"), "the subscriber saw the events:\n{text}");
+    assert!(!text.contains(SECRET), "the secret key is in the log:\n{text}");
+}
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
