@@ -74,6 +74,8 @@ pub struct Db {
     pub(crate) closed: std::sync::atomic::AtomicBool,
     /// Memory, row and search limits ([`crate::admission`]).
     pub(crate) admission: crate::admission::Admission,
+    /// The recall monitor's queue and estimates ([`crate::recall`]).
+    pub(crate) recall: crate::recall::Recall,
 }
 
 /// Counts and sizes of a database, from [`Db::stats`].
@@ -120,6 +122,9 @@ pub struct Stats {
     pub last_commit: Option<crate::metrics::LastRun>,
     /// The last compaction run of this process that merged segments.
     pub last_compaction: Option<crate::metrics::LastRun>,
+    /// Recall@k estimates per strategy from the recall monitor (empty unless
+    /// [`crate::DbOptions::recall_sample_rate`] is set and [`Db::spawn_recall_monitor`] runs).
+    pub recall: Vec<crate::RecallEstimate>,
     /// Distance kernel in use (`scalar`, `avx2`, `avx512`).
     pub kernel: &'static str,
     /// What opening the database replayed from its write-ahead log.
@@ -352,6 +357,7 @@ impl Db {
             telemetry: crate::metrics::Telemetry::new(options_name.as_deref()),
             closed: std::sync::atomic::AtomicBool::new(false),
             admission: Default::default(),
+            recall: Default::default(),
         })
     }
 
@@ -477,6 +483,7 @@ impl Db {
             search_latency: self.telemetry.latency(),
             last_commit: *self.telemetry.last_commit.lock(),
             last_compaction: *self.telemetry.last_compaction.lock(),
+            recall: self.recall.estimates(),
             kernel: kernels().name,
             log_replay: self.replayed,
             auto_commit_error: self.auto_commit_failure.lock().as_ref().map(ToString::to_string),

@@ -27,6 +27,8 @@
 //! | `stratovec_last_commit_timestamp_seconds` | gauge | | Unix time of the last successful commit of this process |
 //! | `stratovec_cache_hits_total` | counter | `level` = `ram` / `disk` | block cache hits |
 //! | `stratovec_cache_misses_total`, `stratovec_cache_fetched_bytes_total` | counter | | block cache misses and bytes fetched from the store |
+//! | `stratovec_recall_estimate` | gauge | `strategy` | recall@k from the recall monitor ([`crate::recall`]) |
+//! | `stratovec_recall_samples_total` | counter | `strategy` | searches the monitor re-ran exactly |
 //!
 //! Gauges are set after every commit, compaction, refresh and open, and by
 //! [`crate::Db::record_gauges`], which an exporter may call before each scrape.
@@ -113,6 +115,8 @@ pub fn describe() {
     describe_counter!(CACHE_HITS_TOTAL, Unit::Count, "Block cache hits by level (ram, disk)");
     describe_counter!(CACHE_MISSES_TOTAL, Unit::Count, "Block cache misses");
     describe_counter!(CACHE_FETCHED_BYTES_TOTAL, Unit::Bytes, "Bytes the block cache fetched from the store");
+    describe_gauge!(crate::recall::RECALL_ESTIMATE, Unit::Count, "Recall@k estimated by the recall monitor over its window, by strategy");
+    describe_counter!(crate::recall::RECALL_SAMPLES_TOTAL, Unit::Count, "Searches the recall monitor re-ran exactly, by strategy");
 }
 
 /// An operation counted in [`crate::Stats::operations`] and `stratovec_operations_total`.

@@ -93,6 +93,9 @@ pub struct DbOptions {
     /// How long a search waits for a slot under [`DbOptions::max_concurrent_searches`]
     /// (zero: fail at once). Default 1 s.
     pub search_queue_timeout: std::time::Duration,
+    /// Fraction of searches the recall monitor re-runs exactly (0..=1; one in
+    /// `round(1 / rate)`), once [`crate::Db::spawn_recall_monitor`] runs. Default 0 (off).
+    pub recall_sample_rate: f64,
 }
 
 impl Default for DbOptions {
@@ -121,6 +124,7 @@ impl Default for DbOptions {
             max_rows: None,
             max_concurrent_searches: None,
             search_queue_timeout: std::time::Duration::from_secs(1),
+            recall_sample_rate: 0.0,
         }
     }
 }

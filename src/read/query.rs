@@ -37,6 +37,10 @@ pub struct SearchOptions {
     /// (M = 16) the plain filtered traversal reached higher recall at the same QPS at 10%
     /// and 50% selectivity (see the README).
     pub two_hop_below: f64,
+    /// Scan every source exactly (brute force over the live, matching rows), ignoring the
+    /// indexes: the ground truth a search's recall is measured against (what the recall
+    /// monitor runs, [`crate::DbOptions::recall_sample_rate`]). Default `false`.
+    pub exact: bool,
 }
 
 impl Default for SearchOptions {
@@ -48,6 +52,7 @@ impl Default for SearchOptions {
             include: Include::default(),
             brute_force_below: None,
             two_hop_below: TWO_HOP_DEFAULT,
+            exact: false,
         }
     }
 }
@@ -178,14 +183,18 @@ impl Db {
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
         let started = std::time::Instant::now();
         let r = self.search_slot().and_then(|_slot| self.search_unobserved(query, opts));
-        if let Ok((_, explain)) = &r {
-            self.telemetry.search_latency(started.elapsed(), explain.strategy_label());
+        if let Ok((hits, explain)) = &r {
+            let strategy = explain.strategy_label();
+            self.telemetry.search_latency(started.elapsed(), strategy);
+            if self.options.recall_sample_rate > 0.0 {
+                self.sample_search(query, opts, hits.iter().map(|h| h.record.id).collect(), strategy);
+            }
         }
         self.telemetry.finish(crate::metrics::Operation::Search, &r);
         r
     }
 
-    fn search_unobserved(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
+    pub(crate) fn search_unobserved(&self, query: &[f32], opts: &SearchOptions) -> Result<(Vec<SearchHit>, Explain)> {
         crate::limits::check_search(opts.k, &opts.params)?;
         let q = prepare(query, self.dim, self.metric, "query")?;
         let cache_before = self.options.cache.as_ref().map(|c| c.stats());
@@ -279,6 +288,13 @@ impl Db {
             let (exact, estimates) = self.price_unfiltered(src, opts);
             let (found, strategy) = match exact {
                 Some(vectors) => (stratovec_indexes::exact_search(vectors, self.dim, self.metric, q, opts.k, dead), Strategy::Exact),
+                None if opts.exact => {
+                    // Vectors not in memory (DiskANN): every live row, read one by one.
+                    let live = without_dead((0..rows as u32).collect(), src);
+                    let n = live.len();
+                    let found = self.scan_rows(src, q, opts.k, &live)?;
+                    return Ok((found, explain(None, Strategy::BruteForce, Some(n))));
+                }
                 None => (src.index.search(q, opts.k, &opts.params, dead).map_err(index_error)?, Strategy::Unfiltered),
             };
             return Ok((found, SourceExplain { estimates, ..explain(None, strategy, None) }));
@@ -304,14 +320,20 @@ impl Db {
         if n == 0 {
             return Ok((Vec::new(), explain(Some(0), Strategy::Pruned, None)));
         }
+        let found = self.scan_rows(src, q, opts.k, &matched)?;
+        Ok((found, SourceExplain { estimates, ..explain(Some(n), Strategy::BruteForce, Some(n)) }))
+    }
+
+    /// The `k` rows of `rows` closest to `q`, reading each row's vector.
+    fn scan_rows(&self, src: &Source<'_>, q: &[f32], k: usize, rows: &roaring::RoaringBitmap) -> Result<Vec<Candidate>> {
         let scorer = Scorer::new(self.metric);
-        let mut top = TopK::new(opts.k);
-        for row in &matched {
-            if let Some(v) = src.index.vector(row).map_err(index_error)? {
+        let mut top = TopK::new(k);
+        for row in rows {
+            if let Some(v) = src.index.vector(row).map_err(|e| Error::index("search", e))? {
                 top.push(Candidate { distance: scorer.distance(q, &v), row });
             }
         }
-        Ok((top.into_sorted_vec(), SourceExplain { estimates, ..explain(Some(n), Strategy::BruteForce, Some(n)) }))
+        Ok(top.into_sorted_vec())
     }
 
     /// Whether to scan a filter's `matched` (estimated) rows of `src` exactly rather than
@@ -319,6 +341,9 @@ impl Db {
     /// it (see [`SearchOptions::brute_force_below`]).
     fn price_filtered(&self, src: &Source<'_>, matched: u64, opts: &SearchOptions) -> (bool, Vec<(Strategy, f64)>) {
         let in_memory = src.index.vectors_in_memory().is_some();
+        if opts.exact {
+            return (true, Vec::new());
+        }
         match opts.brute_force_below {
             Some(limit) => (matched <= limit, Vec::new()),
             None if !in_memory => (matched <= BRUTE_FORCE_BELOW_UNPRICED, Vec::new()),
@@ -336,6 +361,9 @@ impl Db {
     /// cheaper, and the estimates (µs). Other sources are searched through their index.
     fn price_unfiltered<'s>(&self, src: &Source<'s>, opts: &SearchOptions) -> (Option<&'s [f32]>, Vec<(Strategy, f64)>) {
         let index = src.index;
+        if opts.exact {
+            return (index.vectors_in_memory(), Vec::new());
+        }
         let Some(vectors) = index.vectors_in_memory().filter(|_| index.kind() == stratovec_formats::segment::SegmentKind::HNSW) else {
             return (None, Vec::new());
         };

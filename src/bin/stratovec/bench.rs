@@ -159,6 +159,11 @@ pub struct BenchArgs {
     /// measure what recording metrics costs (compare a run without it).
     #[arg(long)]
     metrics: bool,
+    /// hnsw: after the measurements, run the queries again with the recall monitor at this
+    /// sample rate (0..=1) and print its recall@k estimate next to the recall measured
+    /// against the ground truth, per ef.
+    #[arg(long, default_value_t = 0.0)]
+    recall_sample_rate: f64,
 }
 
 pub(crate) struct Common {
@@ -308,12 +313,13 @@ pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
 
 fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
-    let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+    let options = DbOptions { recall_sample_rate: a.recall_sample_rate, ..DbOptions::default() }.with_hnsw(a.m, a.ef_construction);
     if a.reuse && !temporary && dir.join("_stratovec").exists() {
         let t = Instant::now();
         let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
         let timings = Timings { build_s: 0.0, commit_s: None, open_s: Some(t.elapsed().as_secs_f64()), bytes_per_vector: None };
-        return search_all(a, c, &db, "hnsw", queries, gt, &timings);
+        search_all(a, c, &db, "hnsw", queries, gt, &timings)?;
+        return monitor_agreement(a, db, queries, gt);
     }
     let db = Db::create(open_store(&dir)?, c.dim, a.metric, options.clone());
     let db = pollster::block_on(db)?;
@@ -349,9 +355,40 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
     };
     let timings = Timings { build_s, commit_s: Some(commit_s), open_s, bytes_per_vector: Some(bytes as f64 / c.n as f64) };
     search_all(a, c, &db, "hnsw", queries, gt, &timings)?;
-    drop(db);
+    monitor_agreement(a, db, queries, gt)?;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// With `--recall-sample-rate`: the recall monitor's estimate next to the recall measured
+/// against the ground truth, per ef, over the same queries.
+fn monitor_agreement(a: &BenchArgs, db: Db, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
+    if a.recall_sample_rate <= 0.0 {
+        return Ok(());
+    }
+    let db = Arc::new(db);
+    let monitor = db.spawn_recall_monitor();
+    for &ef in &a.ef {
+        monitor.reset();
+        let params = SearchParams::with_ef(ef);
+        let mut hits = 0usize;
+        for i in 0..queries.rows() {
+            let found = db.search(queries.row(i), a.k, &params)?;
+            hits += found.iter().filter(|h| gt[i].contains(&h.id)).count();
+            if i % 100 == 99 {
+                monitor.drain();
+            }
+        }
+        monitor.drain();
+        let measured = hits as f64 / (queries.rows() * a.k) as f64;
+        let stats = db.stats();
+        for e in &stats.recall {
+            let line = json!({"index": "recall-monitor", "ef": ef, "strategy": e.strategy, "measured_recall": measured,
+                              "monitor_recall": e.recall, "ci95": e.ci95, "samples": e.samples, "rate": a.recall_sample_rate});
+            println!("{line}");
+        }
     }
     Ok(())
 }
