@@ -374,9 +374,9 @@ fn monitor_agreement(a: &BenchArgs, db: Db, queries: &Matrix<f32>, gt: &[Vec<u64
         monitor.reset();
         let params = SearchParams::with_ef(ef);
         let mut hits = 0usize;
-        for i in 0..queries.rows() {
+        for (i, truth) in gt.iter().enumerate().take(queries.rows()) {
             let found = db.search(queries.row(i), a.k, &params)?;
-            hits += found.iter().filter(|h| gt[i].contains(&h.id)).count();
+            hits += found.iter().filter(|h| truth.contains(&h.id)).count();
             if i % 100 == 99 {
                 monitor.drain();
             }
