@@ -199,6 +199,7 @@ impl Db {
             return Err(Error::invalid(format!("dimension {dim} (1..={})", crate::limits::MAX_DIM)));
         }
         options.hnsw.validate().map_err(|e| Error::invalid(e.to_string()))?;
+        let store = crate::metered_store::metered(store, &options);
         let commits = commit_store(&store, &options);
         commits.preflight().await.map_err(Error::commit)?;
         if commits.latest().await.map_err(Error::commit)?.is_some() {
@@ -263,6 +264,7 @@ impl Db {
     }
 
     async fn open_unlogged(store: Arc<dyn BlobStore>, options: DbOptions, read_only: bool) -> Result<Db> {
+        let store = crate::metered_store::metered(store, &options);
         let commits = commit_store(&store, &options);
         let newest = crate::write::publish::latest_manifest(store.as_ref(), commits.as_ref())
             .await?

@@ -40,6 +40,7 @@ pub mod fvecs;
 mod health;
 pub mod limits;
 mod maintenance;
+pub mod metered_store;
 pub mod metrics;
 mod options;
 mod read;

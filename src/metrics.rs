@@ -27,6 +27,9 @@
 //! | `stratovec_last_commit_timestamp_seconds` | gauge | | Unix time of the last successful commit of this process |
 //! | `stratovec_cache_hits_total` | counter | `level` = `ram` / `disk` | block cache hits |
 //! | `stratovec_cache_misses_total`, `stratovec_cache_fetched_bytes_total` | counter | | block cache misses and bytes fetched from the store |
+//! | `stratovec_store_requests_total`, `stratovec_store_errors_total` | counter | `op` (`get`, `get_range`, `put`, `put_if_absent`, `delete`, `list`, `head`), `error` | requests to the store and failures ([`crate::metered_store`]) |
+//! | `stratovec_store_bytes_total` | counter | `op` | bytes read or written |
+//! | `stratovec_store_request_duration_seconds` | histogram | `op` | store request latency |
 //! | `stratovec_recall_estimate` | gauge | `strategy` | recall@k from the recall monitor ([`crate::recall`]) |
 //! | `stratovec_recall_samples_total` | counter | `strategy` | searches the monitor re-ran exactly |
 //!
@@ -115,6 +118,10 @@ pub fn describe() {
     describe_counter!(CACHE_HITS_TOTAL, Unit::Count, "Block cache hits by level (ram, disk)");
     describe_counter!(CACHE_MISSES_TOTAL, Unit::Count, "Block cache misses");
     describe_counter!(CACHE_FETCHED_BYTES_TOTAL, Unit::Bytes, "Bytes the block cache fetched from the store");
+    describe_counter!(crate::metered_store::STORE_REQUESTS_TOTAL, Unit::Count, "Requests to the store by operation (op)");
+    describe_counter!(crate::metered_store::STORE_ERRORS_TOTAL, Unit::Count, "Failed store requests by operation (op) and error");
+    describe_counter!(crate::metered_store::STORE_BYTES_TOTAL, Unit::Bytes, "Bytes read or written by store requests, by operation (op)");
+    describe_histogram!(crate::metered_store::STORE_REQUEST_DURATION_SECONDS, Unit::Seconds, "Store request latency by operation (op)");
     describe_gauge!(crate::recall::RECALL_ESTIMATE, Unit::Count, "Recall@k estimated by the recall monitor over its window, by strategy");
     describe_counter!(crate::recall::RECALL_SAMPLES_TOTAL, Unit::Count, "Searches the recall monitor re-ran exactly, by strategy");
 }

@@ -63,6 +63,13 @@ fn operations_errors_latency_and_gauges_reach_the_recorder() {
     assert_eq!(counter(stratovec::metrics::OPERATION_ERRORS_TOTAL, &[("op", "search"), ("kind", "invalid_argument")]), 1);
     assert_eq!(counter(stratovec::metrics::OPERATIONS_TOTAL, &[("op", "delete")]), 1);
     assert_eq!(counter(stratovec::metrics::COMMIT_ROWS_TOTAL, &[]), 50);
+    // The commit wrote one segment create-only, then published a manifest.
+    assert!(counter(stratovec::metered_store::STORE_REQUESTS_TOTAL, &[("op", "put_if_absent"), ("db", "orders")]) >= 2);
+    assert!(counter(stratovec::metered_store::STORE_BYTES_TOTAL, &[("op", "put_if_absent")]) > 50 * DIM as u64 * 4);
+    match find(&snap, MetricKind::Histogram, stratovec::metered_store::STORE_REQUEST_DURATION_SECONDS, &[("op", "put_if_absent")]) {
+        Some(DebugValue::Histogram(v)) => assert!(!v.is_empty()),
+        other => panic!("store latency histogram: {other:?}"),
+    }
     match find(&snap, MetricKind::Histogram, stratovec::metrics::SEARCH_DURATION_SECONDS, &[("db", "orders")]) {
         Some(DebugValue::Histogram(v)) => assert_eq!(v.len(), 5, "one value per successful search"),
         other => panic!("search histogram: {other:?}"),
@@ -208,7 +215,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 fn open_commit_compaction_and_errors_are_logged_with_fields() {
     let out = Captured::default();
     let subscriber = tracing_subscriber::fmt().with_writer(out.clone()).with_max_level(tracing::Level::TRACE).with_ansi(false).finish();
-    tracing::subscriber::with_default(subscriber, || {
+    // The process-wide default (the only test here that installs one): a thread-local
+    // subscriber misses events whose call sites other test threads registered first
+    // without one (tracing caches each call site's interest).
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    {
         let (store, db) = memory_db(DbOptions { name: Some("logs".into()), ..DbOptions::default() });
         db.insert_batch(&[1, 2, 3], &vectors(3, DIM, 4)).unwrap();
         block(db.commit()).unwrap();
@@ -219,13 +230,13 @@ fn open_commit_compaction_and_errors_are_logged_with_fields() {
         drop(db);
         let db = block(Db::open(store, DbOptions::default())).unwrap();
         db.insert(9, &vectors(1, DIM, 6)).unwrap();
-    });
+    }
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     for needle in [
         "commit db=\"logs\" version=2 rows=3",
         "compaction db=\"logs\" merges=1",
         "operation failed op=\"search\" kind=\"invalid_argument\"",
-        "opened db=\"\" version=",
+        "opened db=\"\" version=5",
         "dropped with uncommitted rows",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");

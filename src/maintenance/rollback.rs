@@ -24,6 +24,7 @@ impl Db {
     /// `NotFound` if `version` does not exist; `Corrupt` if it is damaged too; `Conflict`
     /// if another writer published meanwhile (retry); the errors of [`Db::open`].
     pub async fn open_rolled_back(store: Arc<dyn BlobStore>, version: u64, options: DbOptions) -> Result<Db> {
+        let store = crate::metered_store::metered(store, &options);
         let commits = commit_store(&store, &options);
         commits.preflight().await.map_err(Error::commit)?;
         let old = load_manifest(commits.as_ref(), version).await?;

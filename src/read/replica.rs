@@ -20,6 +20,7 @@ impl Db {
     /// `NotFound` if that version does not exist or was vacuumed (or one of its files was);
     /// otherwise as [`Db::open`].
     pub async fn open_at(store: Arc<dyn BlobStore>, version: u64, options: DbOptions) -> Result<ReadOnlyDb> {
+        let store = crate::metered_store::metered(store, &options);
         let commits = commit_store(&store, &options);
         let manifest = load_manifest(commits.as_ref(), version).await?;
         let mut db = Self::from_manifest(store, commits, manifest, options, true).await?;
