@@ -60,6 +60,8 @@ pub use filter::Filter;
 pub use health::{Health, HealthStatus, HealthThresholds, Reason};
 pub use maintenance::backup::SnapshotReport;
 pub use maintenance::compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
+#[cfg(feature = "jsonl")]
+pub use maintenance::jsonl::{record_from_json, record_to_json};
 pub use maintenance::vacuum::{RetentionPolicy, VacuumReport};
 pub use options::{DbOptions, SearchParams};
 pub use read::cost::CostModel;

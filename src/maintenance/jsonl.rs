@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Number, Value as Json};
 use stratovec_formats::metadata::{Metadata, Scalar, Value};
 
-use crate::{Db, Error, Filter, Include, Record, Result, WriteBatch};
+use crate::{Db, Error, Filter, Include, Record, RecordView, Result, WriteBatch};
 
 /// Records per write batch of [`Db::import_jsonl`].
 const IMPORT_BATCH: usize = 1_000;
@@ -29,15 +29,7 @@ impl Db {
         let mut n = 0;
         for batch in self.scan(filter, IMPORT_BATCH, Include::ALL)? {
             for r in batch? {
-                let mut line = json!({ "id": r.id, "vector": r.vector.unwrap_or_default() });
-                let meta = r.metadata.unwrap_or_default();
-                if !meta.is_empty() {
-                    line["metadata"] = Json::Object(meta.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect());
-                }
-                let payload = r.payload.unwrap_or_default();
-                if !payload.is_empty() {
-                    line["payload"] = Json::String(base64::engine::general_purpose::STANDARD.encode(payload));
-                }
+                let line = record_to_json(&r);
                 serde_json::to_writer(&mut *out, &line).map_err(|e| io_error("writing the export", e.into()))?;
                 out.write_all(b"\n").map_err(|e| io_error("writing the export", e))?;
                 n += 1;
@@ -74,6 +66,22 @@ impl Db {
         }
         Ok(n)
     }
+}
+
+/// The JSON form of a record (see [`record_from_json`]): `id`, then `vector`, `metadata`
+/// and `payload` (base64) when the view holds them and they are not empty.
+pub fn record_to_json(r: &RecordView) -> Json {
+    let mut j = json!({ "id": r.id });
+    if let Some(v) = &r.vector {
+        j["vector"] = json!(v);
+    }
+    if let Some(meta) = r.metadata.as_ref().filter(|m| !m.is_empty()) {
+        j["metadata"] = Json::Object(meta.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect());
+    }
+    if let Some(p) = r.payload.as_ref().filter(|p| !p.is_empty()) {
+        j["payload"] = Json::String(base64::engine::general_purpose::STANDARD.encode(p));
+    }
+    j
 }
 
 fn io_error(what: &str, e: std::io::Error) -> Error {
@@ -126,7 +134,18 @@ fn json_to_value(j: &Json) -> std::result::Result<Value, String> {
 }
 
 fn parse_record(line: &str) -> std::result::Result<Record, String> {
-    let j: Map<String, Json> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let j: Json = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    record_from_json(&j)
+}
+
+/// A record from its JSON form `{"id": u64, "vector": [numbers], "metadata": {..}?,
+/// "payload": "base64"?}` (the lines of [`Db::export_jsonl`], the records of
+/// `stratovec serve`). Metadata values are JSON scalars or arrays of scalars.
+///
+/// # Errors
+/// A message naming the field that is missing or of the wrong type.
+pub fn record_from_json(j: &Json) -> std::result::Result<Record, String> {
+    let j: &Map<String, Json> = j.as_object().ok_or("a record must be a JSON object")?;
     let id = j.get("id").and_then(Json::as_u64).ok_or("\"id\" must be an unsigned integer")?;
     let vector = j
         .get("vector")

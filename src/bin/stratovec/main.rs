@@ -9,6 +9,10 @@ mod commands;
 mod kernels;
 mod progress;
 mod report;
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+mod serve_auth;
 
 use std::process::ExitCode;
 
@@ -76,6 +80,10 @@ enum Command {
     Vacuum(commands::VacuumArgs),
     /// Print the CPU and the measured speed of every kernel table, marking the chosen one.
     Kernels(kernels::KernelsArgs),
+    /// Serve the database over HTTP: JSON API under /v1, /healthz, /readyz, /metrics
+    /// (a build with the `server` feature).
+    #[cfg(feature = "server")]
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +109,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect(a),
         Command::Verify(a) => commands::verify(a),
         Command::Kernels(a) => kernels::run(a),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,186 @@
+//! `stratovec serve` as a real process on 127.0.0.1 (port 0, read from its first line),
+//! exercised over HTTP/1.1: every endpoint, API keys, error statuses, a read-only replica
+//! following the writer, and a graceful shutdown on SIGTERM that keeps every acknowledged
+//! write.
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const RW: &str = "test-read-write-key";
+const RO: &str = "test-read-only-key";
+
+/// A running server; killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stratovec"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("STRATOVEC_API_KEY", RW)
+            .env("STRATOVEC_READ_ONLY_API_KEY", RO)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("first line: {line:?}")).to_string();
+        Server { child, addr }
+    }
+
+    /// Sends one request; returns the status and the JSON body (`Null` when empty or not JSON).
+    fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let (status, text) = self.raw(method, path, key, body.map(|b| b.to_string()).as_deref());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn raw(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let body = body.unwrap_or("");
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        if let Some(k) = key {
+            req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let resp = String::from_utf8_lossy(&resp).to_string();
+        let (head, rest) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, rest.to_string())
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn records(ids: std::ops::Range<u64>) -> Value {
+    let rs: Vec<Value> = ids
+        .map(|i| {
+            let x = i as f32;
+            json!({"id": i, "vector": [x.sin(), x.cos(), 1.0], "metadata": {"genre": if i % 2 == 0 { "rock" } else { "jazz" }, "n": i}})
+        })
+        .collect();
+    json!({ "records": rs })
+}
+
+#[test]
+fn every_endpoint_with_keys_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let s = Server::start(&["--db", db.to_str().unwrap(), "--dim", "3", "--metric", "l2", "--max-body-bytes", "100000"]);
+    // Health endpoints are open; everything else needs a key.
+    assert_eq!(s.raw("GET", "/healthz", None, None).0, 200);
+    assert_eq!(s.call("GET", "/readyz", None, None), (200, json!({"status": "healthy", "reasons": []})));
+    let (status, body) = s.call("PUT", "/v1/records", None, Some(&records(0..10)));
+    assert_eq!((status, body["kind"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(s.call("PUT", "/v1/records", Some("wrong"), Some(&records(0..10))).0, 401);
+    assert_eq!(s.call("PUT", "/v1/records", Some(RO), Some(&records(0..10))).0, 403);
+    assert_eq!(s.call("PUT", "/v1/records", Some(RW), Some(&records(0..100))), (200, json!({"upserted": 100})));
+    // Search: filter, include, k; a read-only key may read.
+    let q = json!({"vector": [0.0, 1.0, 1.0], "k": 3, "ef": 32, "filter": "genre = 'rock'", "include": ["metadata"]});
+    let (status, body) = s.call("POST", "/v1/search", Some(RO), Some(&q));
+    assert_eq!(status, 200, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0]["id"], 0, "{body}");
+    assert!(hits.iter().all(|h| h["metadata"]["genre"] == "rock" && h["distance"].is_number()));
+    let batch = json!({"vectors": [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]], "k": 1});
+    let (status, body) = s.call("POST", "/v1/search/batch", Some(RO), Some(&batch));
+    assert_eq!((status, body["results"].as_array().unwrap().len()), (200, 2));
+    // Errors: JSON {kind, message} with the documented status.
+    let (status, body) = s.call("POST", "/v1/search", Some(RO), Some(&json!({"vector": [1.0, 2.0]})));
+    assert_eq!((status, body["kind"].as_str()), (400, Some("invalid_argument")), "{body}");
+    let (status, body) = s.call("GET", "/v1/records/100000", Some(RO), None);
+    assert_eq!((status, body["kind"].as_str()), (404, Some("not_found")));
+    assert_eq!(s.call("POST", "/v1/search", Some(RO), Some(&json!({"vector": [1, 0, 0], "filter": "genre = "}))).0, 400);
+    let big = "x".repeat(200_000);
+    assert_eq!(s.raw("PUT", "/v1/records", Some(RW), Some(&format!("{{\"records\": [], \"pad\": \"{big}\"}}"))).0, 413);
+    // Commit, get, delete by ids and by filter, compact, stats, metrics.
+    assert_eq!(s.call("POST", "/v1/commit", Some(RO), None).0, 403);
+    assert_eq!(s.call("POST", "/v1/commit", Some(RW), None), (200, json!({"version": 2})));
+    let (status, body) = s.call("GET", "/v1/records/7", Some(RO), None);
+    assert_eq!((status, &body["metadata"]), (200, &json!({"genre": "jazz", "n": 7})));
+    assert_eq!(s.call("POST", "/v1/delete", Some(RW), Some(&json!({"ids": [1, 3, 1000]}))), (200, json!({"deleted": 2})));
+    assert_eq!(s.call("POST", "/v1/delete", Some(RW), Some(&json!({"filter": "n >= 90"}))), (200, json!({"deleted": 10})));
+    assert_eq!(s.call("POST", "/v1/compact", Some(RW), None).0, 200);
+    let (status, stats) = s.call("GET", "/v1/stats", Some(RO), None);
+    assert_eq!((status, stats["rows_live"].as_u64()), (200, Some(88)), "{stats}");
+    assert_eq!(stats["health"]["status"], "healthy");
+    let (status, text) = s.raw("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    assert!(text.contains("stratovec_operations_total{op=\"search\"}"), "{text}");
+    assert!(text.contains("stratovec_rows{state=\"live\"} 88"), "{text}");
+}
+
+#[test]
+fn sigterm_drains_and_commits_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let args = ["--db", db.to_str().unwrap(), "--dim", "3", "--metric", "l2"];
+    let s = Server::start(&args);
+    for chunk in 0..10 {
+        let (status, _) = s.call("PUT", "/v1/records", Some(RW), Some(&records(chunk * 50..chunk * 50 + 50)));
+        assert_eq!(status, 200);
+    }
+    // Nothing committed by hand: the shutdown commits.
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    let s = Server::start(&args);
+    let (_, stats) = s.call("GET", "/v1/stats", Some(RO), None);
+    assert_eq!(stats["rows_live"].as_u64(), Some(500), "{stats}");
+}
+
+#[test]
+fn a_read_only_replica_follows_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let path = db.to_str().unwrap();
+    let writer = Server::start(&["--db", path, "--dim", "3", "--metric", "l2"]);
+    assert_eq!(writer.call("PUT", "/v1/records", Some(RW), Some(&records(0..20))).0, 200);
+    assert_eq!(writer.call("POST", "/v1/commit", Some(RW), None).0, 200);
+    let replica = Server::start(&["--db", path, "--read-only", "--refresh-secs", "1"]);
+    let (status, body) = replica.call("PUT", "/v1/records", Some(RW), Some(&records(0..1)));
+    assert_eq!((status, body["kind"].as_str()), (405, Some("read_only")));
+    assert_eq!(replica.call("GET", "/v1/stats", Some(RO), None).1["rows_live"].as_u64(), Some(20));
+    assert_eq!(writer.call("PUT", "/v1/records", Some(RW), Some(&records(20..30))).0, 200);
+    assert_eq!(writer.call("POST", "/v1/commit", Some(RW), None).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let live = replica.call("GET", "/v1/stats", Some(RO), None).1["rows_live"].as_u64();
+        if live == Some(30) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not refresh: {live:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(replica.call("GET", "/readyz", None, None).0, 200);
+    assert_eq!(replica.call("GET", "/v1/records/25", Some(RO), None).0, 200);
+}
