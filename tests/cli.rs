@@ -80,3 +80,54 @@ fn verify_reports_damage_that_checksums_miss() {
     assert!(out.contains(&format!("ok   {t}")), "the file itself decodes: {out}");
     assert!(out.contains(&format!("BAD  version {}", m.version)) && out.contains("past its end"), "{out}");
 }
+
+fn status(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stratovec")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into())
+}
+
+#[test]
+fn json_outputs_health_exit_codes_and_uris() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = block(Db::create(local(dir.path()), 4, Metric::L2, DbOptions::default())).unwrap();
+    for i in 0..10u64 {
+        db.upsert_record(Record::new(i, vectors(1, 4, i)).with("genre", if i < 5 { "rock" } else { "jazz" })).unwrap();
+    }
+    block(db.commit()).unwrap();
+    drop(db);
+    let uri = format!("file://{}", dir.path().display());
+    let (code, out) = status(&["stats", "-d", &uri, "--json"]);
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["rows_live", "rows_deleted", "deleted_ratio", "segments", "memory_bytes", "disk_bytes", "wal_bytes", "health"] {
+        assert!(stats.get(key).is_some(), "{key} missing from {stats}");
+    }
+    assert_eq!(stats["rows_live"], 10);
+    assert_eq!(status(&["health", "-d", &uri]), (0, "healthy\n".to_string()));
+    // 6 of 10 rows deleted: Degraded (exit 1), reasons printed.
+    let db = block(Db::open(local(dir.path()), DbOptions::default())).unwrap();
+    for i in 0..6 {
+        db.delete(i).unwrap();
+    }
+    block(db.commit()).unwrap();
+    drop(db);
+    let (code, out) = status(&["health", "-d", &uri]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("deleted_ratio"), "{out}");
+    assert_eq!(status(&["health", "-d", dir.path().join("nothing").to_str().unwrap()]).0, 2);
+    // search --json --filter: one object per query, hits with metadata.
+    let (code, out) = status(&["search", "-d", &uri, "--vector", "0,0,0,0", "--k", "3", "-f", "genre = 'jazz'", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let found: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(hits.iter().all(|h| h["metadata"]["genre"] == "jazz" && h["id"].as_u64().unwrap() >= 6));
+    let (code, out) = status(&["verify", "-d", &uri, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["bad"].as_u64()), (Some(true), Some(0)));
+    let (code, out) = status(&["inspect", "-d", &uri, "--json"]);
+    assert_eq!(code, 0);
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["segments"][0]["kind"], "hnsw", "{m}");
+}

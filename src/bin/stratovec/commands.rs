@@ -7,16 +7,16 @@ use stratovec::formats::manifest::{manifest_name, Manifest};
 use stratovec::formats::segment::SegmentLayout;
 use stratovec::formats::tombstones;
 use stratovec::fvecs::{parse_npy_f32, read_fvecs, Matrix};
-use stratovec::{BlobCommitStore, BlobStore, CommitStore, Db, DbOptions, Error, ErrorKind, LocalStore, Metric, SearchParams};
+use stratovec::{BlobCommitStore, BlobStore, CommitStore, Db, DbOptions, Error, ErrorKind, Metric, SearchParams};
 
 use crate::progress;
 
 /// A database directory.
 #[derive(clap::Args)]
 pub struct DbArgs {
-    /// Database directory.
-    #[arg(long)]
-    pub db: PathBuf,
+    /// Database: a directory or a store URI (file:///path, s3://bucket/prefix?endpoint=URL).
+    #[arg(short, long, env = "STRATOVEC_DB")]
+    pub db: String,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -25,9 +25,9 @@ pub struct DbArgs {
 /// Options of `stratovec import`.
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// Database directory (created with --metric if it holds no database).
-    #[arg(long)]
-    db: PathBuf,
+    /// Database: a directory or a store URI (created with --metric if it holds none).
+    #[arg(short, long, env = "STRATOVEC_DB")]
+    db: String,
     /// Vectors to import: .fvecs, a 2-D float32 .npy, or a JSON-lines export (.jsonl, as
     /// written by `stratovec export`: keys, vectors, metadata and payloads).
     #[arg(long)]
@@ -52,9 +52,9 @@ pub struct ImportArgs {
 /// Options of `stratovec export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// Database directory.
-    #[arg(long)]
-    db: PathBuf,
+    /// Database: a directory or a store URI (file:///path, s3://bucket/prefix?endpoint=URL).
+    #[arg(short, long, env = "STRATOVEC_DB")]
+    db: String,
     /// Output file (JSON lines); default: standard output.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -66,9 +66,9 @@ pub struct ExportArgs {
 /// Options of `stratovec vacuum`.
 #[derive(clap::Args)]
 pub struct VacuumArgs {
-    /// Database directory.
-    #[arg(long)]
-    db: PathBuf,
+    /// Database: a directory or a store URI (file:///path, s3://bucket/prefix?endpoint=URL).
+    #[arg(short, long, env = "STRATOVEC_DB")]
+    db: String,
     /// Newest versions to keep (at least 1).
     #[arg(long, default_value_t = 10)]
     keep_versions: u64,
@@ -80,9 +80,9 @@ pub struct VacuumArgs {
 /// Options of `stratovec search`.
 #[derive(clap::Args)]
 pub struct SearchArgs {
-    /// Database directory.
-    #[arg(long)]
-    db: PathBuf,
+    /// Database: a directory or a store URI (file:///path, s3://bucket/prefix?endpoint=URL).
+    #[arg(short, long, env = "STRATOVEC_DB")]
+    db: String,
     /// Query vector as comma-separated numbers.
     #[arg(long, conflicts_with = "query_file")]
     vector: Option<String>,
@@ -98,10 +98,19 @@ pub struct SearchArgs {
     /// ef_search.
     #[arg(long, default_value_t = 64)]
     ef: usize,
+    /// Only records matching this filter, e.g. `genre = 'rock' and year >= 1990`.
+    #[arg(short, long)]
+    filter: Option<String>,
+    /// Print one JSON object per query (`query`, `us`, `hits` with `id`, `distance`,
+    /// `metadata`) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn read_only(dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, Error> {
-    Ok(Arc::new(LocalStore::open_read_only(dir)?))
+/// The store of a database URI, opened read-only (a local directory's writer lock is not
+/// taken, so this works beside a running writer).
+pub fn read_only(uri: &str) -> Result<Arc<dyn BlobStore>, Error> {
+    stratovec::store_from_uri(uri, true)
 }
 
 fn load_input(path: &std::path::Path, limit: Option<usize>) -> Result<Matrix<f32>, Error> {
@@ -122,7 +131,7 @@ pub fn import(a: ImportArgs) -> Result<(), Error> {
         return import_jsonl(a);
     }
     let input = load_input(&a.input, a.limit)?;
-    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let store: Arc<dyn BlobStore> = stratovec::store_from_uri(&a.db, false)?;
     let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
     let db = match pollster::block_on(Db::open(store.clone(), options.clone())) {
         Ok(db) => db,
@@ -140,7 +149,7 @@ pub fn import(a: ImportArgs) -> Result<(), Error> {
     let sp = progress::spinner("commit");
     let version = pollster::block_on(db.commit())?;
     sp.finish_and_clear();
-    println!("imported {} vectors into {} (version {version})", input.rows(), a.db.display());
+    println!("imported {} vectors into {} (version {version})", input.rows(), a.db);
     Ok(())
 }
 
@@ -165,12 +174,33 @@ pub fn search(a: SearchArgs) -> Result<(), Error> {
         }
         (None, None) => return Err(Error::new(ErrorKind::InvalidArgument, "give --vector or --query-file")),
     };
+    let filter = a
+        .filter
+        .as_deref()
+        .map(stratovec::Filter::parse)
+        .transpose()
+        .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("--filter: {e}")))?;
+    let include = stratovec::Include { vector: false, metadata: a.json, payload: false };
+    let opts = stratovec::SearchOptions { k: a.k, params: SearchParams::with_ef(a.ef), filter, include, ..Default::default() };
     for (i, q) in queries.iter().enumerate() {
         let t = std::time::Instant::now();
-        let hits = db.search(q, a.k, &SearchParams::with_ef(a.ef))?;
-        println!("query {i} ({:.0} us):", t.elapsed().as_secs_f64() * 1e6);
+        let (hits, _) = db.search_with(q, &opts)?;
+        let us = t.elapsed().as_secs_f64() * 1e6;
+        if a.json {
+            let hits: Vec<serde_json::Value> = hits
+                .iter()
+                .map(|h| {
+                    let mut j = stratovec::record_to_json(&h.record);
+                    j["distance"] = serde_json::json!(h.distance);
+                    j
+                })
+                .collect();
+            println!("{}", serde_json::json!({"query": i, "us": us, "hits": hits}));
+            continue;
+        }
+        println!("query {i} ({us:.0} us):");
         for h in hits {
-            println!("  {:>12}  {:.6}", h.id, h.distance);
+            println!("  {:>12}  {:.6}", h.record.id, h.distance);
         }
     }
     Ok(())
@@ -180,6 +210,9 @@ pub fn inspect(a: DbArgs) -> Result<(), Error> {
     let store = read_only(&a.db)?;
     let db = pollster::block_on(Db::open_read_only(store.clone(), DbOptions { verify_on_open: false, ..Default::default() }))?;
     let m = db.manifest();
+    if a.json {
+        return inspect_json(&store, &m);
+    }
     println!("{}: version {} epoch {} dim {} metric {}", manifest_name(m.version), m.version, m.epoch, m.dim, m.metric);
     println!("  next segment id {}, features reader {:#x} writer {:#x}", m.next_segment_id, m.reader_features, m.writer_features);
     for s in &m.segments {
@@ -198,15 +231,48 @@ pub fn inspect(a: DbArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `inspect --json`: the manifest, and each segment's header and sections, as one object.
+fn inspect_json(store: &Arc<dyn BlobStore>, m: &Manifest) -> Result<(), Error> {
+    use serde_json::json;
+    let mut segments = Vec::new();
+    for s in &m.segments {
+        let bytes = pollster::block_on(store.get(&s.file))?;
+        let layout = SegmentLayout::parse(&bytes).map_err(|e| Error::new(ErrorKind::Corrupt, format!("{}: {e}", s.file)))?;
+        let sections: Vec<_> =
+            layout.sections.iter().map(|e| json!({"kind": e.kind.name(), "offset": e.offset, "len": e.len, "crc32c": e.crc32c})).collect();
+        segments.push(json!({"id": s.id, "kind": s.kind.to_string(), "rows": s.rows, "bytes": s.bytes, "min_id": s.min_id,
+                             "max_id": s.max_id, "file": s.file, "header_dim": layout.header.dim, "sections": sections}));
+    }
+    let tombstones: Vec<_> = m.tombstone_files.iter().map(|t| json!({"file": t.file, "count": t.count})).collect();
+    println!(
+        "{}",
+        json!({"manifest": manifest_name(m.version), "version": m.version, "epoch": m.epoch, "dim": m.dim, "metric": m.metric.name(),
+               "next_segment_id": m.next_segment_id, "reader_features": m.reader_features, "writer_features": m.writer_features,
+               "segments": segments, "tombstone_files": tombstones})
+    );
+    Ok(())
+}
+
 pub fn verify(a: DbArgs) -> Result<(), Error> {
     let store = read_only(&a.db)?;
     let commits = BlobCommitStore::new(store.clone());
     let versions = pollster::block_on(commits.versions()).map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
     if versions.is_empty() {
-        return Err(Error::new(ErrorKind::NotFound, format!("{} holds no manifest", a.db.display())));
+        return Err(Error::new(ErrorKind::NotFound, format!("{} holds no manifest", a.db)));
     }
     let mut files = std::collections::BTreeMap::new();
     let mut bad = 0;
+    let mut checked: Vec<serde_json::Value> = Vec::new();
+    let mut report = |what: &str, error: Option<String>| {
+        if a.json {
+            checked.push(serde_json::json!({"object": what, "ok": error.is_none(), "error": error}));
+        } else {
+            match error {
+                None => println!("ok   {what}"),
+                Some(e) => println!("BAD  {what}: {e}"),
+            }
+        }
+    };
     let mut decoded = Vec::new();
     for v in versions {
         let name = manifest_name(v);
@@ -214,7 +280,7 @@ pub fn verify(a: DbArgs) -> Result<(), Error> {
             pollster::block_on(store.get(&name)).map_err(|e| e.to_string()).and_then(|b| Manifest::decode(&b).map_err(|e| e.to_string()));
         match result {
             Ok(m) => {
-                println!("ok   {name}");
+                report(&name, None);
                 decoded.push(v);
                 for s in m.segments {
                     files.insert(s.file, true);
@@ -225,7 +291,7 @@ pub fn verify(a: DbArgs) -> Result<(), Error> {
             }
             Err(e) => {
                 bad += 1;
-                println!("BAD  {name}: {e}");
+                report(&name, Some(e));
             }
         }
     }
@@ -238,30 +304,30 @@ pub fn verify(a: DbArgs) -> Result<(), Error> {
                 tombstones::decode(&b).map(|_| ()).map_err(|e| e.to_string())
             }
         });
-        match result {
-            Ok(()) => println!("ok   {file}"),
-            Err(e) => {
-                bad += 1;
-                println!("BAD  {file}: {e}");
-            }
+        if result.is_err() {
+            bad += 1;
         }
+        report(&file, result.err());
     }
     // The checks open makes beyond checksums: index, keys and metadata agree with the header
     // and the manifest, tombstones stay inside their segments.
     for v in decoded {
         let options = DbOptions { verify_on_open: true, ..DbOptions::default() };
-        match pollster::block_on(Db::open_at(store.clone(), v, options)) {
-            Ok(_) => println!("ok   version {v} opens"),
-            Err(e) => {
-                bad += 1;
-                println!("BAD  version {v}: {e}");
-            }
+        let opened = pollster::block_on(Db::open_at(store.clone(), v, options)).err().map(|e| e.to_string());
+        if opened.is_some() {
+            bad += 1;
         }
+        report(&format!("version {v} opens"), opened);
+    }
+    if a.json {
+        println!("{}", serde_json::json!({"ok": bad == 0, "bad": bad, "checked": checked}));
     }
     if bad > 0 {
         return Err(Error::new(ErrorKind::Corrupt, format!("{bad} damaged file(s) or version(s)")));
     }
-    println!("all files verified");
+    if !a.json {
+        println!("all files verified");
+    }
     Ok(())
 }
 
@@ -288,7 +354,7 @@ fn jsonl_dim(path: &std::path::Path) -> Result<usize, Error> {
 }
 
 fn import_jsonl(a: ImportArgs) -> Result<(), Error> {
-    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let store: Arc<dyn BlobStore> = stratovec::store_from_uri(&a.db, false)?;
     let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
     let db = match pollster::block_on(Db::open(store.clone(), options.clone())) {
         Ok(db) => db,
@@ -300,7 +366,7 @@ fn import_jsonl(a: ImportArgs) -> Result<(), Error> {
     sp.set_message("commit");
     let version = pollster::block_on(db.commit())?;
     sp.finish_and_clear();
-    println!("imported {n} records into {} (version {version})", a.db.display());
+    println!("imported {n} records into {} (version {version})", a.db);
     Ok(())
 }
 
@@ -325,7 +391,7 @@ pub fn export(a: ExportArgs) -> Result<(), Error> {
 }
 
 pub fn vacuum(a: VacuumArgs) -> Result<(), Error> {
-    let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&a.db)?);
+    let store: Arc<dyn BlobStore> = stratovec::store_from_uri(&a.db, false)?;
     let db = pollster::block_on(Db::open(store, DbOptions::default()))?;
     let policy = stratovec::RetentionPolicy { keep_versions: a.keep_versions, keep_for: std::time::Duration::from_secs(a.keep_for_secs) };
     let r = pollster::block_on(db.vacuum(&policy))?;

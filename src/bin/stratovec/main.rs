@@ -121,11 +121,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints `e`, and each cause in its chain whose text the lines above do not already hold.
 fn print_error(e: &stratovec::Error) {
-    eprintln!("error: {e}");
+    let mut printed = e.to_string();
+    eprintln!("error: {printed}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        eprintln!("  caused by: {s}");
+        let text = s.to_string();
+        if !printed.contains(&text) {
+            eprintln!("  caused by: {text}");
+            printed.push_str(&text);
+        }
         source = s.source();
     }
 }
