@@ -58,7 +58,7 @@ pub use db::{Db, KindStats, LogReplay, MemoryStats, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use health::{Health, HealthStatus, HealthThresholds, Reason};
-pub use maintenance::backup::SnapshotReport;
+pub use maintenance::backup::{BackupReport, SnapshotReport};
 pub use maintenance::compaction::{CompactionPolicy, CompactionReport, Compactor, CompactorStats, MergeAll, SegmentInfo, SizeTiered};
 #[cfg(feature = "jsonl")]
 pub use maintenance::jsonl::{record_from_json, record_to_json};

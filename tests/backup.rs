@@ -196,3 +196,52 @@ fn jsonl_export_and_import_round_trip() {
     let e = copy.import_jsonl(&mut &b"{\"id\": -1, \"vector\": []}"[..]).unwrap_err();
     assert!(e.to_string().contains("line 1"), "{e}");
 }
+
+#[test]
+fn incremental_backups_copy_only_new_files_and_every_version_restores() {
+    use stratovec::backends::recording::RecordingStore;
+    let source: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = block(Db::create(source.clone(), 4, Metric::L2, DbOptions::default())).unwrap();
+    for round in 0..4u64 {
+        db.insert_batch(&(round * 100..round * 100 + 100).collect::<Vec<_>>(), &vectors(100, 4, round)).unwrap();
+        block(db.commit()).unwrap();
+    }
+    let backup = Arc::new(RecordingStore::new(Arc::new(MemoryStore::new())));
+    let first = block(db.backup_to(backup.clone())).unwrap();
+    assert_eq!((first.previous_version, first.files_copied, first.files_skipped), (0, 4, 0));
+    // A small change: one more segment and a tombstone file.
+    db.delete(5).unwrap();
+    db.insert(1_000, &vectors(1, 4, 9)).unwrap();
+    block(db.commit()).unwrap();
+    let second = block(db.backup_to(backup.clone())).unwrap();
+    assert_eq!((second.previous_version, second.files_copied, second.files_skipped), (first.version, 2, 4), "{second:?}");
+    assert!(second.bytes_copied < first.bytes_copied / 2, "{second:?} vs {first:?}");
+    let again = block(db.backup_to(backup.clone())).unwrap();
+    assert_eq!((again.files_copied, again.bytes_copied), (0, 0), "up to date: nothing copied");
+    // Both versions open from the backup with their own rows.
+    let v1 = block(Db::open_at(backup.clone(), first.version, DbOptions::default())).unwrap();
+    assert_eq!((v1.stats().live_rows, v1.contains(5)), (400, true));
+    let v2 = block(Db::open_read_only(backup.clone(), DbOptions::default())).unwrap();
+    assert_eq!((v2.stats().live_rows, v2.contains(5), v2.contains(1_000)), (400, false, true));
+    // Another database may not back up into it.
+    let other = block(Db::create(Arc::new(MemoryStore::new()), 4, Metric::L2, DbOptions::default())).unwrap();
+    other.insert(1, &vectors(1, 4, 1)).unwrap();
+    block(other.commit()).unwrap();
+    assert_eq!(block(other.backup_to(backup)).unwrap_err().kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn a_damaged_source_file_is_not_backed_up() {
+    let source: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let db = block(Db::create(source.clone(), 4, Metric::L2, DbOptions { verify_on_open: false, ..DbOptions::default() })).unwrap();
+    db.insert_batch(&[1, 2, 3], &vectors(3, 4, 1)).unwrap();
+    block(db.commit()).unwrap();
+    let file = db.manifest().segments[0].file.clone();
+    let mut bytes = block(source.get(&file)).unwrap().to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    block(source.put(&file, bytes.into())).unwrap();
+    let target: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    assert_eq!(block(db.backup_to(target.clone())).unwrap_err().kind(), ErrorKind::Corrupt);
+    assert!(block(Db::open_read_only(target, DbOptions::default())).is_err(), "no manifest was published");
+}

@@ -131,3 +131,26 @@ fn json_outputs_health_exit_codes_and_uris() {
     let m: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(m["segments"][0]["kind"], "hnsw", "{m}");
 }
+
+#[test]
+fn backup_then_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, bak, dst) = (dir.path().join("src"), dir.path().join("backup"), dir.path().join("restored"));
+    let db = block(Db::create(local(&src), 4, Metric::L2, DbOptions::default())).unwrap();
+    db.insert_batch(&(0..20).collect::<Vec<u64>>(), &vectors(20, 4, 1)).unwrap();
+    let v1 = block(db.commit()).unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, out, err) = stratovec(&["backup", "-d", &s(&src), "--to", &s(&bak)]);
+    assert!(ok && out.contains("1 files copied"), "{out}{err}");
+    db.insert(100, &vectors(1, 4, 2)).unwrap();
+    block(db.commit()).unwrap();
+    let (ok, out, err) = stratovec(&["backup", "-d", &s(&src), "--to", &s(&bak)]);
+    assert!(ok && out.contains("1 files copied, 1 already there"), "{out}{err}");
+    let (ok, out, err) = stratovec(&["restore", "--from", &s(&bak), "--to", &s(&dst), "--version", &v1.to_string()]);
+    assert!(ok, "{out}{err}");
+    let restored = block(Db::open_read_only(local(&dst), DbOptions::default())).unwrap();
+    assert_eq!((restored.stats().live_rows, restored.contains(100)), (20, false));
+    drop(restored); // releases the directory's lock
+    let (ok, _, err) = stratovec(&["restore", "--from", &s(&bak), "--to", &s(&dst)]);
+    assert!(!ok && err.contains("already holds a database"), "{err}");
+}

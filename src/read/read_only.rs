@@ -149,6 +149,14 @@ impl ReadOnlyDb {
         self.db.manifest()
     }
 
+    /// See [`Db::backup_to`].
+    ///
+    /// # Errors
+    /// As [`Db::backup_to`].
+    pub async fn backup_to(&self, target: Arc<dyn BlobStore>) -> Result<crate::BackupReport> {
+        self.db.backup_to(target).await
+    }
+
     /// See [`Db::snapshot_to`].
     ///
     /// # Errors

@@ -4,6 +4,7 @@
 //! `verify`, `vacuum`, `kernels`. Log level: `-v`/`-q` or `RUST_LOG`; `--log-format json`.
 //! Run `stratovec help <command>` for the options of each.
 
+mod backup;
 mod bench;
 mod commands;
 mod kernels;
@@ -76,6 +77,10 @@ enum Command {
     Inspect(commands::DbArgs),
     /// Check the checksum of every file of every manifest version; exit 1 on any damage.
     Verify(commands::DbArgs),
+    /// Back up the current version incrementally (only files the destination lacks).
+    Backup(backup::BackupArgs),
+    /// Restore one version of a backup into an empty store.
+    Restore(backup::RestoreArgs),
     /// Delete old manifests and the files no kept version references.
     Vacuum(commands::VacuumArgs),
     /// Print the CPU and the measured speed of every kernel table, marking the chosen one.
@@ -103,6 +108,8 @@ fn main() -> ExitCode {
         Command::Import(a) => commands::import(a),
         Command::Export(a) => commands::export(a),
         Command::Vacuum(a) => commands::vacuum(a),
+        Command::Backup(a) => backup::backup(a),
+        Command::Restore(a) => backup::restore(a),
         Command::Search(a) => commands::search(a),
         Command::Stats(a) => report::stats(a),
         Command::Health(_) => unreachable!("handled above"),
