@@ -72,7 +72,7 @@ enum Command {
     Stats(commands::DbArgs),
     /// Print the health status and its reasons; exit 0 healthy, 1 degraded, 2 unhealthy
     /// (or unreadable): a container health check.
-    Health(commands::DbArgs),
+    Health(report::HealthArgs),
     /// Print the manifest and the header and sections of every segment.
     Inspect(commands::DbArgs),
     /// Check the checksum of every file of every manifest version; exit 1 on any damage.

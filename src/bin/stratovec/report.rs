@@ -89,11 +89,28 @@ pub fn stats(a: DbArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Options of `stratovec health`.
+#[derive(clap::Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Exit 0 when degraded too (a container health check that should fail only when
+    /// the database cannot serve).
+    #[arg(long)]
+    degraded_ok: bool,
+}
+
 /// `stratovec health`: prints the status and reasons; the exit code is 0 (healthy),
-/// 1 (degraded) or 2 (unhealthy), and 2 when the database cannot be opened.
-pub fn health(a: DbArgs) -> Result<i32, Error> {
-    let (db, _) = open(&a)?;
+/// 1 (degraded; 0 with --degraded-ok) or 2 (unhealthy), and 2 when the database cannot be
+/// opened.
+pub fn health(args: HealthArgs) -> Result<i32, Error> {
+    let a = &args.db;
+    let (db, _) = open(a)?;
     let h = db.health();
+    if args.degraded_ok && h.status == stratovec::HealthStatus::Degraded {
+        println!("{} (counted healthy: --degraded-ok)", h.status.name());
+        return Ok(0);
+    }
     if a.json {
         println!("{}", health_json(&h));
     } else {
