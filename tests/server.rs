@@ -134,6 +134,24 @@ fn every_endpoint_with_keys_and_errors() {
     let (status, stats) = s.call("GET", "/v1/stats", Some(RO), None);
     assert_eq!((status, stats["rows_live"].as_u64()), (200, Some(88)), "{stats}");
     assert_eq!(stats["health"]["status"], "healthy");
+    // The OpenAPI document (open) names every route.
+    let (status, doc) = s.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    for path in [
+        "/v1/records",
+        "/v1/records/{id}",
+        "/v1/search",
+        "/v1/search/batch",
+        "/v1/delete",
+        "/v1/commit",
+        "/v1/compact",
+        "/v1/stats",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
     let (status, text) = s.raw("GET", "/metrics", None, None);
     assert_eq!(status, 200);
     assert!(text.contains("stratovec_operations_total{op=\"search\"}"), "{text}");

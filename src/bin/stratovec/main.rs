@@ -14,6 +14,8 @@ mod report;
 mod serve;
 #[cfg(feature = "server")]
 mod serve_auth;
+#[cfg(feature = "server")]
+mod serve_openapi;
 
 use std::process::ExitCode;
 

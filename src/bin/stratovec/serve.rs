@@ -15,6 +15,7 @@
 //! | `GET /healthz` | | 200 while the process runs |
 //! | `GET /readyz` | | 200 when open and not Unhealthy (a replica: refreshed within `--max-replica-lag-secs`), else 503 with the health |
 //! | `GET /metrics` | | Prometheus text |
+//! | `GET /v1/openapi.json` | | the OpenAPI 3.1 document of all of this |
 //!
 //! Errors are JSON `{"kind", "message"}` with the status of [`status_of`].
 
@@ -346,6 +347,10 @@ async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
     Ok(Json(crate::report::stats_json(&s, &h)).into_response())
 }
 
+async fn openapi() -> Json<Value> {
+    Json(crate::serve_openapi::document())
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -379,6 +384,7 @@ fn router(app: Arc<App>, a: &ServeArgs) -> Router {
         .route("/v1/commit", post(commit))
         .route("/v1/compact", post(compact))
         .route("/v1/stats", get(stats))
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
