@@ -122,6 +122,9 @@ pub struct Stats {
     pub last_commit: Option<crate::metrics::LastRun>,
     /// The last compaction run of this process that merged segments.
     pub last_compaction: Option<crate::metrics::LastRun>,
+    /// The last backup of this process ([`Db::backup_to`]) if it succeeded (a failed one is a
+    /// health reason, `backup_failed`).
+    pub last_backup: Option<crate::metrics::LastRun>,
     /// Recall@k estimates per strategy from the recall monitor (empty unless
     /// [`crate::DbOptions::recall_sample_rate`] is set and [`Db::spawn_recall_monitor`] runs).
     pub recall: Vec<crate::RecallEstimate>,
@@ -486,6 +489,7 @@ impl Db {
             last_commit: *self.telemetry.last_commit.lock(),
             last_compaction: *self.telemetry.last_compaction.lock(),
             recall: self.recall.estimates(),
+            last_backup: self.telemetry.last_backup.lock().as_ref().and_then(|r| r.as_ref().ok().copied()),
             kernel: kernels().name,
             log_replay: self.replayed,
             auto_commit_error: self.auto_commit_failure.lock().as_ref().map(ToString::to_string),

@@ -6,6 +6,7 @@
 //! | `fenced` | Unhealthy | the last commit or compaction failed with [`crate::ErrorKind::Fenced`]: a newer writer owns the database |
 //! | `commit_failed` | Degraded | the last commit (automatic or called) failed and none has succeeded since |
 //! | `compaction_failed` | Degraded | the last compaction run (called or background) failed |
+//! | `backup_failed` | Degraded | the last [`Db::backup_to`] of this process failed |
 //! | `memory` | Degraded | uncommitted rows hold more than [`HealthThresholds::memtable_bytes`] |
 //! | `deleted_ratio` | Degraded | deleted rows over [`HealthThresholds::max_deleted_ratio`] of stored rows: compact |
 //! | `wal_bytes` | Degraded | the write-ahead log holds more than [`HealthThresholds::max_wal_bytes`] |
@@ -119,6 +120,9 @@ impl Db {
             } else {
                 add(HealthStatus::Degraded, code, format!("{} ({}): {}", code.replace('_', " "), e.kind().name(), e.message()));
             }
+        }
+        if let Some(Err(e)) = &*self.telemetry.last_backup.lock() {
+            add(HealthStatus::Degraded, "backup_failed", format!("the last backup failed ({}): {}", e.kind().name(), e.message()));
         }
         let t = &self.options.health;
         let memory_limit =

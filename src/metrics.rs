@@ -30,6 +30,9 @@
 //! | `stratovec_store_requests_total`, `stratovec_store_errors_total` | counter | `op` (`get`, `get_range`, `put`, `put_if_absent`, `delete`, `list`, `head`), `error` | requests to the store and failures ([`crate::metered_store`]) |
 //! | `stratovec_store_bytes_total` | counter | `op` | bytes read or written |
 //! | `stratovec_store_request_duration_seconds` | histogram | `op` | store request latency |
+//! | `stratovec_last_backup_timestamp_seconds` | gauge | | Unix time of the last successful [`crate::Db::backup_to`] |
+//! | `stratovec_backup_bytes_total`, `stratovec_backup_errors_total` | counter | | bytes copied by backups; failed backups |
+//! | `stratovec_backup_duration_seconds` | histogram | | successful backups |
 //! | `stratovec_recall_estimate` | gauge | `strategy` | recall@k from the recall monitor ([`crate::recall`]) |
 //! | `stratovec_recall_samples_total` | counter | `strategy` | searches the monitor re-ran exactly |
 //!
@@ -85,6 +88,14 @@ pub const EPOCH: &str = "stratovec_epoch";
 pub const POISONED: &str = "stratovec_poisoned";
 /// Unix time of the last successful commit.
 pub const LAST_COMMIT_TIMESTAMP_SECONDS: &str = "stratovec_last_commit_timestamp_seconds";
+/// Unix time of the last successful backup.
+pub const LAST_BACKUP_TIMESTAMP_SECONDS: &str = "stratovec_last_backup_timestamp_seconds";
+/// Bytes copied by backups.
+pub const BACKUP_BYTES_TOTAL: &str = "stratovec_backup_bytes_total";
+/// Backup duration histogram.
+pub const BACKUP_DURATION_SECONDS: &str = "stratovec_backup_duration_seconds";
+/// Failed backups.
+pub const BACKUP_ERRORS_TOTAL: &str = "stratovec_backup_errors_total";
 /// Block cache hits by level.
 pub const CACHE_HITS_TOTAL: &str = "stratovec_cache_hits_total";
 /// Block cache misses.
@@ -122,6 +133,10 @@ pub fn describe() {
     describe_counter!(crate::metered_store::STORE_ERRORS_TOTAL, Unit::Count, "Failed store requests by operation (op) and error");
     describe_counter!(crate::metered_store::STORE_BYTES_TOTAL, Unit::Bytes, "Bytes read or written by store requests, by operation (op)");
     describe_histogram!(crate::metered_store::STORE_REQUEST_DURATION_SECONDS, Unit::Seconds, "Store request latency by operation (op)");
+    describe_gauge!(LAST_BACKUP_TIMESTAMP_SECONDS, Unit::Seconds, "Unix time of the last successful backup (Db::backup_to)");
+    describe_counter!(BACKUP_BYTES_TOTAL, Unit::Bytes, "Bytes copied by backups");
+    describe_histogram!(BACKUP_DURATION_SECONDS, Unit::Seconds, "Duration of successful backups");
+    describe_counter!(BACKUP_ERRORS_TOTAL, Unit::Count, "Failed backups");
     describe_gauge!(crate::recall::RECALL_ESTIMATE, Unit::Count, "Recall@k estimated by the recall monitor over its window, by strategy");
     describe_counter!(crate::recall::RECALL_SAMPLES_TOTAL, Unit::Count, "Searches the recall monitor re-ran exactly, by strategy");
 }
@@ -266,6 +281,8 @@ pub(crate) struct Telemetry {
     pub(crate) last_compaction: Mutex<Option<LastRun>>,
     /// The error of the last commit and of the last compaction run, cleared by a success.
     failures: Mutex<[Option<Error>; 2]>,
+    /// The last backup: its finish and duration, or its error.
+    pub(crate) last_backup: Mutex<Option<std::result::Result<LastRun, Error>>>,
     /// When a replica last found itself at the newest version (open counts).
     caught_up: Mutex<Instant>,
 }
@@ -280,6 +297,7 @@ impl Telemetry {
             last_commit: Mutex::new(None),
             last_compaction: Mutex::new(None),
             failures: Mutex::new([None, None]),
+            last_backup: Mutex::new(None),
             caught_up: Mutex::new(Instant::now()),
         }
     }
@@ -464,6 +482,25 @@ impl crate::Db {
             counter!(CACHE_HITS_TOTAL, t.labels(&[("level", "disk")])).absolute(c.disk_hits);
             counter!(CACHE_MISSES_TOTAL, t.labels(&[])).absolute(c.misses);
             counter!(CACHE_FETCHED_BYTES_TOTAL, t.labels(&[])).absolute(c.bytes_fetched);
+        }
+    }
+}
+
+impl Telemetry {
+    /// Records the end of a backup.
+    pub(crate) fn backed_up(&self, result: &Result<crate::BackupReport>) {
+        match result {
+            Ok(r) => {
+                histogram!(BACKUP_DURATION_SECONDS, self.labels(&[])).record(r.seconds);
+                counter!(BACKUP_BYTES_TOTAL, self.labels(&[])).increment(r.bytes_copied);
+                gauge!(LAST_BACKUP_TIMESTAMP_SECONDS, self.labels(&[])).set(crate::write::publish::now_unix_ms() as f64 / 1e3);
+                *self.last_backup.lock() = Some(Ok(finished_now(r.seconds)));
+            }
+            Err(e) => {
+                counter!(BACKUP_ERRORS_TOTAL, self.labels(&[])).increment(1);
+                tracing::warn!(kind = e.kind().name(), error = %e, "backup failed");
+                *self.last_backup.lock() = Some(Err(e.clone()));
+            }
         }
     }
 }

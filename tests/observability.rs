@@ -242,3 +242,20 @@ fn open_commit_compaction_and_errors_are_logged_with_fields() {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
 }
+
+#[test]
+fn a_failed_backup_is_a_health_reason_until_one_succeeds() {
+    let (_, db) = memory_db(DbOptions::default());
+    db.insert_batch(&[1, 2], &vectors(2, DIM, 1)).unwrap();
+    block(db.commit()).unwrap();
+    let target = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new()), 5));
+    target.inject(Rule::new(Op::Put, Fault::Error));
+    assert_eq!(block(db.backup_to(target.clone())).unwrap_err().kind(), ErrorKind::Unavailable);
+    let h = db.health();
+    assert_eq!((h.status, h.reasons[0].code), (HealthStatus::Degraded, "backup_failed"), "{h:?}");
+    assert!(db.stats().last_backup.is_none());
+    target.clear();
+    block(db.backup_to(target)).unwrap();
+    assert_eq!(db.health().status, HealthStatus::Healthy);
+    assert!(db.stats().last_backup.is_some());
+}

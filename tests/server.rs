@@ -202,3 +202,40 @@ fn a_read_only_replica_follows_the_writer() {
     assert_eq!(replica.call("GET", "/readyz", None, None).0, 200);
     assert_eq!(replica.call("GET", "/v1/records/25", Some(RO), None).0, 200);
 }
+
+#[test]
+fn continuous_backup_copies_each_committed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, backup) = (dir.path().join("db"), dir.path().join("backup"));
+    let s = Server::start(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--dim",
+        "3",
+        "--metric",
+        "l2",
+        "--backup-to",
+        backup.to_str().unwrap(),
+        "--backup-interval-secs",
+        "1",
+    ]);
+    assert_eq!(s.call("PUT", "/v1/records", Some(RW), Some(&records(0..40))).0, 200);
+    let (_, commit) = s.call("POST", "/v1/commit", Some(RW), None);
+    let version = commit["version"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, stats) = s.call("GET", "/v1/stats", Some(RO), None);
+        let backed_up = std::fs::read_dir(&backup)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(&format!("{version:020}.bin"))))
+            .unwrap_or(false);
+        if backed_up && stats["last_backup"].is_object() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no backup of version {version}: {stats}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.terminate().code(), Some(0));
+    let out = Command::new(env!("CARGO_BIN_EXE_stratovec")).args(["stats", "-d", backup.to_str().unwrap(), "--json"]).output().unwrap();
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(stats["rows_live"].as_u64().unwrap() >= 40, "{stats}");
+}

@@ -81,6 +81,12 @@ impl Db {
     /// a source file fails its checksum (nothing of this version is published in `target`);
     /// `NotFound` if a file was vacuumed meanwhile (retry); `Unavailable` from either store.
     pub async fn backup_to(&self, target: std::sync::Arc<dyn BlobStore>) -> Result<BackupReport> {
+        let r = self.backup_unobserved(target).await;
+        self.telemetry.backed_up(&r);
+        r
+    }
+
+    async fn backup_unobserved(&self, target: std::sync::Arc<dyn BlobStore>) -> Result<BackupReport> {
         let started = std::time::Instant::now();
         let (manifest, _held) = {
             let s = self.state.read();

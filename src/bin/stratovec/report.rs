@@ -33,6 +33,7 @@ pub fn stats_json(s: &Stats, h: &Health) -> Value {
                            "p50_ms": l.p50_ms, "p95_ms": l.p95_ms, "p99_ms": l.p99_ms, "max_ms": l.max_ms},
         "last_commit": s.last_commit.map(|r| json!({"at_unix_ms": r.at_unix_ms, "seconds": r.seconds})),
         "last_compaction": s.last_compaction.map(|r| json!({"at_unix_ms": r.at_unix_ms, "seconds": r.seconds})),
+        "last_backup": s.last_backup.map(|r| json!({"at_unix_ms": r.at_unix_ms, "seconds": r.seconds})),
         "kernel": s.kernel,
         "log_replay": {"records": s.log_replay.records, "dropped_bytes": s.log_replay.dropped_bytes},
         "poisoned": s.poisoned,

@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// Require an API key for /metrics too.
     #[arg(long, env = "STRATOVEC_METRICS_AUTH")]
     metrics_auth: bool,
+    /// Back up the database to this store URI every --backup-interval-secs (incremental:
+    /// only new files are copied); a failure is the health reason `backup_failed`.
+    #[arg(long, env = "STRATOVEC_BACKUP_TO")]
+    backup_to: Option<String>,
+    /// Seconds between continuous backups (the first one runs at start).
+    #[arg(long, env = "STRATOVEC_BACKUP_INTERVAL_SECS", default_value_t = 3600)]
+    backup_interval_secs: u64,
 }
 
 /// The database this server holds.
@@ -429,18 +436,51 @@ pub fn run(a: ServeArgs) -> Result<(), Error> {
         Handle::Writer(db) => Background::Compactor(db.spawn_compactor()),
         Handle::Replica(db) => Background::Refresher(db.spawn_refresher(Duration::from_secs(a.refresh_secs.max(1)))),
     };
+    let backups = match &a.backup_to {
+        Some(uri) => {
+            Some(spawn_backups(&handle, stratovec::store_from_uri(uri, false)?, Duration::from_secs(a.backup_interval_secs.max(1))))
+        }
+        None => None,
+    };
     let app = Arc::new(App { handle, keys, metrics, metrics_auth: a.metrics_auth });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::new(ErrorKind::Unavailable, format!("starting the runtime: {e}")))?;
     runtime.block_on(serve(app.clone(), &a))?;
+    drop(backups); // stops the backup thread after the backup in progress
     drop(background);
     if let Handle::Writer(db) = &app.handle {
         let r = pollster::block_on(db.close())?;
         tracing::info!(version = r.version, committed = r.committed, "database closed");
     }
     Ok(())
+}
+
+/// Backs up every `interval` (the first at once) on a thread; dropping the sender stops it.
+fn spawn_backups(handle: &Handle, target: Arc<dyn stratovec::BlobStore>, interval: Duration) -> std::sync::mpsc::Sender<()> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let backup: Box<dyn Fn() -> stratovec::Result<stratovec::BackupReport> + Send> = match handle {
+        Handle::Writer(db) => {
+            let (db, target) = (db.clone(), target.clone());
+            Box::new(move || pollster::block_on(db.backup_to(target.clone())))
+        }
+        Handle::Replica(db) => {
+            let (db, target) = (db.clone(), target.clone());
+            Box::new(move || pollster::block_on(db.backup_to(target.clone())))
+        }
+    };
+    std::thread::spawn(move || loop {
+        // Failures are recorded by the engine (metrics, health reason, a warning).
+        if let Ok(r) = backup() {
+            tracing::info!(version = r.version, copied = r.files_copied, bytes = r.bytes_copied, "continuous backup");
+        }
+        match stopped.recv_timeout(interval) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    });
+    stop
 }
 
 /// The background task of the mode, stopped when dropped.
