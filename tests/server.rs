@@ -239,3 +239,27 @@ fn continuous_backup_copies_each_committed_version() {
     let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(stats["rows_live"].as_u64().unwrap() >= 40, "{stats}");
 }
+
+#[test]
+fn config_file_flags_and_environment_in_order_of_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nrefresh_secs = 7\nmax-body-bytes = 1000\nread-only = true\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stratovec"))
+        .args(["serve", "--db", "/nonexistent", "--config", file.to_str().unwrap(), "--print-config", "--max-body-bytes", "2000"])
+        .env("STRATOVEC_REFRESH_SECS", "9")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in
+        ["listen = \"127.0.0.1:9999\"", "refresh-secs = 9", "max-body-bytes = 2000", "read-only = true", "request-timeout-secs = 30"]
+    {
+        assert!(text.lines().any(|l| l.starts_with(line)), "{line:?} not in:\n{text}");
+    }
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_stratovec")).args(["serve", "--db", "/x", "--config", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting"));
+}

@@ -15,6 +15,8 @@ mod serve;
 #[cfg(feature = "server")]
 mod serve_auth;
 #[cfg(feature = "server")]
+mod serve_config;
+#[cfg(feature = "server")]
 mod serve_openapi;
 
 use std::process::ExitCode;
@@ -94,8 +96,26 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "server")]
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if let Err(e) = serve_config::apply(&args) {
+            print_error(&e);
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     init_logging(&cli);
+    #[cfg(feature = "server")]
+    if let Command::Serve(a) = &cli.command {
+        if a.print_config {
+            let matches = <Cli as clap::CommandFactory>::command().get_matches();
+            if let Some(serve) = matches.subcommand_matches("serve") {
+                serve_config::print(serve);
+            }
+            return ExitCode::SUCCESS;
+        }
+    }
     if let Command::Health(a) = cli.command {
         return match report::health(a) {
             Ok(code) => ExitCode::from(code as u8),

@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// Seconds between continuous backups (the first one runs at start).
     #[arg(long, env = "STRATOVEC_BACKUP_INTERVAL_SECS", default_value_t = 3600)]
     backup_interval_secs: u64,
+    /// A TOML file of these settings by their long names (`listen = "0.0.0.0:8080"`);
+    /// flags and `STRATOVEC_*` variables take precedence over it.
+    #[arg(long, env = "STRATOVEC_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Print the effective settings as TOML, each with its source, and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// The database this server holds.
