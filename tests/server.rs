@@ -34,7 +34,9 @@ impl Server {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("first line: {line:?}")).to_string();
+        let line = line.trim();
+        let addr = line.strip_prefix("listening on http://").or_else(|| line.strip_prefix("listening on https://"));
+        let addr = addr.unwrap_or_else(|| panic!("first line: {line:?}")).to_string();
         Server { child, addr }
     }
 
@@ -262,4 +264,55 @@ fn config_file_flags_and_environment_in_order_of_precedence() {
         Command::new(env!("CARGO_BIN_EXE_stratovec")).args(["serve", "--db", "/x", "--config", file.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting"));
+}
+
+/// One HTTPS request to `addr` trusting only `root` (DER); returns the status and body.
+fn https(addr: &str, root: &[u8], request: &str) -> (u16, String) {
+    use std::sync::Arc;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(root.to_vec())).unwrap();
+    let config = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    // The server may close without close_notify after `Connection: close`: keep what came.
+    let _ = tls.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).to_string();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let db = dir.path().join("db");
+    let s = Server::start(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--dim",
+        "3",
+        "--metric",
+        "l2",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let root = certified.cert.der().to_vec();
+    let (status, body) = https(&s.addr, &root, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let search = json!({"vector": [1, 0, 0], "k": 1}).to_string();
+    let req = format!("POST /v1/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {RW}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{search}", search.len());
+    let (status, body) = https(&s.addr, &root, &req);
+    assert_eq!((status, body.as_str()), (200, "{\"hits\":[]}"));
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    assert_ne!(s.raw("GET", "/healthz", None, None).0, 200);
+    assert_eq!(s.terminate().code(), Some(0));
 }

@@ -87,6 +87,12 @@ pub struct ServeArgs {
     /// flags and `STRATOVEC_*` variables take precedence over it.
     #[arg(long, env = "STRATOVEC_CONFIG")]
     config: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, env = "STRATOVEC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "STRATOVEC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Print the effective settings as TOML, each with its source, and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -497,6 +503,9 @@ enum Background {
 }
 
 async fn serve(app: Arc<App>, a: &ServeArgs) -> Result<(), Error> {
+    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+        return serve_tls(app, a, cert, key).await;
+    }
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .map_err(|e| Error::new(ErrorKind::Unavailable, format!("listening on {}: {e}", a.listen)))?;
@@ -520,6 +529,37 @@ async fn serve(app: Arc<App>, a: &ServeArgs) -> Result<(), Error> {
         } => tracing::warn!("requests still running after the shutdown timeout; closing anyway"),
     }
     Ok(())
+}
+
+/// [`serve`] over TLS (rustls with the ring provider), through axum-server.
+async fn serve_tls(app: Arc<App>, a: &ServeArgs, cert: &std::path::Path, key: &std::path::Path) -> Result<(), Error> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| Error::new(ErrorKind::Unavailable, format!("{what}: {e}"));
+    // Several providers may be compiled in; this process uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("TLS certificate {} or key {}: {e}", cert.display(), key.display())))?;
+    let handle = axum_server::Handle::new();
+    let grace = Duration::from_secs(a.shutdown_timeout_secs);
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests");
+        on_signal.graceful_shutdown(Some(grace));
+    });
+    let announce = handle.clone();
+    tokio::spawn(async move {
+        if let Some(local) = announce.listening().await {
+            // The one line a supervisor or test reads to find the port.
+            println!("listening on https://{local}");
+            tracing::info!(listen = %local, tls = true, "serving");
+        }
+    });
+    axum_server::bind_rustls(a.listen, config)
+        .handle(handle)
+        .serve(router(app, a).into_make_service())
+        .await
+        .map_err(|e| unavailable(&format!("serving TLS on {}", a.listen), &e))
 }
 
 async fn shutdown_signal() {
