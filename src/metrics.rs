@@ -451,7 +451,7 @@ impl crate::Db {
     }
 
     /// Sets every gauge of [`crate::metrics`] (rows, segments, memory, log, version, cache
-    /// counters) from [`Db::stats`]: done after each commit, compaction, refresh and open;
+    /// counters) from [`crate::Db::stats`]: done after each commit, compaction, refresh and open;
     /// call it before a scrape for current memtable figures. A no-op without a recorder
     /// apart from computing the stats.
     pub fn record_gauges(&self) {
