@@ -14,6 +14,8 @@ use stratovec::{BlobStore, Db, DbOptions, Error, LocalStore, Metric, SearchParam
 
 use crate::progress;
 
+#[path = "bench_backup.rs"]
+mod backup;
 #[path = "bench_diskann.rs"]
 mod diskann;
 #[path = "bench_filtered.rs"]
@@ -83,7 +85,8 @@ pub struct BenchArgs {
     /// filtered (filtered search at 50/10/1/0.1% selectivity and on a correlated attribute),
     /// ingest (insert throughput with and without the write-ahead log), remote-hnsw /
     /// remote-diskann-<codes> (a read replica over an object store with added latency),
-    /// search-under-ingest (search latency while another thread inserts, and idle).
+    /// search-under-ingest (search latency while another thread inserts, and idle), backup
+    /// (full and incremental backup and restore to a store with --rtt-ms added).
     #[arg(long, value_delimiter = ',', default_value = "hnsw")]
     index: Vec<String>,
     /// DiskANN: max degree R.
@@ -227,6 +230,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
             "filtered" => filtered::run(&a, &c, &base, &queries)?,
             "ingest" => ingest::run(&a, &c, &base)?,
             "search-under-ingest" => under_ingest::run(&a, &c, &base, &queries, &gt)?,
+            "backup" => backup::run(&a, &c, &base, &queries)?,
             other => match other.strip_prefix("flat-").map(str::parse::<CodeKind>) {
                 Some(Ok(kind)) => bench_flat(&a, &c, base.clone(), &queries, &gt, Some(kind))?,
                 None if other.starts_with("diskann-") => {
@@ -242,7 +246,7 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
                     let kind = other["tiered-".len()..].parse::<CodeKind>().map_err(invalid)?;
                     tiered::run(&a, &c, &base, &queries, &gt, kind)?
                 }
-                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest, search-under-ingest, remote-hnsw, remote-diskann-<codes>)"))),
+                _ => return Err(invalid(format!("unknown index {other:?} (hnsw, flat, flat-<codes>, diskann-<codes>, tiered-<codes>, filtered, ingest, search-under-ingest, backup, remote-hnsw, remote-diskann-<codes>)"))),
             },
         }
     }
@@ -307,6 +311,11 @@ pub(crate) fn bench_dir(a: &BenchArgs) -> Result<(PathBuf, bool), Error> {
     }
 }
 
+/// Whether `dir` holds a database (a manifest), for `--reuse`.
+pub(crate) fn holds_database(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("MANIFEST-")))
+}
+
 pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
     Ok(Arc::new(LocalStore::open(dir)?))
 }
@@ -314,7 +323,7 @@ pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
 fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
     let options = DbOptions { recall_sample_rate: a.recall_sample_rate, ..DbOptions::default() }.with_hnsw(a.m, a.ef_construction);
-    if a.reuse && !temporary && dir.join("_stratovec").exists() {
+    if a.reuse && !temporary && holds_database(&dir) {
         let t = Instant::now();
         let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
         let timings = Timings { build_s: 0.0, commit_s: None, open_s: Some(t.elapsed().as_secs_f64()), bytes_per_vector: None };
