@@ -1,5 +1,5 @@
 //! The command-line tool on an S3 store (moto, started by `.ci/run`): stats, health, search,
-//! inspect, verify, export, and backup and restore between S3 and a local directory, all
+//! inspect, verify, export, import, vacuum, and backup and restore between S3 and a local directory, all
 //! through `s3://bucket/prefix?endpoint=…` URIs with credentials from the environment.
 //! Skipped unless `STRATOVEC_S3_ENDPOINT` is set.
 #![cfg(all(feature = "cli", feature = "opendal"))]
@@ -54,9 +54,19 @@ fn every_read_command_and_backup_restore_work_on_s3_uris() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = stratovec(&["export", "-d", &uri(&prefix)]);
     assert_eq!((code, out.lines().count()), (0, 20), "{err}");
+    // import of that export into a new S3 prefix, then vacuum there.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.jsonl");
+    std::fs::write(&export, &out).unwrap();
+    let imported = format!("{prefix}-imported");
+    let (code, out, err) = stratovec(&["import", "-d", &uri(&imported), "--input", export.to_str().unwrap(), "--metric", "l2"]);
+    assert!(code == 0 && out.contains("imported 20 records"), "{out}{err}");
+    let (code, out, err) = stratovec(&["vacuum", "-d", &uri(&imported), "--keep-versions", "1", "--keep-for-secs", "0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = stratovec(&["stats", "-d", &uri(&imported), "--json"]);
+    assert_eq!((code, serde_json::from_str::<serde_json::Value>(&out).unwrap()["rows_live"].as_u64()), (0, Some(20)));
 
     // S3 -> local backup, local -> S3 restore; the restored copy answers the same.
-    let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("backup");
     let (code, out, err) = stratovec(&["backup", "-d", &uri(&prefix), "--to", local.to_str().unwrap()]);
     assert!(code == 0 && out.contains("1 files copied"), "{out}{err}");
