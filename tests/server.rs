@@ -1,11 +1,10 @@
 //! `stratovec serve` as a real process on 127.0.0.1 (port 0, read from its first line),
-//! exercised over HTTP/1.1: every endpoint, API keys, error statuses, a read-only replica
+//! exercised with a real HTTP client (reqwest): every endpoint, API keys, error statuses, a read-only replica
 //! following the writer, and a graceful shutdown on SIGTERM that keeps every acknowledged
 //! write.
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,7 +46,7 @@ impl Server {
     }
 
     fn raw(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (u16, String) {
-        request(&self.addr, method, path, key, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        request(&client(), &format!("http://{}", self.addr), method, path, key, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -66,26 +65,30 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request over a new connection; the status and body, or the I/O error.
-fn request(addr: &str, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
+/// A blocking HTTP client (reqwest) with a timeout.
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// One request to `base` (`http://host:port`); the status and body, or the client's error.
+fn request(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> reqwest::Result<(u16, String)> {
+    let mut req = client.request(method.parse().unwrap(), format!("{base}{path}"));
     if let Some(k) = key {
-        req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+        req = req.bearer_auth(k);
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let resp = String::from_utf8_lossy(&resp).to_string();
-    let (head, rest) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, rest.to_string()))
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    let resp = req.send()?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text()?))
 }
 
 fn records(ids: std::ops::Range<u64>) -> Value {
@@ -175,13 +178,14 @@ fn sigterm_under_load_keeps_every_acknowledged_write() {
     // Four clients upsert one record per request until the server stops answering.
     let clients: Vec<_> = (0..4u64)
         .map(|c| {
-            let addr = addr.clone();
+            let base = format!("http://{addr}");
             std::thread::spawn(move || {
+                let client = client();
                 let mut acknowledged = Vec::new();
                 for i in 0..100_000u64 {
                     let id = c * 1_000_000 + i;
                     let body = json!({"records": [{"id": id, "vector": [1.0, (id % 97) as f32, 0.5]}]}).to_string();
-                    match request(&addr, "PUT", "/v1/records", Some(RW), Some(&body)) {
+                    match request(&client, &base, "PUT", "/v1/records", Some(RW), Some(&body)) {
                         Ok((200, _)) => acknowledged.push(id),
                         _ => break,
                     }
@@ -291,25 +295,6 @@ fn config_file_flags_and_environment_in_order_of_precedence() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting"));
 }
 
-/// One HTTPS request to `addr` trusting only `root` (DER); returns the status and body.
-fn https(addr: &str, root: &[u8], request: &str) -> (u16, String) {
-    use std::sync::Arc;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(root.to_vec())).unwrap();
-    let config = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
-    tls.write_all(request.as_bytes()).unwrap();
-    let mut resp = Vec::new();
-    // The server may close without close_notify after `Connection: close`: keep what came.
-    let _ = tls.read_to_end(&mut resp);
-    let resp = String::from_utf8_lossy(&resp).to_string();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
-}
-
 #[test]
 fn tls_with_a_self_signed_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,14 +315,18 @@ fn tls_with_a_self_signed_certificate() {
         "--tls-key",
         key.to_str().unwrap(),
     ]);
-    let root = certified.cert.der().to_vec();
-    let (status, body) = https(&s.addr, &root, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    // A client that trusts only this certificate, reaching the server as `localhost`.
+    let root = reqwest::Certificate::from_der(certified.cert.der()).unwrap();
+    let tls = reqwest::blocking::Client::builder().tls_built_in_root_certs(false).add_root_certificate(root).build().unwrap();
+    let port = s.addr.rsplit(':').next().unwrap();
+    let base = format!("https://localhost:{port}");
+    let (status, body) = request(&tls, &base, "GET", "/healthz", None, None).unwrap();
     assert_eq!((status, body.trim()), (200, "ok"));
     let search = json!({"vector": [1, 0, 0], "k": 1}).to_string();
-    let req = format!("POST /v1/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {RW}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{search}", search.len());
-    let (status, body) = https(&s.addr, &root, &req);
+    let (status, body) = request(&tls, &base, "POST", "/v1/search", Some(RW), Some(&search)).unwrap();
     assert_eq!((status, body.as_str()), (200, "{\"hits\":[]}"));
-    // Plain HTTP to the TLS port gets no HTTP answer.
-    assert_ne!(s.raw("GET", "/healthz", None, None).0, 200);
+    // A client that does not trust the certificate is refused; plain HTTP gets no answer.
+    assert!(request(&client(), &base, "GET", "/healthz", None, None).is_err());
+    assert!(request(&client(), &format!("http://{}", s.addr), "GET", "/healthz", None, None).is_err());
     assert_eq!(s.terminate().code(), Some(0));
 }
