@@ -262,7 +262,7 @@ impl Db {
             ms = started.elapsed().as_secs_f64() * 1e3,
             "opened"
         );
-        db.record_gauges();
+        db.set_gauges(&s);
         Ok(db)
     }
 

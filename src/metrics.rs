@@ -455,7 +455,11 @@ impl crate::Db {
     /// call it before a scrape for current memtable figures. A no-op without a recorder
     /// apart from computing the stats.
     pub fn record_gauges(&self) {
-        let s = self.stats();
+        self.set_gauges(&self.stats());
+    }
+
+    /// Sets the gauges from stats already computed (see [`crate::Db::record_gauges`]).
+    pub(crate) fn set_gauges(&self, s: &crate::Stats) {
         let t = &self.telemetry;
         gauge!(ROWS, t.labels(&[("state", "live")])).set(s.live_rows as f64);
         gauge!(ROWS, t.labels(&[("state", "deleted")])).set(s.deleted_rows as f64);
@@ -477,7 +481,7 @@ impl crate::Db {
         gauge!(MANIFEST_VERSION, t.labels(&[])).set(s.version as f64);
         gauge!(EPOCH, t.labels(&[])).set(s.epoch as f64);
         gauge!(POISONED, t.labels(&[])).set(if s.poisoned.is_some() { 1.0 } else { 0.0 });
-        if let Some(c) = s.cache {
+        if let Some(c) = &s.cache {
             counter!(CACHE_HITS_TOTAL, t.labels(&[("level", "ram")])).absolute(c.ram_hits);
             counter!(CACHE_HITS_TOTAL, t.labels(&[("level", "disk")])).absolute(c.disk_hits);
             counter!(CACHE_MISSES_TOTAL, t.labels(&[])).absolute(c.misses);

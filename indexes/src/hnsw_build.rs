@@ -71,6 +71,9 @@ pub struct HnswGraph {
     levels: Vec<u8>,
     level0: Vec<AtomicU32>,
     upper: Vec<Box<[AtomicU32]>>,
+    /// Heap bytes of `upper` (its boxes and their headers), kept as it grows so
+    /// [`HnswGraph::memory_bytes`] is O(1): writers check it on every write.
+    upper_bytes: usize,
     locks: Vec<Mutex<()>>,
     /// Rows searches may return: `0..visible` (appended rows past it are being linked).
     visible: usize,
@@ -99,6 +102,7 @@ impl HnswGraph {
             levels: Vec::new(),
             level0: Vec::new(),
             upper: Vec::new(),
+            upper_bytes: 0,
             locks: Vec::new(),
             visible: 0,
             entry: RwLock::new(None),
@@ -116,7 +120,7 @@ impl HnswGraph {
     pub fn memory_bytes(&self) -> usize {
         self.vectors.capacity() * 4
             + self.level0.capacity() * 4
-            + self.upper.iter().map(|b| b.len() * 4 + 16).sum::<usize>()
+            + self.upper_bytes
             + self.levels.capacity()
             + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
     }
@@ -187,6 +191,7 @@ impl HnswGraph {
             self.levels.push(level as u8);
             let words = level * (self.params.m + 1);
             self.upper.push((0..words).map(|_| AtomicU32::new(0)).collect());
+            self.upper_bytes += words * 4 + 16;
             self.locks.push(Mutex::new(()));
         }
     }
