@@ -64,7 +64,7 @@ pub use maintenance::compaction::{CompactionPolicy, CompactionReport, Compactor,
 pub use maintenance::jsonl::{record_from_json, record_to_json};
 pub use maintenance::vacuum::{RetentionPolicy, VacuumReport};
 pub use options::{DbOptions, SearchParams};
-pub use read::cost::CostModel;
+pub use read::cost::{CostModel, REFERENCE_SCAN_SPEED};
 pub use read::query::{Explain, SearchHit, SearchOptions, SourceExplain, Strategy};
 pub use read::read_only::ReadOnlyDb;
 pub use read::replica::{Refresher, RefresherStats};

@@ -22,6 +22,11 @@ pub struct DbOptions {
     /// (graph and full vectors on disk, codes in RAM); below it HNSW, or Flat where
     /// [`DbOptions::flat_threshold`] says. Default 1,000,000.
     pub diskann_threshold: usize,
+    /// A compaction whose output's vectors take at least this many bytes (`rows × dim × 4`)
+    /// writes a DiskANN segment too, whatever its rows: an HNSW segment keeps its vectors
+    /// in memory (mapped), a DiskANN one only its codes. Default 1 GiB (about 350,000 rows
+    /// of 768 dimensions, 175,000 of 1,536).
+    pub diskann_threshold_bytes: u64,
     /// Prices exact scans and graph searches: each search of an HNSW segment or of the
     /// memtable takes the cheaper (reported by [`crate::Explain`]), and compaction writes
     /// Flat outputs where a graph never pays. Default [`crate::CostModel::default`].
@@ -105,6 +110,7 @@ impl Default for DbOptions {
             flat_threshold: 0,
             cost_model: crate::CostModel::default(),
             diskann_threshold: 1_000_000,
+            diskann_threshold_bytes: 1 << 30,
             diskann: DiskAnnParams::default(),
             compaction: Arc::new(SizeTiered::default()),
             retain_versions: 4,
@@ -152,6 +158,12 @@ impl DbOptions {
     /// Sets the DiskANN row threshold of compaction outputs.
     pub fn with_diskann_threshold(mut self, rows: usize) -> Self {
         self.diskann_threshold = rows;
+        self
+    }
+
+    /// Sets the DiskANN threshold of compaction outputs in bytes of vectors.
+    pub fn with_diskann_threshold_bytes(mut self, bytes: u64) -> Self {
+        self.diskann_threshold_bytes = bytes;
         self
     }
 

@@ -43,9 +43,14 @@ fn build(store: &Arc<dyn BlobStore>) {
     assert_eq!(kinds, [SegmentKind::DISKANN, SegmentKind::HNSW, SegmentKind::FLAT]);
 }
 
+/// Answers through the graphs (the planner may not take a code scan: a whole-file replica,
+/// reading nothing through a measured cache, never does).
 fn answers(db: &ReadOnlyDb) -> Vec<Vec<(u64, f32)>> {
-    let params = SearchParams::with_ef(64);
-    vectors(20, DIM, 99).chunks(DIM).map(|q| db.search(q, 10, &params).unwrap().iter().map(|h| (h.id, h.distance)).collect()).collect()
+    let opts = SearchOptions { k: 10, params: SearchParams::with_ef(64), code_scan: Some(false), ..SearchOptions::default() };
+    vectors(20, DIM, 99)
+        .chunks(DIM)
+        .map(|q| db.search_with(q, &opts).unwrap().0.iter().map(|h| (h.record.id, h.distance)).collect())
+        .collect()
 }
 
 fn cache(disk: Option<&std::path::Path>) -> BlockCache {
@@ -92,13 +97,15 @@ fn a_cold_search_loads_every_index_in_one_round() {
     let remote = LatencyStore::new(mem.clone(), Duration::from_millis(20));
     let cached = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(None)))).unwrap();
     let before = remote.stats();
+    // Through the graph (the planner would take a code scan here: one round of reads).
     let params = SearchParams { beam_width: 64, ..SearchParams::with_ef(32) };
-    cached.search(&vectors(1, DIM, 7), 10, &params).unwrap();
+    let opts = SearchOptions { k: 10, params, code_scan: Some(false), ..SearchOptions::default() };
+    cached.search_with(&vectors(1, DIM, 7), &opts).unwrap();
     let d = remote.stats().since(&before);
     // One round for the three indexes (fetched together), then the DiskANN hops.
     assert!(d.rounds <= 6, "{d:?}");
     let again = remote.stats();
-    cached.search(&vectors(1, DIM, 7), 10, &params).unwrap();
+    cached.search_with(&vectors(1, DIM, 7), &opts).unwrap();
     assert_eq!(remote.stats().since(&again).requests, 0, "the same query again is served from RAM");
 }
 
@@ -211,4 +218,69 @@ fn a_damaged_node_read_by_range_is_corrupt_not_a_wrong_answer() {
     assert_eq!(damaged, 1, "only the damaged node fails");
     let whole = block(Db::open_read_only(mem.clone(), options())).unwrap_err();
     assert_eq!(whole.kind(), ErrorKind::Corrupt, "a whole-file open checks the nodes section: {whole}");
+}
+
+/// The plan the DiskANN segment (the first source) got for query `q`, and its estimates,
+/// at L = 16: on a segment this small (2,400 rows), a code scan costs less than a longer
+/// beam search even from a warm cache.
+fn diskann_plan(db: &ReadOnlyDb, q: &[f32], filter: Option<Filter>) -> (Strategy, Vec<(Strategy, f64)>) {
+    let opts = SearchOptions { k: 10, params: SearchParams::with_ef(16), filter, ..SearchOptions::default() };
+    let (_, explain) = db.search_with(q, &opts).unwrap();
+    let diskann = explain.sources.first().unwrap();
+    assert_eq!(diskann.rows, 2400, "the DiskANN segment is searched first");
+    (diskann.strategy, diskann.estimates.clone())
+}
+
+#[test]
+fn a_cold_replica_scans_codes_and_a_warm_one_walks_the_graph() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let remote = LatencyStore::new(mem.clone(), Duration::from_millis(2));
+    let db = block(Db::open_read_only(Arc::new(remote.clone()), options().with_cache(cache(None)))).unwrap();
+    let queries = vectors(400, DIM, 31);
+    let mut queries = queries.chunks(DIM);
+
+    let before = remote.stats();
+    let (first, estimates) = diskann_plan(&db, queries.next().unwrap(), None);
+    assert_eq!(first, Strategy::CodeScan, "cold: one round of reads, not one per hop; estimates {estimates:?}");
+    let names: Vec<Strategy> = estimates.iter().map(|e| e.0).collect();
+    assert_eq!(names, [Strategy::Unfiltered, Strategy::CodeScan]);
+    // The index loads, then the codes' best candidates are read in one round.
+    assert!(remote.stats().since(&before).rounds <= 2, "{:?}", remote.stats().since(&before));
+
+    // As the cache warms, the measured residency rises until the graph is cheaper.
+    let switched = queries.position(|q| diskann_plan(&db, q, None).0 == Strategy::Unfiltered);
+    let switched = switched.expect("a warm cache: the planner walks the graph");
+    let before = remote.stats();
+    let (next, estimates) = diskann_plan(&db, &vectors(1, DIM, 5), None);
+    assert_eq!(next, Strategy::Unfiltered, "after {switched} queries: {estimates:?}");
+    assert!(remote.stats().since(&before).requests <= 2, "warm: (nearly) no fetch");
+
+    // The caller's choice wins over the planner.
+    let forced = SearchOptions { k: 10, code_scan: Some(true), ..SearchOptions::default() };
+    assert_eq!(db.search_with(&vectors(1, DIM, 6), &forced).unwrap().1.sources[0].strategy, Strategy::CodeScan);
+}
+
+#[test]
+fn code_scan_answers_are_reranked_by_full_vectors() {
+    let mem: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    build(&mem);
+    let db = block(Db::open_read_only(mem.clone(), options())).unwrap();
+    let exact = SearchOptions { k: 10, exact: true, ..SearchOptions::default() };
+    let scan = SearchOptions { k: 10, code_scan: Some(true), params: SearchParams::with_ef(64), ..SearchOptions::default() };
+    let (mut found, mut total) = (0, 0);
+    for q in vectors(20, DIM, 41).chunks(DIM) {
+        let (want, _) = db.search_with(q, &exact).unwrap();
+        let (got, explain) = db.search_with(q, &scan).unwrap();
+        assert_eq!(explain.sources[0].strategy, Strategy::CodeScan);
+        for h in &got {
+            // Distances are exact (reranked), not code estimates.
+            let v = db.get(h.record.id).unwrap().unwrap();
+            let d: f32 = v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+            assert!((d - h.distance).abs() <= 1e-3 * d.max(1.0), "key {}: {} vs {d}", h.record.id, h.distance);
+        }
+        found += got.iter().filter(|h| want.iter().any(|w| w.record.id == h.record.id)).count();
+        total += want.len();
+    }
+    assert!(found as f64 >= 0.9 * total as f64, "recall@10 {found}/{total}");
 }

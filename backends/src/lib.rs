@@ -76,5 +76,5 @@ pub use local::LocalStore;
 #[cfg(feature = "local")]
 pub use local_reader::LocalFileReader;
 pub use memory::MemoryStore;
-pub use random_access::RandomAccess;
+pub use random_access::{RandomAccess, ReadCost};
 pub use retry::{RetryPolicy, RetryStore};

@@ -145,6 +145,43 @@ pub struct DiskAnnIndex {
     read_crcs: Option<Arc<NodeCrcs>>,
     /// The segment's node CRC section, if it has one.
     stored_crcs: Option<Arc<NodeCrcs>>,
+    /// Nodes expanded per unit of search list (`L`), measured ([`Index::on_demand`]).
+    expansion: Arc<Expansion>,
+    /// ns to score one code, measured at first use ([`DiskAnnIndex::code_ns`]).
+    code_ns: std::sync::OnceLock<f64>,
+}
+
+/// Nodes a beam search expands per unit of its search list `L`, summed over searches:
+/// beam search expands every node left in the list plus those pushed out of it, about
+/// 1.1-1.5 × L. Three relaxed counters; before the first search, [`EXPANSION_PRIOR`].
+#[derive(Debug, Default)]
+struct Expansion {
+    expanded: std::sync::atomic::AtomicU64,
+    rounds: std::sync::atomic::AtomicU64,
+    list: std::sync::atomic::AtomicU64,
+}
+
+/// Nodes expanded per unit of `L` before any search was measured.
+const EXPANSION_PRIOR: f64 = 1.3;
+
+impl Expansion {
+    fn add(&self, expanded: usize, rounds: usize, list: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.expanded.fetch_add(expanded as u64, Relaxed);
+        self.rounds.fetch_add(rounds as u64, Relaxed);
+        self.list.fetch_add(list as u64, Relaxed);
+    }
+
+    /// (nodes expanded, rounds of reads) per unit of `L`.
+    fn per_list(&self, beam_width: usize) -> (f64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let list = self.list.load(Relaxed);
+        if list == 0 {
+            return (EXPANSION_PRIOR, EXPANSION_PRIOR / beam_width.max(1) as f64);
+        }
+        let per = |n: &std::sync::atomic::AtomicU64| n.load(Relaxed) as f64 / list as f64;
+        (per(&self.expanded), per(&self.rounds))
+    }
 }
 
 impl DiskAnnIndex {
@@ -177,6 +214,8 @@ impl DiskAnnIndex {
             meta,
             codes,
             nodes_offset: nodes.offset,
+            expansion: Arc::default(),
+            code_ns: std::sync::OnceLock::new(),
             reader,
             read_crcs: None,
             stored_crcs,
@@ -254,7 +293,7 @@ impl DiskAnnIndex {
         params: &SearchParams,
         filter: Option<&dyn RowFilter>,
     ) -> Result<Vec<Candidate>, IndexError> {
-        let keep = params.ef_search.max(k.saturating_mul(params.rerank_factor.max(1))).min(self.rows);
+        let keep = scan_keep(self.rows, k, params);
         let mut found = crate::flat::code_scan(&self.codes, prepared, keep, filter);
         let offsets: Vec<u64> = found.iter().map(|c| self.nodes_offset + self.meta.sector_offset(c.row)).collect();
         let scorer = Scorer::new(self.metric);
@@ -274,6 +313,35 @@ impl DiskAnnIndex {
         found.truncate(k);
         Ok(found)
     }
+}
+
+/// Rows scored to measure [`DiskAnnIndex::code_ns`].
+const CODE_CALIBRATION_ROWS: usize = 4096;
+
+impl DiskAnnIndex {
+    /// ns to score one row's code on this CPU: the best of three scans of the first
+    /// 4,096 codes (about 20-200 µs once per segment, at the first call).
+    fn code_ns(&self) -> f64 {
+        *self.code_ns.get_or_init(|| {
+            let n = self.rows.clamp(1, CODE_CALIBRATION_ROWS);
+            let prepared = self.codes.prepare(&vec![1.0 / (self.dim as f32).sqrt(); self.dim], self.metric);
+            let mut scores = vec![0f32; n];
+            let best = (0..3)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    self.codes.distances(&prepared, 0, &mut scores, f32::INFINITY);
+                    std::hint::black_box(&scores);
+                    started.elapsed().as_secs_f64()
+                })
+                .fold(f64::INFINITY, f64::min);
+            best * 1e9 / n as f64
+        })
+    }
+}
+
+/// Candidates a code scan of `rows` codes reranks from full vectors.
+fn scan_keep(rows: usize, k: usize, params: &SearchParams) -> usize {
+    params.ef_search.max(k.saturating_mul(params.rerank_factor.max(1))).min(rows)
 }
 
 /// The search list: up to `L` candidates by code distance, closest first, each flagged
@@ -344,6 +412,7 @@ impl Index for DiskAnnIndex {
         let mut results: Vec<Candidate> = Vec::new();
         let (mut beam, mut offsets, mut vector) = (Vec::new(), Vec::new(), Vec::with_capacity(self.dim));
         let mut damaged = None;
+        let (mut expanded, mut rounds) = (0, 0);
         with_scratch(|s| -> Result<(), IndexError> {
             s.visited_bits.reset(self.rows);
             s.visited_bits.insert(entry);
@@ -353,6 +422,8 @@ impl Index for DiskAnnIndex {
                 if beam.is_empty() {
                     return Ok(());
                 }
+                expanded += beam.len();
+                rounds += 1;
                 offsets.clear();
                 offsets.extend(beam.iter().map(|&r| self.nodes_offset + self.meta.sector_offset(r)));
                 self.reader.read_batch(&offsets, self.meta.read_len(), &mut |i, bytes| {
@@ -375,9 +446,25 @@ impl Index for DiskAnnIndex {
                 }
             }
         })?;
+        self.expansion.add(expanded, rounds, cap);
         results.sort_unstable();
         results.truncate(k);
         Ok(results)
+    }
+
+    /// Rounds and reads from the expansion measured over this index's searches (1.3 × L
+    /// nodes before the first), R, the measured time to score a code, and the candidates a
+    /// code scan reranks.
+    fn on_demand(&self, k: usize, params: &SearchParams) -> Option<crate::OnDemand> {
+        let list = params.ef_search.max(k).min(self.rows) as f64;
+        let (expanded, rounds) = self.expansion.per_list(params.beam_width);
+        Some(crate::OnDemand {
+            rounds: (rounds * list).max(1.0),
+            reads: expanded * list,
+            degree: self.meta.max_degree as usize,
+            code_ns: self.code_ns(),
+            scan_reads: scan_keep(self.rows, k, params),
+        })
     }
 
     /// Not supported: a DiskANN segment is written from a [`DiskAnnBuild`]. Writes nothing.

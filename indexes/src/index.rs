@@ -88,6 +88,32 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     fn vectors_in_memory(&self) -> Option<&[f32]> {
         None
     }
+
+    /// For an index that reads nodes on demand (DiskANN): how a search of `k` rows with
+    /// `params` reads, so a planner can price its graph search (many small rounds of
+    /// reads) against [`SearchParams::scan_codes`] (one scan of the codes in RAM, then one
+    /// round). Default `None`: the index reads nothing on demand.
+    fn on_demand(&self, _k: usize, _params: &SearchParams) -> Option<OnDemand> {
+        None
+    }
+}
+
+/// How a search of an index reading on demand reads ([`Index::on_demand`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OnDemand {
+    /// Graph search: rounds of reads per query (each round reads `beam_width` nodes at once).
+    pub rounds: f64,
+    /// Graph search: nodes read (expanded) per query.
+    pub reads: f64,
+    /// Graph search: neighbours per node whose code distance is computed (the maximum
+    /// out-degree R).
+    pub degree: usize,
+    /// Time to score one row's code, in ns, measured on this CPU (code kind and length
+    /// included); the graph search scores `degree` codes per node read, the code scan
+    /// every row's.
+    pub code_ns: f64,
+    /// Code scan: nodes read in its one round (the candidates reranked).
+    pub scan_reads: usize,
 }
 
 /// An index that can be opened from the bytes of a segment it wrote.

@@ -37,7 +37,7 @@ pub use flat::{exact_search, FlatIndex};
 pub use graph_search::{GraphView, Visited, VisitedBits};
 pub use hnsw_build::{HnswGraph, HnswParams};
 pub use hnsw_index::HnswIndex;
-pub use index::{Index, OpenIndex, RowFilter, SearchParams};
+pub use index::{Index, OnDemand, OpenIndex, RowFilter, SearchParams};
 pub use kernel::{kernels, KernelTable, Scorer};
 pub use pod::PodSlice;
 pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, Sq8};

@@ -2,6 +2,9 @@
 //! one source (segment or memtable), so each search takes the cheaper, and compaction
 //! writes a graph only where one can pay.
 
+use stratovec_backends::ReadCost;
+use stratovec_indexes::OnDemand;
+
 /// Estimated costs of search strategies, in nanoseconds per query on one core.
 ///
 /// * Exact scan of `rows` vectors of `dim` values:
@@ -19,6 +22,20 @@
 ///   `graph_uncached_factor` when the vectors do not fit in `cache_bytes`. The visited
 ///   nodes grow with `ef` and with the levels descended; each costs a fixed overhead (heap,
 ///   visited set, neighbour list) plus a distance computation.
+/// * DiskANN segments read through a cache ([`stratovec_backends::ReadCost`] measured by
+///   the reader: the resident fraction `c` of the blocks it read lately, a fetching
+///   round's wall time, a cached read's time), with the shape of a search from the index
+///   ([`stratovec_indexes::OnDemand`]: rounds, nodes read, degree R, and the time to
+///   score a code, measured on this CPU):
+///   - a round of `w` reads costs `p × fetch + (1 − p) × w × hit` with
+///     `p = 1 − c^w` (it fetches unless every read hits);
+///   - beam search: its rounds of `beam_width` reads, plus per node read
+///     `node_ns + dim × graph_dim_ns` and R code distances;
+///   - code scan ([`stratovec_indexes::SearchParams::scan_codes`]): every code
+///     (`rows × (code_row_ns + code_ns)`), then one round reading the
+///     reranked candidates; so a cold replica (c ≈ 0) pays one round trip instead of one
+///     per hop, and a warm one walks the graph;
+///   - with a filter, also brute force over the matches, one round per node.
 ///
 /// The defaults were fitted by least squares (relative error) on this project's
 /// development machine (AMD EPYC, 2 cores, 32 MiB L3) from exact scans and HNSW
@@ -58,7 +75,31 @@ pub struct CostModel {
     /// Matched vector bytes up to which brute force is priced as cache-resident. Default
     /// 2 MiB.
     pub brute_cache_bytes: u64,
+    /// Code scan (DiskANN [`stratovec_indexes::SearchParams::scan_codes`]) and the code
+    /// distances of a beam search: per row, in ns, on top of the index's measured time to
+    /// score a code ([`stratovec_indexes::OnDemand::code_ns`]). Default 1.5.
+    pub code_row_ns: f64,
+    /// Beam search: CPU per node read, besides its full-vector distance (`dim ×
+    /// graph_dim_ns`) and its neighbours' code distances, in ns. Default 1,500.
+    pub node_ns: f64,
+    /// A round of reads that fetches from the store, in ns, until the reader has measured
+    /// one ([`stratovec_backends::ReadCost::fetch_ns`]). Default 5 ms.
+    pub fetch_ns: f64,
+    /// A node read served from a cache, in ns, until the reader has measured one.
+    /// Default 2,000.
+    pub hit_ns: f64,
+    /// Scale `scan_dim_ns` and `scan_dim_ns_uncached` to this CPU: by the ratio of the
+    /// exact-scan kernel's speed on the development machine the constants were fitted on
+    /// ([`REFERENCE_SCAN_SPEED`]) to its speed here, measured once per process at the first
+    /// search (about 40 ms; [`stratovec_indexes::kernel::throughput::scan_speed`]). Default
+    /// `true`; `false` takes the constants as given.
+    pub calibrate: bool,
 }
+
+/// The exact-scan kernel's speed on the machine the defaults were fitted on (AMD EPYC
+/// Zen 4, AVX-512 table, `stratovec kernels`): GB/s on cached and on streamed rows.
+pub const REFERENCE_SCAN_SPEED: stratovec_indexes::kernel::throughput::ScanSpeed =
+    stratovec_indexes::kernel::throughput::ScanSpeed { cached_gbps: 94.0, memory_gbps: 19.0 };
 
 impl Default for CostModel {
     fn default() -> Self {
@@ -77,11 +118,33 @@ impl Default for CostModel {
             brute_row_ns_uncached: 90.0,
             brute_dim_ns_uncached: 0.2,
             brute_cache_bytes: 2 << 20,
+            code_row_ns: 1.5,
+            node_ns: 1_500.0,
+            fetch_ns: 5e6,
+            hit_ns: 2_000.0,
+            calibrate: true,
         }
     }
 }
 
 impl CostModel {
+    /// The model the planner uses: this one, with the exact-scan constants scaled to this
+    /// CPU's measured kernel speed when `calibrate` is set (the ratio is clamped to
+    /// 0.25..4).
+    pub fn effective(&self) -> CostModel {
+        if !self.calibrate {
+            return *self;
+        }
+        let here = stratovec_indexes::kernel::throughput::scan_speed();
+        let ratio = |reference: f64, measured: f64| if measured > 0.0 { (reference / measured).clamp(0.25, 4.0) } else { 1.0 };
+        CostModel {
+            scan_dim_ns: self.scan_dim_ns * ratio(REFERENCE_SCAN_SPEED.cached_gbps, here.cached_gbps),
+            scan_dim_ns_uncached: self.scan_dim_ns_uncached * ratio(REFERENCE_SCAN_SPEED.memory_gbps, here.memory_gbps),
+            calibrate: false,
+            ..*self
+        }
+    }
+
     fn cached(&self, rows: u64, dim: usize) -> bool {
         rows.saturating_mul(dim as u64 * 4) <= self.cache_bytes
     }
@@ -123,6 +186,47 @@ impl CostModel {
         self.graph_ns(rows, dim, ef) / selectivity.min(1.0)
     }
 
+    /// Estimated ns of scoring `rows` codes taking `code_ns` each.
+    pub fn code_scan_ns(&self, rows: f64, code_ns: f64) -> f64 {
+        rows * (self.code_row_ns + code_ns)
+    }
+
+    /// Estimated ns of `rounds` rounds of `per_round` node reads each through a reader
+    /// whose blocks are `read.resident` cached: a round fetches (one round trip) unless
+    /// every read in it hits, with probability `1 - resident^per_round`.
+    pub fn reads_ns(&self, rounds: f64, per_round: f64, read: &ReadCost) -> f64 {
+        let fetch = read.fetch_ns.unwrap_or(self.fetch_ns);
+        let hit = read.hit_ns.unwrap_or(self.hit_ns);
+        let p_fetch = 1.0 - read.resident.clamp(0.0, 1.0).powf(per_round.max(1.0));
+        rounds * (p_fetch * fetch + (1.0 - p_fetch) * per_round * hit)
+    }
+
+    /// CPU ns of reading `nodes` nodes of `dim` values: parsing, the full distance, and
+    /// the code distances of their `degree` neighbours each.
+    fn nodes_cpu_ns(&self, nodes: f64, dim: usize, degree: usize, code_ns: f64) -> f64 {
+        nodes * (self.node_ns + dim as f64 * self.graph_dim_ns) + self.code_scan_ns(nodes * degree as f64, code_ns)
+    }
+
+    /// Estimated ns of a DiskANN beam search shaped `shape` (of `dim` values) through a
+    /// reader costing `read`, at `beam_width` reads per round.
+    pub fn beam_ns(&self, shape: &OnDemand, dim: usize, beam_width: usize, read: &ReadCost) -> f64 {
+        let per_round = (shape.reads / shape.rounds).clamp(1.0, beam_width.max(1) as f64);
+        self.reads_ns(shape.rounds, per_round, read) + self.nodes_cpu_ns(shape.reads, dim, shape.degree, shape.code_ns)
+    }
+
+    /// Estimated ns of a DiskANN code scan of `scanned` rows' codes (those a filter
+    /// matches, or all), then one round reading `shape.scan_reads` nodes.
+    pub fn code_then_rerank_ns(&self, shape: &OnDemand, scanned: u64, dim: usize, read: &ReadCost) -> f64 {
+        let keep = shape.scan_reads.max(1) as f64;
+        self.code_scan_ns(scanned as f64, shape.code_ns) + self.reads_ns(1.0, keep, read) + self.nodes_cpu_ns(keep, dim, 0, 0.0)
+    }
+
+    /// Estimated ns of reading and scoring `matched` nodes one by one (brute force over a
+    /// filter's matches in a DiskANN segment: one round per node).
+    pub fn node_by_node_ns(&self, matched: u64, dim: usize, read: &ReadCost) -> f64 {
+        self.reads_ns(matched as f64, 1.0, read) + self.nodes_cpu_ns(matched as f64, dim, 0, 0.0)
+    }
+
     /// Whether a graph over `rows` vectors of `dim` values costs more to search than an
     /// exact scan even at `ef` = 10 (the default `k`): such a segment needs no graph.
     pub fn graph_never_pays(&self, rows: u64, dim: usize) -> bool {
@@ -152,5 +256,25 @@ mod tests {
         assert!(m.brute_force_ns(334, 8) < m.filtered_graph_ns(400, 334, 8, 64));
         assert!(m.graph_never_pays(100, 50));
         assert!(!m.graph_never_pays(20_000, 50));
+    }
+
+    #[test]
+    fn a_cold_reader_scans_codes_and_a_warm_one_walks_the_graph() {
+        let m = CostModel::default();
+        // GloVe-50 in one DiskANN-PQ segment (R 48, 25-byte codes), L 64, W 4.
+        let shape = OnDemand { rounds: 21.0, reads: 83.0, degree: 48, code_ns: 36.0, scan_reads: 64 };
+        let (rows, dim, w) = (390_000, 50, 4);
+        let rtt = Some(20e6);
+        let cold = ReadCost { resident: 0.0, fetch_ns: rtt, hit_ns: None };
+        assert!(m.code_then_rerank_ns(&shape, rows, dim, &cold) < m.beam_ns(&shape, dim, w, &cold) / 10.0);
+        let warm = ReadCost { resident: 1.0, fetch_ns: rtt, hit_ns: Some(3_000.0) };
+        assert!(m.beam_ns(&shape, dim, w, &warm) < m.code_then_rerank_ns(&shape, rows, dim, &warm) / 3.0);
+        // Half the blocks cached: nearly every round of 4 still fetches.
+        let half = ReadCost { resident: 0.5, ..warm };
+        assert!(m.code_then_rerank_ns(&shape, rows, dim, &half) < m.beam_ns(&shape, dim, w, &half));
+        // A filter matching 100 rows of a cold segment: reading them is dearer than one
+        // round after a code scan of their codes; warm, reading 100 nodes is cheap.
+        assert!(m.code_then_rerank_ns(&shape, 100, dim, &cold) < m.node_by_node_ns(100, dim, &cold));
+        assert!(m.node_by_node_ns(100, dim, &warm) < m.beam_ns(&shape, dim, w, &warm) * 10.0);
     }
 }

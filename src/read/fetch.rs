@@ -28,6 +28,9 @@ pub(crate) struct Fetched {
     pub file: SegmentBytes,
     pub random: Option<Arc<dyn RandomAccess>>,
     pub lazy: Option<IndexSource>,
+    /// The reader of on-demand sections (the same as `random` or the lazy index's), kept
+    /// for its measured cost ([`RandomAccess::read_cost`]).
+    pub reads: Option<Arc<dyn RandomAccess>>,
 }
 
 /// Fetches segment `meta`: through `cache` when given (two rounds of ranged reads: the
@@ -58,7 +61,7 @@ async fn fetch_whole(store: &dyn BlobStore, factory: Arc<dyn IndexFactory>, meta
         false => store.random_access(name).await.map_err(|e| Error::store(name, e))?,
     };
     let file = SegmentBytes::whole(bytes).map_err(|e| Error::format(name, e))?;
-    Ok(Fetched { factory, meta: meta.clone(), file, random, lazy: None })
+    Ok(Fetched { factory, meta: meta.clone(), file, reads: random.clone(), random, lazy: None })
 }
 
 async fn fetch_ranged(
@@ -75,8 +78,9 @@ async fn fetch_ranged(
     let random: Option<Arc<dyn RandomAccess>> =
         (!factory.on_demand_sections().is_empty()).then(|| Arc::new(cache.reader(store.clone(), name, len)) as Arc<dyn RandomAccess>);
     let file = SegmentBytes::from_sections(layout.clone(), sections).map_err(|e| Error::format(name, e))?;
+    let reads = random.clone();
     let lazy = IndexSource { factory: factory.clone(), store: store.clone(), cache: cache.clone(), meta: meta.clone(), layout, random };
-    Ok(Fetched { factory, meta: meta.clone(), file, random: None, lazy: Some(lazy) })
+    Ok(Fetched { factory, meta: meta.clone(), file, random: None, lazy: Some(lazy), reads })
 }
 
 /// The sections of segment `meta` (whose layout is `layout`) that `wanted` accepts, read

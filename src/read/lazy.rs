@@ -89,6 +89,11 @@ impl Index for LazyIndex {
         self.loaded.get().and_then(|i| i.vectors_in_memory())
     }
 
+    /// The loaded index's; `None` until it is loaded.
+    fn on_demand(&self, k: usize, params: &SearchParams) -> Option<stratovec_indexes::OnDemand> {
+        self.loaded.get().and_then(|i| i.on_demand(k, params))
+    }
+
     /// The engine writes sections only from indexes it builds, never from a segment's;
     /// here for the trait (it writes nothing if the index cannot be loaded).
     fn write_sections(&self, writer: &mut SegmentWriter) {

@@ -41,6 +41,14 @@ pub struct SearchOptions {
     /// indexes: the ground truth a search's recall is measured against (what the recall
     /// monitor runs, [`crate::DbOptions::recall_sample_rate`]). Default `false`.
     pub exact: bool,
+    /// The planner, for sources that read nodes on demand through a cache (DiskANN in an
+    /// object store): `None` (the default) prices the beam search (a round of reads per
+    /// hop) against a code scan with one round of reads ([`Strategy::CodeScan`]) from the
+    /// reader's measured cache residency and round-trip time ([`crate::CostModel`]), so a
+    /// cold replica takes the one-round plan and a warm one the graph. `Some(true)`: always
+    /// the code scan; `Some(false)`: never (as does [`SearchParams::scan_codes`] `false`
+    /// for sources without a measured reader, e.g. local files).
+    pub code_scan: Option<bool>,
 }
 
 impl Default for SearchOptions {
@@ -53,8 +61,35 @@ impl Default for SearchOptions {
             brute_force_below: None,
             two_hop_below: TWO_HOP_DEFAULT,
             exact: false,
+            code_scan: None,
         }
     }
+}
+
+/// The plan of a source searched without a filter.
+enum Plan<'s> {
+    /// Its index (graph) as is.
+    Index,
+    /// An exact scan of these vectors (`rows × dim`).
+    Exact(&'s [f32]),
+    /// Codes scanned, then one round of node reads ([`Strategy::CodeScan`]).
+    CodeScan,
+}
+
+/// The plan of a source searched with a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FilterPlan {
+    /// The matching rows scored one by one.
+    BruteForce,
+    /// The index, accepting only matching rows.
+    Graph,
+    /// Codes of the matching rows scanned, then one round of node reads.
+    CodeScan,
+}
+
+/// The strategy of the lowest estimate (the first of equal ones).
+fn cheapest(estimates: &[(Strategy, f64)]) -> Strategy {
+    estimates.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(Strategy::Unfiltered, |e| e.0)
 }
 
 /// Brute force limit, in matches, of sources the cost model does not price.
@@ -90,6 +125,25 @@ pub enum Strategy {
     /// As `FilteredGraph`, walking only matching rows with two-hop expansion past
     /// rejected ones ([`SearchParams::two_hop`]).
     TwoHopGraph,
+    /// A source reading nodes on demand (DiskANN): every code in RAM scored (the matching
+    /// rows' with a filter), then the best candidates' nodes read in one round and
+    /// reranked ([`SearchParams::scan_codes`]).
+    CodeScan,
+}
+
+impl Strategy {
+    /// Its name in metrics and reports: `graph`, `exact`, `brute_force`, `filtered_graph`
+    /// (two-hop included), `pruned` or `code_scan`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Unfiltered => "graph",
+            Strategy::Exact => "exact",
+            Strategy::BruteForce => "brute_force",
+            Strategy::FilteredGraph | Strategy::TwoHopGraph => "filtered_graph",
+            Strategy::Pruned => "pruned",
+            Strategy::CodeScan => "code_scan",
+        }
+    }
 }
 
 /// What happened in one source of a search.
@@ -132,14 +186,7 @@ impl Explain {
     /// nothing was searched.
     pub fn strategy_label(&self) -> &'static str {
         let slowest = self.sources.iter().max_by(|a, b| a.elapsed_us.total_cmp(&b.elapsed_us));
-        match slowest.map(|s| s.strategy) {
-            None => "empty",
-            Some(Strategy::Unfiltered) => "graph",
-            Some(Strategy::Exact) => "exact",
-            Some(Strategy::BruteForce) => "brute_force",
-            Some(Strategy::FilteredGraph | Strategy::TwoHopGraph) => "filtered_graph",
-            Some(Strategy::Pruned) => "pruned",
-        }
+        slowest.map_or("empty", |s| s.strategy.name())
     }
 
     /// Sources not searched because nothing matched.
@@ -285,17 +332,21 @@ impl Db {
         let Some(f) = &opts.filter else {
             let dead = src.dead.map(|d| move |row: u32| !d.contains(row));
             let dead = dead.as_ref().map(|f| f as &dyn RowFilter);
-            let (exact, estimates) = self.price_unfiltered(src, opts);
-            let (found, strategy) = match exact {
-                Some(vectors) => (stratovec_indexes::exact_search(vectors, self.dim, self.metric, q, opts.k, dead), Strategy::Exact),
-                None if opts.exact => {
+            let (plan, estimates) = self.price_unfiltered(src, opts);
+            let (found, strategy) = match plan {
+                Plan::Exact(vectors) => (stratovec_indexes::exact_search(vectors, self.dim, self.metric, q, opts.k, dead), Strategy::Exact),
+                Plan::Index if opts.exact => {
                     // Vectors not in memory (DiskANN): every live row, read one by one.
                     let live = without_dead((0..rows as u32).collect(), src);
                     let n = live.len();
                     let found = self.scan_rows(src, q, opts.k, &live)?;
                     return Ok((found, explain(None, Strategy::BruteForce, Some(n))));
                 }
-                None => (src.index.search(q, opts.k, &opts.params, dead).map_err(index_error)?, Strategy::Unfiltered),
+                Plan::Index => (src.index.search(q, opts.k, &opts.params, dead).map_err(index_error)?, Strategy::Unfiltered),
+                Plan::CodeScan => {
+                    let params = SearchParams { scan_codes: true, ..opts.params };
+                    (src.index.search(q, opts.k, &params, dead).map_err(index_error)?, Strategy::CodeScan)
+                }
             };
             return Ok((found, SourceExplain { estimates, ..explain(None, strategy, None) }));
         };
@@ -305,8 +356,14 @@ impl Db {
         }
         let compiled = src.rows.field_index().compile(f);
         let estimate = compiled.estimate();
-        let (brute_force, estimates) = self.price_filtered(src, estimate, opts);
-        if !brute_force {
+        let (plan, estimates) = self.price_filtered(src, estimate, opts);
+        if plan == FilterPlan::CodeScan {
+            let accept = |row: u32| compiled.contains(row) && src.dead.is_none_or(|d| !d.contains(row));
+            let params = SearchParams { scan_codes: true, ..opts.params };
+            let found = src.index.search(q, opts.k, &params, Some(&accept)).map_err(index_error)?;
+            return Ok((found, SourceExplain { estimates, ..explain(Some(estimate), Strategy::CodeScan, None) }));
+        }
+        if plan == FilterPlan::Graph {
             // Many matches: search the index, accepting matching live rows as it traverses.
             let accept = |row: u32| compiled.contains(row) && src.dead.is_none_or(|d| !d.contains(row));
             let two_hop = (estimate as f64) < opts.two_hop_below * rows as f64;
@@ -336,42 +393,101 @@ impl Db {
         Ok(top.into_sorted_vec())
     }
 
-    /// Whether to scan a filter's `matched` (estimated) rows of `src` exactly rather than
-    /// search its index with the filter, and the estimates (µs) when the cost model priced
-    /// it (see [`SearchOptions::brute_force_below`]).
-    fn price_filtered(&self, src: &Source<'_>, matched: u64, opts: &SearchOptions) -> (bool, Vec<(Strategy, f64)>) {
+    /// How to search `src` for a filter's `matched` (estimated) rows: scan them exactly
+    /// (brute force), search the index accepting only them, or (on-demand sources) scan
+    /// the codes; with the estimates (µs) when the cost model priced it (see
+    /// [`SearchOptions::brute_force_below`] and [`SearchOptions::code_scan`]).
+    fn price_filtered(&self, src: &Source<'_>, matched: u64, opts: &SearchOptions) -> (FilterPlan, Vec<(Strategy, f64)>) {
         let in_memory = src.index.vectors_in_memory().is_some();
+        let brute_or_graph = |brute: bool| if brute { FilterPlan::BruteForce } else { FilterPlan::Graph };
         if opts.exact {
-            return (true, Vec::new());
+            return (FilterPlan::BruteForce, Vec::new());
+        }
+        if let Some(plan) = self.forced_code_scan(src, opts) {
+            return (
+                if plan {
+                    FilterPlan::CodeScan
+                } else {
+                    brute_or_graph(matched <= opts.brute_force_below.unwrap_or(BRUTE_FORCE_BELOW_UNPRICED))
+                },
+                Vec::new(),
+            );
+        }
+        let (rows, model) = (src.index.rows() as u64, &self.options.cost_model.effective());
+        let ef = opts.params.ef_search.max(opts.k);
+        if let (None, Some((shape, read))) = (opts.brute_force_below, self.on_demand(src, opts)) {
+            let s = matched.max(1) as f64 / rows.max(1) as f64;
+            let estimates = vec![
+                (Strategy::BruteForce, model.node_by_node_ns(matched, self.dim, &read) / 1e3),
+                (Strategy::FilteredGraph, model.beam_ns(&shape, self.dim, opts.params.beam_width, &read) / s.min(1.0) / 1e3),
+                (Strategy::CodeScan, model.code_then_rerank_ns(&shape, matched, self.dim, &read) / 1e3),
+            ];
+            let best = cheapest(&estimates);
+            let plan = match best {
+                Strategy::BruteForce => FilterPlan::BruteForce,
+                Strategy::CodeScan => FilterPlan::CodeScan,
+                _ => FilterPlan::Graph,
+            };
+            return (plan, estimates);
         }
         match opts.brute_force_below {
-            Some(limit) => (matched <= limit, Vec::new()),
-            None if !in_memory => (matched <= BRUTE_FORCE_BELOW_UNPRICED, Vec::new()),
+            Some(limit) => (brute_or_graph(matched <= limit), Vec::new()),
+            None if !in_memory => (brute_or_graph(matched <= BRUTE_FORCE_BELOW_UNPRICED), Vec::new()),
             None => {
-                let (rows, model) = (src.index.rows() as u64, &self.options.cost_model);
                 let brute = model.brute_force_ns(matched, self.dim) / 1e3;
-                let graph = model.filtered_graph_ns(rows, matched, self.dim, opts.params.ef_search.max(opts.k)) / 1e3;
-                (brute <= graph, vec![(Strategy::BruteForce, brute), (Strategy::FilteredGraph, graph)])
+                let graph = model.filtered_graph_ns(rows, matched, self.dim, ef) / 1e3;
+                (brute_or_graph(brute <= graph), vec![(Strategy::BruteForce, brute), (Strategy::FilteredGraph, graph)])
             }
         }
     }
 
     /// Prices an exact scan against the graph search of an HNSW source (segment or
-    /// memtable) whose vectors are in memory: the vectors to scan when the scan is
-    /// cheaper, and the estimates (µs). Other sources are searched through their index.
-    fn price_unfiltered<'s>(&self, src: &Source<'s>, opts: &SearchOptions) -> (Option<&'s [f32]>, Vec<(Strategy, f64)>) {
+    /// memtable) whose vectors are in memory, and a beam search against a code scan of a
+    /// source reading on demand through a measured reader: the plan, and the estimates
+    /// (µs). Other sources are searched through their index.
+    fn price_unfiltered<'s>(&self, src: &Source<'s>, opts: &SearchOptions) -> (Plan<'s>, Vec<(Strategy, f64)>) {
         let index = src.index;
         if opts.exact {
-            return (index.vectors_in_memory(), Vec::new());
+            return (index.vectors_in_memory().map_or(Plan::Index, Plan::Exact), Vec::new());
+        }
+        let model = &self.options.cost_model.effective();
+        let forced = self.forced_code_scan(src, opts);
+        if let Some((shape, read)) = self.on_demand(src, opts) {
+            let beam = model.beam_ns(&shape, self.dim, opts.params.beam_width, &read) / 1e3;
+            let scan = model.code_then_rerank_ns(&shape, index.rows() as u64, self.dim, &read) / 1e3;
+            let plan = if forced.unwrap_or(scan < beam) { Plan::CodeScan } else { Plan::Index };
+            return (plan, vec![(Strategy::Unfiltered, beam), (Strategy::CodeScan, scan)]);
+        }
+        if let Some(code_scan) = forced {
+            return (if code_scan { Plan::CodeScan } else { Plan::Index }, Vec::new());
         }
         let Some(vectors) = index.vectors_in_memory().filter(|_| index.kind() == stratovec_formats::segment::SegmentKind::HNSW) else {
-            return (None, Vec::new());
+            return (Plan::Index, Vec::new());
         };
-        let (rows, model) = (index.rows() as u64, &self.options.cost_model);
+        let rows = index.rows() as u64;
         let exact = model.exact_ns(rows, self.dim) / 1e3;
         let graph = model.graph_ns(rows, self.dim, opts.params.ef_search.max(opts.k)) / 1e3;
         let estimates = vec![(Strategy::Exact, exact), (Strategy::Unfiltered, graph)];
-        ((exact < graph).then_some(vectors), estimates)
+        (if exact < graph { Plan::Exact(vectors) } else { Plan::Index }, estimates)
+    }
+
+    /// For a source reading on demand: whether the caller decided for or against the code
+    /// scan ([`SearchOptions::code_scan`], [`SearchParams::scan_codes`]); `None` when the
+    /// planner decides, or the source reads nothing on demand (then `None` too).
+    fn forced_code_scan(&self, src: &Source<'_>, opts: &SearchOptions) -> Option<bool> {
+        src.index.on_demand(opts.k, &opts.params)?;
+        match (opts.params.scan_codes, opts.code_scan) {
+            (true, _) => Some(true),
+            (false, Some(forced)) => Some(forced),
+            (false, None) => None,
+        }
+    }
+
+    /// The search shape of a source reading on demand and its reader's measured cost;
+    /// `None` for other sources and readers that measure nothing (local files).
+    fn on_demand(&self, src: &Source<'_>, opts: &SearchOptions) -> Option<(stratovec_indexes::OnDemand, stratovec_backends::ReadCost)> {
+        let shape = src.index.on_demand(opts.k, &opts.params)?;
+        Some((shape, src.reads?.read_cost()?))
     }
 
     /// Live records matching `filter`.

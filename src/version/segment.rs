@@ -23,6 +23,8 @@ pub(crate) struct Segment {
     pub ids: PodSlice<u64>,
     /// Metadata and payloads.
     pub rows: crate::version::rows::StoredRows,
+    /// The reader of the index's on-demand sections (DiskANN nodes), if any.
+    pub reads: Option<Arc<dyn stratovec_backends::RandomAccess>>,
 }
 
 impl Segment {
@@ -30,7 +32,7 @@ impl Segment {
     /// the database's dimension and metric. DiskANN nodes are read through `random` when
     /// the store offers positional reads, else from `file`.
     pub fn open(fetched: Fetched, dim: usize, metric: Metric, verify: bool) -> Result<Self> {
-        let Fetched { factory, meta, file, random, lazy } = fetched;
+        let Fetched { factory, meta, file, random, lazy, reads } = fetched;
         let name = meta.file.clone();
         let h = file.layout().header;
         if file.layout().file_len != meta.bytes {
@@ -58,7 +60,7 @@ impl Segment {
             .filter(|ids: &PodSlice<u64>| ids.as_slice().len() as u64 == meta.rows)
             .ok_or_else(|| Error::format(&name, FormatError::Invalid(format!("ids section does not hold {} keys", meta.rows))))?;
         let rows = crate::version::rows::StoredRows::open(&file, verify).map_err(|e| Error::format(&name, e))?;
-        Ok(Segment { meta, index, lazy, ids, rows })
+        Ok(Segment { meta, index, lazy, ids, rows, reads })
     }
 }
 

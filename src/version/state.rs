@@ -42,6 +42,8 @@ pub(crate) struct Source<'a> {
     pub segment: Option<u64>,
     /// Field statistics from the manifest (committed segments written by format 2).
     pub stats: Option<&'a [stratovec_formats::manifest::FieldStats]>,
+    /// The reader of the index's on-demand sections (DiskANN nodes), for its read cost.
+    pub reads: Option<&'a dyn stratovec_backends::RandomAccess>,
 }
 
 impl<'a> Source<'a> {
@@ -54,12 +56,21 @@ impl<'a> Source<'a> {
             rows: &s.rows,
             segment: Some(s.meta.id),
             stats: s.meta.fields.as_deref(),
+            reads: s.reads.as_deref(),
         }
     }
 
     /// A memtable being committed, with its deleted rows.
     pub fn of_frozen(f: &'a Frozen, dead: Option<&'a RoaringBitmap>) -> Self {
-        Source { index: &f.memtable.graph, ids: &f.memtable.ids, dead, rows: &f.memtable.columns, segment: Some(f.segment_id), stats: None }
+        Source {
+            index: &f.memtable.graph,
+            ids: &f.memtable.ids,
+            dead,
+            rows: &f.memtable.columns,
+            segment: Some(f.segment_id),
+            stats: None,
+            reads: None,
+        }
     }
 }
 
@@ -150,7 +161,7 @@ impl State {
     pub fn memtable_source(&self) -> Source<'_> {
         let m = &self.memtable;
         let dead = Some(&m.deleted).filter(|b| !b.is_empty());
-        Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None, stats: None }
+        Source { index: &m.graph, ids: &m.ids, dead, rows: &m.columns, segment: None, stats: None, reads: None }
     }
 
     /// The immutable sources, to search after the lock is released.

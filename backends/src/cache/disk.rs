@@ -105,6 +105,11 @@ impl DiskCache {
         }
     }
 
+    /// Whether the block is indexed (without reading or checking its file).
+    pub(super) fn contains(&self, key: &BlockKey) -> bool {
+        self.index.contains_key(key)
+    }
+
     /// Stores a block; a failure to write only loses the cache entry.
     pub(super) fn put(&self, key: &BlockKey, block: &[u8]) {
         let file = block_file(&self.dir, key);

@@ -241,6 +241,17 @@ impl BlockCache {
         object_len: u64,
         ranges: &[Range<u64>],
     ) -> Result<Vec<Bytes>, StoreError> {
+        Ok(self.read_ranges(store, path, object_len, ranges, true).await?.0)
+    }
+
+    /// [`BlockCache::read_many`], also counting the blocks wanted and those fetched.
+    pub(super) async fn read_many_counted(
+        &self,
+        store: &Arc<dyn BlobStore>,
+        path: &str,
+        object_len: u64,
+        ranges: &[Range<u64>],
+    ) -> Result<(Vec<Bytes>, BlockCount), StoreError> {
         self.read_ranges(store, path, object_len, ranges, true).await
     }
 
@@ -257,7 +268,7 @@ impl BlockCache {
         object_len: u64,
         ranges: &[Range<u64>],
     ) -> Result<Vec<Bytes>, StoreError> {
-        self.read_ranges(store, path, object_len, ranges, false).await
+        Ok(self.read_ranges(store, path, object_len, ranges, false).await?.0)
     }
 
     async fn read_ranges(
@@ -267,7 +278,7 @@ impl BlockCache {
         object_len: u64,
         ranges: &[Range<u64>],
         keep_in_ram: bool,
-    ) -> Result<Vec<Bytes>, StoreError> {
+    ) -> Result<(Vec<Bytes>, BlockCount), StoreError> {
         for r in ranges {
             crate::blob::check_range(path, r, object_len)?;
         }
@@ -277,9 +288,25 @@ impl BlockCache {
         let mut wanted: Vec<u64> = ranges.iter().filter(|r| r.start < r.end).flat_map(|r| r.start / bs..r.end.div_ceil(bs)).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let blocks = self.blocks(store, &key, &path, object_len, &wanted, keep_in_ram).await?;
+        let (blocks, fetched) = self.blocks(store, &key, &path, object_len, &wanted, keep_in_ram).await?;
         let block_of = |i: u64| &blocks[wanted.binary_search(&i).unwrap_or_default()];
-        Ok(ranges.iter().map(|r| assemble(r, bs, block_of)).collect())
+        Ok((ranges.iter().map(|r| assemble(r, bs, block_of)).collect(), BlockCount { wanted: wanted.len(), fetched }))
+    }
+
+    /// Fraction (0..=1) of up to `samples` blocks, evenly spaced over the object `path` of
+    /// `object_len` bytes in `store`, held in RAM or on disk now. Counts no hit or miss.
+    pub fn resident_fraction(&self, store: &dyn BlobStore, path: &str, object_len: u64, samples: u64) -> f64 {
+        let blocks = object_len.div_ceil(self.inner.options.block_bytes);
+        let samples = samples.min(blocks);
+        if samples == 0 {
+            return 1.0;
+        }
+        let key = object_key(store, path, object_len);
+        let resident = (0..samples)
+            .map(|i| (key.clone(), i * blocks / samples))
+            .filter(|k| self.inner.ram.contains_key(k) || self.inner.disk.as_ref().is_some_and(|d| d.contains(k)))
+            .count();
+        resident as f64 / samples as f64
     }
 
     /// The blocks `wanted` (ascending, distinct) of `path`, from RAM, disk, a fetch under
@@ -292,7 +319,7 @@ impl BlockCache {
         object_len: u64,
         wanted: &[u64],
         keep_in_ram: bool,
-    ) -> Result<Vec<Bytes>, StoreError> {
+    ) -> Result<(Vec<Bytes>, usize), StoreError> {
         let inner = &self.inner;
         let mut found: Vec<Option<Bytes>> = wanted.iter().map(|&i| self.cached(&(key.clone(), i), keep_in_ram)).collect();
         let mut waits: Vec<(usize, RunFetch, usize)> = Vec::new();
@@ -327,7 +354,7 @@ impl BlockCache {
             let blocks = blocks.map_err(|e| copy_error(&e))?;
             found[*slot] = Some(blocks[*at].clone());
         }
-        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+        Ok((found.into_iter().map(Option::unwrap_or_default).collect(), waits.len()))
     }
 
     /// A block from RAM, else from disk (then kept in RAM too when `keep_in_ram`).
@@ -412,6 +439,14 @@ impl BlockCache {
     pub fn reader(&self, store: Arc<dyn BlobStore>, path: &str, object_len: u64) -> CachedReader {
         CachedReader::new(self.clone(), store, path, object_len)
     }
+}
+
+/// Blocks of one read: distinct blocks wanted, and those not in the cache (fetched, or
+/// waited for while another reader fetched them).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BlockCount {
+    pub wanted: usize,
+    pub fetched: usize,
 }
 
 /// Groups `slots` (indexes into `wanted`, ascending) into runs of consecutive block numbers.

@@ -32,3 +32,23 @@ pub fn batch_gbps(batch: BatchKernel, dim: usize, bytes: usize, repeats: usize) 
     }
     (rows * dim * 4) as f64 / best / 1e9
 }
+
+/// How fast this process's exact scans read rows ([`scan_speed`]), in GB/s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanSpeed {
+    /// Rows in cache (256 KiB of 128-dimensional rows).
+    pub cached_gbps: f64,
+    /// Rows streamed from memory (48 MiB of 128-dimensional rows).
+    pub memory_gbps: f64,
+}
+
+/// The chosen table's `l2_batch` ([`super::kernels`]) measured once per process at 128
+/// dimensions on cached and streamed rows (about 40 ms, at the first call; later calls
+/// return the same numbers).
+pub fn scan_speed() -> ScanSpeed {
+    static SPEED: std::sync::OnceLock<ScanSpeed> = std::sync::OnceLock::new();
+    *SPEED.get_or_init(|| {
+        let l2 = super::kernels().l2_batch;
+        ScanSpeed { cached_gbps: batch_gbps(l2, 128, 256 << 10, 3), memory_gbps: batch_gbps(l2, 128, 48 << 20, 1) }
+    })
+}

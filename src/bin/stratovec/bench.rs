@@ -74,7 +74,7 @@ pub struct BenchArgs {
     /// and reopen the database after commit and search the reopened one (index `hnsw`).
     #[arg(long)]
     reopen: bool,
-    /// hnsw: when --db already holds a database, open it and search it instead of building
+    /// hnsw, backup, remote-*: when --db already holds a database, open it and search it instead of building
     /// one (for A/B runs of two builds on the same data); it is kept afterwards.
     #[arg(long)]
     reuse: bool,
@@ -149,9 +149,17 @@ pub struct BenchArgs {
     /// remote-*: cache block size in KiB.
     #[arg(long, default_value_t = 64)]
     block_kib: u64,
-    /// remote-diskann-*: beam widths W of the cold first query, each on a fresh replica.
+    /// remote-diskann-*: beam widths W of the cold first query, each on a fresh replica;
+    /// diskann-* with --cold: the beam widths of the O_DIRECT searches.
     #[arg(long, value_delimiter = ',', default_value = "4,16,32")]
     cold_beams: Vec<usize>,
+    /// diskann-* with --cold: also measure QPS from this many threads searching at once.
+    #[arg(long, default_value_t = 1)]
+    search_threads: usize,
+    /// remote-diskann-*: queries of the cold pass (one after another on a fresh replica,
+    /// the graph against the planner).
+    #[arg(long, default_value_t = 50)]
+    cold_queries: usize,
     /// remote-*: vectors in the commit measured straight to the remote store.
     #[arg(long, default_value_t = 10_000)]
     remote_commit_rows: usize,
@@ -423,15 +431,7 @@ pub(crate) fn search_all(
 /// The planner's choice per source for one query, e.g. `exact` or `graph,exact`.
 fn plan_of(db: &Db, q: &[f32], k: usize, params: SearchParams) -> Result<String, Error> {
     let (_, explain) = db.search_with(q, &stratovec::SearchOptions { k, params, ..Default::default() })?;
-    let names: Vec<&str> = explain
-        .sources
-        .iter()
-        .map(|s| match s.strategy {
-            stratovec::Strategy::Exact => "exact",
-            stratovec::Strategy::Unfiltered => "graph",
-            _ => "other",
-        })
-        .collect();
+    let names: Vec<&str> = explain.sources.iter().map(|s| s.strategy.name()).collect();
     Ok(names.join(","))
 }
 

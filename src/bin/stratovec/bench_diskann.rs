@@ -85,13 +85,20 @@ pub(super) fn run(
         let open_s = t.elapsed().as_secs_f64();
         let rss_open = rss_bytes().unwrap_or(0);
         let timings = Timings { build_s, commit_s: None, open_s: Some(open_s), bytes_per_vector: Some(file_len as f64 / c.n as f64) };
-        for &ef in &a.ef {
-            let sp = SearchParams { ef_search: ef, beam_width: a.beam, ..SearchParams::default() };
+        // Cold: each beam width of --cold-beams (reads in flight per search); warm: --beam.
+        let beams = if cold { a.cold_beams.clone() } else { vec![a.beam] };
+        for (&ef, &beam) in a.ef.iter().flat_map(|ef| beams.iter().map(move |b| (ef, b))) {
+            let sp = SearchParams { ef_search: ef, beam_width: beam, ..SearchParams::default() };
             let r = measure(queries, gt, a.k, |q| {
                 let found = index.search(q, a.k, &sp, None).map_err(|e| invalid(e.to_string()))?;
                 Ok(found.iter().map(|c| id_of(c.row)).collect())
             })?;
-            report(a, c, &format!("{label}{suffix}"), ef, &r, &timings);
+            let w = if cold { format!("-w{beam}") } else { String::new() };
+            report(a, c, &format!("{label}{suffix}{w}"), ef, &r, &timings);
+            if cold && a.search_threads > 1 {
+                let qps = concurrent_qps(a.search_threads, queries, |q| index.search(q, a.k, &sp, None).map(|_| ()))?;
+                eprintln!("# {label}{suffix}{w} ef={ef}: {qps:.0} QPS from {} search threads", a.search_threads);
+            }
         }
         let rss_after = rss_bytes().unwrap_or(0);
         let anon_grew = status_bytes("RssAnon:").unwrap_or(0).saturating_sub(anon_before);
@@ -118,4 +125,32 @@ fn with_io_uring(store: LocalStore, on: bool) -> Result<LocalStore, Error> {
 #[cfg(not(feature = "io-uring"))]
 fn with_io_uring(store: LocalStore, _on: bool) -> Result<LocalStore, Error> {
     Ok(store)
+}
+
+/// QPS of `search` over every query from `threads` threads at once (more reads in flight:
+/// `threads × W`).
+fn concurrent_qps<E: std::fmt::Display>(
+    threads: usize,
+    queries: &Matrix<f32>,
+    search: impl Fn(&[f32]) -> Result<(), E> + Sync,
+) -> Result<f64, Error> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), Error> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= queries.rows() {
+                            return Ok(());
+                        }
+                        search(queries.row(i)).map_err(|e| invalid(e.to_string()))?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err(invalid("search thread panicked".into()))))
+    })?;
+    Ok(queries.rows() as f64 / t.elapsed().as_secs_f64())
 }

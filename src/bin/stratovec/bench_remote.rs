@@ -35,7 +35,9 @@ pub(super) fn run(
     let label = codes.map_or("remote-hnsw".to_string(), |k| format!("remote-diskann-{}", k.name()));
     let (dir, temporary) = bench_dir(a)?;
     let options = db_options(a, codes);
-    build(a, c, base, &dir, &options, codes.is_some())?;
+    if !(a.reuse && !temporary && super::holds_database(&dir)) {
+        build(a, c, base, &dir, &options, codes.is_some())?;
+    }
     let rtt = Duration::from_secs_f64(a.rtt_ms / 1e3);
     let remote = remote_store(a, &dir, "replica")?;
     let local = pollster::block_on(Db::open_read_only(open_store(&dir)?, options.clone()))?;
@@ -54,43 +56,55 @@ pub(super) fn run(
 
     let slow = LatencyStore::new(remote, rtt);
     // Cold first queries, each on a fresh replica: the graph at each beam width W, and for
-    // DiskANN the code scan with one batched rerank.
-    let mut plans: Vec<(String, SearchParams)> = Vec::new();
+    // DiskANN the code scan with one batched rerank, and the planner's choice.
+    let mut plans: Vec<(String, SearchParams, Option<bool>)> = Vec::new();
     let base_params = SearchParams::with_ef(a.ef[0]);
     for &beam in if codes.is_some() { &a.cold_beams[..] } else { std::slice::from_ref(&a.beam) } {
-        plans.push((format!("cold first query W={beam}"), SearchParams { beam_width: beam, ..base_params }));
+        plans.push((format!("cold first query W={beam}"), SearchParams { beam_width: beam, ..base_params }, Some(false)));
     }
     if codes.is_some() {
-        plans.push(("cold first query scan".into(), SearchParams { scan_codes: true, ..base_params }));
+        plans.push(("cold first query scan".into(), base_params, Some(true)));
+        plans.push(("cold first query auto".into(), SearchParams { beam_width: a.beam, ..base_params }, None));
     }
-    for (i, (step, params)) in plans.iter().enumerate() {
+    for (i, (step, params, code_scan)) in plans.iter().enumerate() {
         let (replica, open) = open_replica(a, &slow, &options)?;
         if i == 0 {
             report_io(a, &label, "replica open", rtt, open);
         }
         let before = slow.stats();
         let t = Instant::now();
-        replica.search(queries.row(0), a.k, params)?;
-        report_io(a, &label, step, rtt, (t.elapsed().as_secs_f64(), slow.stats().since(&before)));
+        let plan = search_as(&replica, queries.row(0), a.k, params, *code_scan)?.1;
+        let step = if code_scan.is_none() { format!("{step} ({plan})") } else { step.clone() };
+        report_io(a, &label, &step, rtt, (t.elapsed().as_secs_f64(), slow.stats().since(&before)));
+    }
+    if codes.is_some() {
+        cold_pass(a, &label, &slow, &options, queries)?;
     }
 
     let (replica, _) = open_replica(a, &slow, &options)?;
     warm_up(a, &replica, queries)?;
+    let mut cases: Vec<(String, SearchParams, Option<bool>)> = Vec::new();
     for &ef in &a.ef {
         let params = SearchParams { beam_width: a.beam, ..SearchParams::with_ef(ef) };
-        let run = |db: &ReadOnlyDb| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
-        let at_home = run(&local)?;
-        let before = slow.stats();
-        let away = run(&replica)?;
-        report_warm(a, &label, &format!("warm ef={ef}"), &at_home, &away, slow.stats().since(&before));
+        cases.push((format!("warm ef={ef}"), params, Some(false)));
+        if codes.is_some() {
+            cases.push((format!("warm auto ef={ef}"), params, None));
+        }
     }
     if codes.is_some() {
-        let params = SearchParams { scan_codes: true, ..base_params };
-        let run = |db: &ReadOnlyDb| measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()));
+        cases.push((format!("warm scan ef={}", a.ef[0]), base_params, Some(true)));
+    }
+    for (step, params, code_scan) in &cases {
+        let run = |db: &ReadOnlyDb| measure(queries, gt, a.k, |q| search_as(db, q, a.k, params, *code_scan).map(|r| r.0));
         let at_home = run(&local)?;
         let before = slow.stats();
         let away = run(&replica)?;
-        report_warm(a, &label, &format!("warm scan ef={}", a.ef[0]), &at_home, &away, slow.stats().since(&before));
+        let step = match code_scan {
+            None => format!("{step} ({})", search_as(&replica, queries.row(0), a.k, params, None)?.1),
+            Some(_) => step.clone(),
+        };
+        report_warm(a, &label, &step, &at_home, &away, slow.stats().since(&before));
+        report_estimates(a, &label, &step, &replica, queries, params, *code_scan)?;
     }
     drop((local, replica));
     commit_straight(a, c, base, &dir, rtt, &label)?;
@@ -98,6 +112,88 @@ pub(super) fn run(
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_dir_all(dir.with_extension("remote"));
     }
+    Ok(())
+}
+
+/// One search with the code scan forced on or off (`Some`) or left to the planner
+/// (`None`): the keys found, and the plan of each source (`graph`, `code_scan`).
+fn search_as(db: &ReadOnlyDb, q: &[f32], k: usize, params: &SearchParams, code_scan: Option<bool>) -> Result<(Vec<u64>, String), Error> {
+    let opts = stratovec::SearchOptions { k, params: *params, code_scan, ..Default::default() };
+    let (hits, explain) = db.search_with(q, &opts)?;
+    let plans: Vec<&str> = explain.sources.iter().map(|s| s.strategy.name()).collect();
+    Ok((hits.iter().map(|h| h.record.id).collect(), plans.join(",")))
+}
+
+/// The first `--cold-queries` queries one after another on a fresh replica, with the
+/// graph (`beam_width` = `--beam`) and with the planner: total time, and for the planner
+/// how many queries each plan served and the first that walked the graph.
+fn cold_pass(a: &BenchArgs, label: &str, slow: &LatencyStore, options: &DbOptions, queries: &Matrix<f32>) -> Result<(), Error> {
+    let n = a.cold_queries.min(queries.rows());
+    let params = SearchParams { beam_width: a.beam, ..SearchParams::with_ef(a.ef[0]) };
+    for code_scan in [Some(false), None] {
+        let (replica, _) = open_replica(a, slow, options)?;
+        let before = slow.stats();
+        let t = Instant::now();
+        let (mut scans, mut first_graph) = (0, None);
+        for i in 0..n {
+            let plan = search_as(&replica, queries.row(i), a.k, &params, code_scan)?.1;
+            if plan.contains("code_scan") {
+                scans += 1;
+            } else if first_graph.is_none() {
+                first_graph = Some(i);
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let io = slow.stats().since(&before);
+        let planner = if code_scan.is_none() { "auto" } else { "graph" };
+        let line = json!({
+            "index": label, "step": format!("cold pass {planner}"), "queries": n, "seconds": secs, "rounds": io.rounds,
+            "requests": io.requests, "code_scans": scans, "first_graph_query": first_graph,
+        });
+        say(a, line, || {
+            format!(
+                "{label:<20} cold pass {planner:<5} {n} queries in {:.2} s ({:.1} ms each), rounds={} requests={}, code scans {scans}, first graph query {:?}",
+                secs,
+                secs * 1e3 / n.max(1) as f64,
+                io.rounds,
+                io.requests,
+                first_graph
+            )
+        });
+    }
+    Ok(())
+}
+
+/// The cost model's estimates for the DiskANN source against its measured time, averaged
+/// over up to 200 queries (how the model's constants were checked).
+fn report_estimates(
+    a: &BenchArgs,
+    label: &str,
+    step: &str,
+    db: &ReadOnlyDb,
+    queries: &Matrix<f32>,
+    params: &SearchParams,
+    code_scan: Option<bool>,
+) -> Result<(), Error> {
+    let opts = stratovec::SearchOptions { k: a.k, params: *params, code_scan, ..Default::default() };
+    let n = queries.rows().min(200);
+    let (mut measured, mut estimates) = (0.0, Vec::<(String, f64)>::new());
+    for i in 0..n {
+        let (_, explain) = db.search_with(queries.row(i), &opts)?;
+        let Some(src) = explain.sources.iter().find(|s| !s.estimates.is_empty()) else { return Ok(()) };
+        measured += src.elapsed_us / n as f64;
+        for (j, (strategy, us)) in src.estimates.iter().enumerate() {
+            if estimates.len() <= j {
+                estimates.push((strategy.name().to_string(), 0.0));
+            }
+            estimates[j].1 += us / n as f64;
+        }
+    }
+    let line = json!({"index": label, "step": step, "measured_us": measured, "estimates_us": estimates});
+    say(a, line, || {
+        let est: Vec<String> = estimates.iter().map(|(s, us)| format!("{s} {us:.0} us")).collect();
+        format!("{label:<20} {step:<14} planner estimates: {}; measured {measured:.0} us", est.join(", "))
+    });
     Ok(())
 }
 

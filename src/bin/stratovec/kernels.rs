@@ -52,5 +52,11 @@ pub fn run(a: KernelsArgs) -> Result<(), Error> {
             }
         }
     }
+    let speed = stratovec::indexes::kernel::throughput::scan_speed();
+    let (reference, model) = (stratovec::REFERENCE_SCAN_SPEED, stratovec::CostModel::default().effective());
+    println!(
+        "planner calibration (l2_batch, d=128): cached {:.1} GB/s, memory {:.1} GB/s (fitted at {:.0} / {:.0}): scan_dim_ns {:.3}, scan_dim_ns_uncached {:.3}",
+        speed.cached_gbps, speed.memory_gbps, reference.cached_gbps, reference.memory_gbps, model.scan_dim_ns, model.scan_dim_ns_uncached
+    );
     Ok(())
 }

@@ -66,17 +66,18 @@ pub(crate) fn gather(inputs: &[Arc<Segment>], dead: &HashMap<u64, Arc<RoaringBit
 /// The index kind a compaction writes for `rows` live rows of `dim` values: Flat below
 /// `flat_threshold` when it is set (non-zero), else where the cost model says a graph never
 /// pays; otherwise
-/// `compaction_index` when set, or HNSW below `diskann_threshold` and DiskANN above.
+/// `compaction_index` when set, else DiskANN from `diskann_threshold` rows or
+/// `diskann_threshold_bytes` bytes of vectors, and HNSW below both.
 pub(crate) fn output_kind(rows: usize, dim: usize, options: &DbOptions) -> SegmentKind {
     let flat = match options.flat_threshold {
-        0 => options.cost_model.graph_never_pays(rows as u64, dim),
+        0 => options.cost_model.effective().graph_never_pays(rows as u64, dim),
         threshold => rows < threshold,
     };
     if flat {
         SegmentKind::FLAT
     } else if let Some(kind) = options.compaction_index {
         kind
-    } else if rows >= options.diskann_threshold {
+    } else if rows >= options.diskann_threshold || (rows as u64).saturating_mul(dim as u64 * 4) >= options.diskann_threshold_bytes {
         SegmentKind::DISKANN
     } else {
         SegmentKind::HNSW
@@ -171,5 +172,10 @@ mod tests {
         let by_cost = DbOptions::default();
         assert_eq!(output_kind(100, 50, &by_cost), SegmentKind::FLAT, "a graph never pays at 100 rows");
         assert_eq!(output_kind(50_000, 50, &by_cost), SegmentKind::HNSW);
+        // 1 GiB of vectors: DiskANN below the row threshold too.
+        assert_eq!(output_kind(400_000, 768, &by_cost), SegmentKind::DISKANN);
+        assert_eq!(output_kind(300_000, 768, &by_cost), SegmentKind::HNSW);
+        assert_eq!(output_kind(999_999, 50, &by_cost), SegmentKind::HNSW);
+        assert_eq!(output_kind(1_000_000, 50, &by_cost), SegmentKind::DISKANN);
     }
 }
