@@ -9,7 +9,7 @@
 //!   for factories with on-demand sections, from the other sections plus a positional
 //!   reader; kind, dimension, metric and rows match;
 //! * `vector(row)` returns the row it was built from (after the factory's row order) and
-//!   `None` past the end;
+//!   `None` past the end, and `vectors_of` the same rows;
 //! * recall@10 against exact search is at least the floor given;
 //! * results are sorted, finite, distinct, and obey a row filter;
 //! * a query of the wrong dimension is `DimensionMismatch`, never a panic;
@@ -117,6 +117,17 @@ fn check_vectors(name: &str, index: &dyn Index, rows: &[f32], order: &[u32]) {
         assert!(got.len() == DIM && close, "{name}: vector({row}) differs from input row {input}");
     }
     assert!(matches!(index.vector(ROWS as u32), Ok(None)), "{name}: vector(rows) must be None");
+    // `vectors_of` agrees with `vector`, row for row, skipping rows out of range.
+    let asked: Vec<u32> = (0..ROWS as u32).rev().step_by(7).chain([ROWS as u32]).collect();
+    let mut seen = vec![false; asked.len()];
+    index
+        .vectors_of(&asked, &mut |i, v| {
+            let want = index.vector(asked[i]).ok().flatten();
+            assert!(want.as_deref() == Some(v), "{name}: vectors_of row {} differs from vector()", asked[i]);
+            seen[i] = true;
+        })
+        .unwrap_or_else(|e| panic!("{name}: vectors_of failed: {e}"));
+    assert!(seen[..asked.len() - 1].iter().all(|&s| s) && !seen[asked.len() - 1], "{name}: vectors_of rows passed");
 }
 
 /// Exact `K` nearest input rows of `q`.

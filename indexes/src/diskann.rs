@@ -396,6 +396,21 @@ impl Index for DiskAnnIndex {
         Ok(Some(Cow::Owned(v)))
     }
 
+    /// One batch of node reads (one round through a remote reader).
+    fn vectors_of(&self, rows: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<(), IndexError> {
+        let wanted: Vec<(usize, u32)> = rows.iter().copied().enumerate().filter(|&(_, r)| (r as usize) < self.rows).collect();
+        let offsets: Vec<u64> = wanted.iter().map(|&(_, r)| self.nodes_offset + self.meta.sector_offset(r)).collect();
+        let (mut vector, mut damaged) = (Vec::with_capacity(self.dim), None);
+        self.reader.read_batch(&offsets, self.meta.read_len(), &mut |i, bytes| {
+            let (at, row) = wanted[i];
+            match self.parse_node(row, bytes, &mut vector) {
+                Ok(_) => each(at, &vector),
+                Err(e) => damaged = damaged.take().or(Some(e)),
+            }
+        })?;
+        damaged.map_or(Ok(()), Err)
+    }
+
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         check_dim(self.dim, query.len())?;
         if self.rows == 0 || k == 0 {

@@ -73,6 +73,20 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     /// `Io` or `Format` for indexes that read vectors from storage (DiskANN nodes) when the
     /// read fails or the bytes are damaged: never reported as an absent row.
     fn vector(&self, row: u32) -> Result<Option<std::borrow::Cow<'_, [f32]>>, IndexError>;
+    /// The stored vectors of `rows`, each passed to `each(i, vector)` (`i` its position in
+    /// `rows`, in any order; rows out of range are skipped). Default: [`Index::vector`] row by
+    /// row; an index reading on demand reads them in one batch (DiskANN: one round).
+    ///
+    /// # Errors
+    /// As [`Index::vector`].
+    fn vectors_of(&self, rows: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<(), IndexError> {
+        for (i, &row) in rows.iter().enumerate() {
+            if let Some(v) = self.vector(row)? {
+                each(i, &v);
+            }
+        }
+        Ok(())
+    }
     /// Up to `k` rows closest to `query` (length `dim`, normalised for cosine) that pass
     /// `filter`, closest first.
     ///

@@ -79,6 +79,10 @@ impl Index for LazyIndex {
         self.get()?.vector(row)
     }
 
+    fn vectors_of(&self, rows: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<(), IndexError> {
+        self.get()?.vectors_of(rows, each)
+    }
+
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
         self.get()?.search(query, k, params, filter)
     }

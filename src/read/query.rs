@@ -92,6 +92,10 @@ fn cheapest(estimates: &[(Strategy, f64)]) -> Strategy {
     estimates.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(Strategy::Unfiltered, |e| e.0)
 }
 
+/// Rows read per batch (one round of reads) when scanning rows whose vectors are not in
+/// memory.
+const SCAN_BATCH: usize = 4096;
+
 /// Brute force limit, in matches, of sources the cost model does not price.
 const BRUTE_FORCE_BELOW_UNPRICED: u64 = 20_000;
 
@@ -382,13 +386,24 @@ impl Db {
     }
 
     /// The `k` rows of `rows` closest to `q`, reading each row's vector.
+    /// Vectors not in memory (DiskANN nodes) are read in batches of [`SCAN_BATCH`] rows, one
+    /// round each.
     fn scan_rows(&self, src: &Source<'_>, q: &[f32], k: usize, rows: &roaring::RoaringBitmap) -> Result<Vec<Candidate>> {
         let scorer = Scorer::new(self.metric);
         let mut top = TopK::new(k);
-        for row in rows {
-            if let Some(v) = src.index.vector(row).map_err(|e| Error::index("search", e))? {
-                top.push(Candidate { distance: scorer.distance(q, &v), row });
+        if let Some(vectors) = src.index.vectors_in_memory() {
+            for row in rows {
+                if let Some(v) = vectors.get(row as usize * self.dim..(row as usize + 1) * self.dim) {
+                    top.push(Candidate { distance: scorer.distance(q, v), row });
+                }
             }
+            return Ok(top.into_sorted_vec());
+        }
+        let rows: Vec<u32> = rows.iter().collect();
+        for batch in rows.chunks(SCAN_BATCH) {
+            src.index
+                .vectors_of(batch, &mut |i, v| top.push(Candidate { distance: scorer.distance(q, v), row: batch[i] }))
+                .map_err(|e| Error::index("search", e))?;
         }
         Ok(top.into_sorted_vec())
     }
@@ -418,7 +433,7 @@ impl Db {
         if let (None, Some((shape, read))) = (opts.brute_force_below, self.on_demand(src, opts)) {
             let s = matched.max(1) as f64 / rows.max(1) as f64;
             let estimates = vec![
-                (Strategy::BruteForce, model.node_by_node_ns(matched, self.dim, &read) / 1e3),
+                (Strategy::BruteForce, model.nodes_read_ns(matched, self.dim, &read) / 1e3),
                 (Strategy::FilteredGraph, model.beam_ns(&shape, self.dim, opts.params.beam_width, &read) / s.min(1.0) / 1e3),
                 (Strategy::CodeScan, model.code_then_rerank_ns(&shape, matched, self.dim, &read) / 1e3),
             ];
