@@ -12,6 +12,12 @@ pub struct DbOptions {
     /// HNSW parameters of the memtable graph (and so of HNSW segments). Default
     /// `M = 16, ef_construction = 200`.
     pub hnsw: HnswParams,
+    /// Codes HNSW segments carry for their traversal (written at commit and compaction,
+    /// trained on the segment's rows; the f32 vectors stay for rescoring the `ef`
+    /// candidates): `Some(CodeKind::Sq8)` is HNSW-SQ8, `dim` more bytes per row on disk and
+    /// a quarter of the bytes read per hop. The memtable's graph always searches in f32.
+    /// Default `None`.
+    pub hnsw_codes: Option<stratovec_indexes::CodeKind>,
     /// When not 0, a commit or compaction output of fewer rows than this writes a Flat
     /// segment (no graph), and more rows a graph. Default 0: a commit keeps the memtable's HNSW graph whatever its size (the
     /// planner still scans small segments exactly when that is cheaper, see
@@ -107,6 +113,7 @@ impl Default for DbOptions {
     fn default() -> Self {
         DbOptions {
             hnsw: HnswParams::default(),
+            hnsw_codes: None,
             flat_threshold: 0,
             cost_model: crate::CostModel::default(),
             diskann_threshold: 1_000_000,
@@ -146,6 +153,12 @@ impl DbOptions {
     pub fn with_hnsw(mut self, m: usize, ef_construction: usize) -> Self {
         self.hnsw.m = m;
         self.hnsw.ef_construction = ef_construction;
+        self
+    }
+
+    /// Sets the codes HNSW segments traverse with ([`DbOptions::hnsw_codes`]).
+    pub fn with_hnsw_codes(mut self, codes: Option<stratovec_indexes::CodeKind>) -> Self {
+        self.hnsw_codes = codes;
         self
     }
 
@@ -207,7 +220,8 @@ impl DbOptions {
     /// `compaction_index` names a kind that is not registered.
     pub fn index_registry(&self) -> crate::Result<IndexRegistry> {
         let invalid = |e: stratovec_indexes::IndexError| crate::Error::invalid(format!("index registry: {e}"));
-        let mut registry = IndexRegistry::builtin(self.hnsw, self.diskann.clone());
+        let hnsw = stratovec_indexes::HnswFactory { params: self.hnsw, codes: self.hnsw_codes };
+        let mut registry = IndexRegistry::builtin(hnsw, self.diskann.clone());
         for factory in &self.indexes {
             registry.register(factory.clone()).map_err(invalid)?;
         }

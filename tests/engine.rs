@@ -282,3 +282,51 @@ fn a_damaged_newest_manifest_is_recovered_by_rolling_back() {
     let db = block(Db::open(local(dir.path()), DbOptions::default())).unwrap();
     assert!(db.contains(1) && db.contains(4));
 }
+
+/// The sections of segment `file` in `store`.
+fn sections(store: &Arc<dyn BlobStore>, file: &str) -> Vec<stratovec::formats::segment::SectionKind> {
+    let bytes = block(store.get(file)).unwrap();
+    let seg = stratovec::formats::segment::SegmentBytes::whole(bytes).unwrap();
+    seg.layout().sections.iter().map(|e| e.kind).collect()
+}
+
+#[test]
+fn hnsw_sq8_segments_carry_codes_from_commit_and_compaction() {
+    use stratovec::formats::segment::{SectionKind, SegmentKind};
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let (dim, n) = (24, 3_000);
+    let data = vectors(n, dim, 9);
+    let options = || DbOptions::default().with_hnsw_codes(Some(indexes::CodeKind::Sq8));
+    let db = block(Db::create(store.clone(), dim, Metric::L2, options())).unwrap();
+    let half = n / 2;
+    db.insert_batch(&(0..half as u64).collect::<Vec<_>>(), &data[..half * dim]).unwrap();
+    block(db.commit()).unwrap();
+    db.insert_batch(&(half as u64..n as u64).collect::<Vec<_>>(), &data[half * dim..]).unwrap();
+    block(db.commit()).unwrap();
+    for seg in &db.manifest().segments {
+        assert_eq!(seg.kind, SegmentKind::HNSW);
+        assert!(sections(&store, &seg.file).contains(&SectionKind::QUANT_CODES), "commit wrote the codes");
+    }
+    block(db.compact_with(&MergeAll)).unwrap();
+    let merged = db.manifest().segments;
+    assert_eq!(merged.len(), 1);
+    assert!(sections(&store, &merged[0].file).contains(&SectionKind::QUANT_CODES), "compaction wrote the codes");
+    drop(db);
+
+    // Reopened: the traversal scores codes, the answers are rescored with f32 vectors.
+    let db = block(Db::open(store, options())).unwrap();
+    let exact = SearchOptions { k: 10, exact: true, ..SearchOptions::default() };
+    let (mut found, mut total) = (0, 0);
+    for q in vectors(30, dim, 77).chunks(dim) {
+        let want = db.search_with(q, &exact).unwrap().0;
+        let got = db.search(q, 10, &SearchParams::with_ef(64)).unwrap();
+        for h in &got {
+            let v = db.get(h.id).unwrap().unwrap();
+            let d: f32 = v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+            assert!((d - h.distance).abs() <= 1e-3 * d.max(1.0), "exact distance for key {}", h.id);
+        }
+        found += got.iter().filter(|h| want.iter().any(|w| w.record.id == h.id)).count();
+        total += want.len();
+    }
+    assert!(found as f64 >= 0.9 * total as f64, "recall@10 {found}/{total}");
+}

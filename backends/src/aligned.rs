@@ -32,7 +32,7 @@ impl AlignedBuf {
     }
 
     /// The start of the buffer, for the kernel to write into.
-    #[cfg(feature = "io-uring")]
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr
     }

@@ -50,7 +50,7 @@ mod random_access;
 #[cfg(feature = "test-util")]
 pub mod recording;
 mod retry;
-#[cfg(feature = "io-uring")]
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
 mod uring;
 
 #[cfg(feature = "object-store")]

@@ -33,7 +33,7 @@ pub struct LocalFileReader {
     file: File,
     len: u64,
     direct: bool,
-    #[cfg(feature = "io-uring")]
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
     io_uring: bool,
 }
 
@@ -55,7 +55,7 @@ impl LocalFileReader {
             file,
             len,
             direct,
-            #[cfg(feature = "io-uring")]
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
             io_uring: false,
         })
     }
@@ -65,7 +65,7 @@ impl LocalFileReader {
     ///
     /// # Errors
     /// The error of `io_uring_setup(2)` if this process may not use io_uring.
-    #[cfg(feature = "io-uring")]
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
     pub fn with_io_uring(mut self) -> io::Result<Self> {
         crate::uring::check_available()?;
         self.io_uring = true;
@@ -88,7 +88,7 @@ impl RandomAccess for LocalFileReader {
 
     fn read_batch(&self, offsets: &[u64], len: usize, each: &mut dyn FnMut(usize, &[u8])) -> io::Result<()> {
         self.check_aligned(offsets, len)?;
-        #[cfg(feature = "io-uring")]
+        #[cfg(all(feature = "io-uring", target_os = "linux"))]
         if self.io_uring {
             return crate::uring::read_batch(&self.file, offsets, len, each);
         }
@@ -131,7 +131,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "io-uring")]
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
     #[test]
     fn io_uring_reads_equal_pread_reads() {
         let dir = tempfile::tempdir().unwrap();

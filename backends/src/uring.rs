@@ -35,6 +35,12 @@ pub fn check_available() -> io::Result<()> {
     IoUring::new(2).map(drop)
 }
 
+/// Whether this process may use io_uring, checked once.
+pub fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| check_available().is_ok())
+}
+
 /// Reads `len` bytes at each of `offsets` of `file` and calls `each(i, bytes)` per read, in
 /// completion order.
 ///

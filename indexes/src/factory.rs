@@ -148,6 +148,10 @@ impl IndexFactory for FlatFactory {
 pub struct HnswFactory {
     /// `M` and `ef_construction` of builds.
     pub params: HnswParams,
+    /// Codes written beside the graph (trained on the segment's rows) for the traversal
+    /// to score, the f32 vectors rescoring the candidates: HNSW-SQ with
+    /// `Some(CodeKind::Sq8)`. Default `None`: f32 throughout.
+    pub codes: Option<crate::CodeKind>,
 }
 
 impl IndexFactory for HnswFactory {
@@ -164,7 +168,12 @@ impl IndexFactory for HnswFactory {
         let mut graph = HnswGraph::new(input.dim, input.metric, self.params)?;
         graph.insert_batch(input.vectors)?;
         let estimate = input.rows() * (input.dim * 4 + 8 * self.params.m + 8);
-        Ok(BuiltIndex::from_index(graph, estimate))
+        let Some(kind) = self.codes else { return Ok(BuiltIndex::from_index(graph, estimate)) };
+        let codes = crate::QuantizedCodes::build(kind, input.vectors, input.dim, input.metric, &crate::PqParams::default())?;
+        Ok(BuiltIndex::from_writer(estimate + input.rows() * codes.code_len(), move |w| {
+            graph.write_sections(w);
+            codes.write_sections(w);
+        }))
     }
 }
 
@@ -215,10 +224,10 @@ pub struct IndexRegistry {
 }
 
 impl IndexRegistry {
-    /// The built-in kinds, building HNSW with `hnsw` and DiskANN with `diskann`.
-    pub fn builtin(hnsw: HnswParams, diskann: DiskAnnParams) -> Self {
-        let factories: [Arc<dyn IndexFactory>; 3] =
-            [Arc::new(FlatFactory), Arc::new(HnswFactory { params: hnsw }), Arc::new(DiskAnnFactory { params: diskann })];
+    /// The built-in kinds, building HNSW with `hnsw` (graph parameters and codes) and
+    /// DiskANN with `diskann`.
+    pub fn builtin(hnsw: HnswFactory, diskann: DiskAnnParams) -> Self {
+        let factories: [Arc<dyn IndexFactory>; 3] = [Arc::new(FlatFactory), Arc::new(hnsw), Arc::new(DiskAnnFactory { params: diskann })];
         IndexRegistry { factories: factories.into_iter().map(|f| (f.kind(), f)).collect() }
     }
 

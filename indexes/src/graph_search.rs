@@ -129,10 +129,9 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// Greedy walk on `level` from `start`: moves to the closest neighbour until none is closer.
-pub(crate) fn greedy_closest<G: GraphView + ?Sized>(
+pub(crate) fn greedy_closest<G: GraphView + ?Sized, D: NodeDistance>(
     g: &G,
-    scorer: &Scorer,
-    query: &[f32],
+    dist: &D,
     mut best: Candidate,
     level: usize,
     buf: &mut Vec<u32>,
@@ -141,7 +140,7 @@ pub(crate) fn greedy_closest<G: GraphView + ?Sized>(
         let mut changed = false;
         g.neighbors_into(best.row, level, buf);
         for &n in buf.iter() {
-            let d = scorer.distance(query, g.vector_of(n));
+            let d = dist.distance(n);
             if d < best.distance {
                 best = Candidate { distance: d, row: n };
                 changed = true;
@@ -156,10 +155,9 @@ pub(crate) fn greedy_closest<G: GraphView + ?Sized>(
 /// Beam search on `level` from `entries`, keeping the `ef` closest nodes that pass `filter`
 /// (non-accepted nodes are still traversed). Returns them closest first.
 #[allow(clippy::too_many_arguments)] // one call site per graph kind; a params struct would only rename them
-pub(crate) fn search_layer<G: GraphView + ?Sized>(
+pub(crate) fn search_layer<G: GraphView + ?Sized, D: NodeDistance>(
     g: &G,
-    scorer: &Scorer,
-    query: &[f32],
+    dist: &D,
     entries: &[Candidate],
     ef: usize,
     level: usize,
@@ -195,10 +193,10 @@ pub(crate) fn search_layer<G: GraphView + ?Sized>(
         // none is fetched twice.
         neighbors.retain(|&n| visited.insert(n));
         for &n in neighbors.iter() {
-            prefetch_all(g.vector_of(n));
+            dist.prefetch(n);
         }
         for &n in neighbors.iter() {
-            let d = scorer.distance(query, g.vector_of(n));
+            let d = dist.distance(n);
             if d < bound || results.len() < ef {
                 let cand = Candidate { distance: d, row: n };
                 candidates.push(Reverse(cand));
@@ -251,12 +249,54 @@ fn expand_rejected<G: GraphView + ?Sized>(
     std::mem::swap(neighbors, out);
 }
 
-/// Full HNSW k-NN search: greedy descent to level 1, then beam search with
-/// `ef = max(ef_search, k)` on level 0. Returns up to `k` candidates, closest first.
-pub(crate) fn knn_search<G: GraphView + ?Sized>(
+/// The distance from the query to a node during a graph search.
+pub(crate) trait NodeDistance {
+    /// Distance of `node` to the query.
+    fn distance(&self, node: u32) -> f32;
+    /// Hints the CPU to load what [`NodeDistance::distance`] of `node` will read.
+    fn prefetch(&self, node: u32);
+}
+
+/// Exact distances over the graph's f32 vectors.
+pub(crate) struct Exact<'a, G: GraphView + ?Sized> {
+    pub g: &'a G,
+    pub scorer: &'a Scorer,
+    pub query: &'a [f32],
+}
+
+impl<G: GraphView + ?Sized> NodeDistance for Exact<'_, G> {
+    #[inline(always)]
+    fn distance(&self, node: u32) -> f32 {
+        self.scorer.distance(self.query, self.g.vector_of(node))
+    }
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        prefetch_all(self.g.vector_of(node));
+    }
+}
+
+/// Approximate distances from quantized codes ([`crate::QuantizedCodes`]).
+struct Coded<'a> {
+    codes: &'a crate::QuantizedCodes,
+    query: &'a crate::codes::PreparedQuery,
+}
+
+impl NodeDistance for Coded<'_> {
+    #[inline(always)]
+    fn distance(&self, node: u32) -> f32 {
+        self.codes.distance(self.query, node)
+    }
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        prefetch_all(self.codes.code(node));
+    }
+}
+
+/// HNSW k-NN search with `dist`: greedy descent to level 1, then beam search with
+/// `ef = max(ef_search, k)` on level 0. Returns up to `ef` candidates, closest first.
+fn knn_with<G: GraphView + ?Sized, D: NodeDistance>(
     g: &G,
-    scorer: &Scorer,
-    query: &[f32],
+    dist: &D,
     k: usize,
     params: &SearchParams,
     filter: Option<&dyn RowFilter>,
@@ -266,14 +306,50 @@ pub(crate) fn knn_search<G: GraphView + ?Sized>(
         return Vec::new();
     }
     with_scratch(|s| {
-        let mut best = Candidate { distance: scorer.distance(query, g.vector_of(ep)), row: ep };
+        let mut best = Candidate { distance: dist.distance(ep), row: ep };
         for level in (1..=top).rev() {
-            best = greedy_closest(g, scorer, query, best, level, &mut s.neighbors);
+            best = greedy_closest(g, dist, best, level, &mut s.neighbors);
         }
-        let mut found = search_layer(g, scorer, query, &[best], params.ef_search.max(k), 0, filter, params.two_hop, s);
-        found.truncate(k);
-        found
+        search_layer(g, dist, &[best], params.ef_search.max(k), 0, filter, params.two_hop, s)
     })
+}
+
+/// Full HNSW k-NN search over the f32 vectors (Malkov & Yashunin, Algorithm 5). Returns up
+/// to `k` candidates, closest first.
+pub(crate) fn knn_search<G: GraphView + ?Sized>(
+    g: &G,
+    scorer: &Scorer,
+    query: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn RowFilter>,
+) -> Vec<Candidate> {
+    let mut found = knn_with(g, &Exact { g, scorer, query }, k, params, filter);
+    found.truncate(k);
+    found
+}
+
+/// HNSW k-NN search traversing with `codes` (one code per node: a quarter of the bytes per
+/// hop for SQ8), then every one of the `ef` candidates found rescored with its f32 vector
+/// and the best `k` kept (HNSW-SQ, as LanceDB's IVF_HNSW_SQ and Qdrant's quantized HNSW).
+pub(crate) fn knn_search_coded<G: GraphView + ?Sized>(
+    g: &G,
+    codes: &crate::QuantizedCodes,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn RowFilter>,
+) -> Vec<Candidate> {
+    let prepared = codes.prepare(query, metric);
+    let mut found = knn_with(g, &Coded { codes, query: &prepared }, k, params, filter);
+    let scorer = Scorer::new(metric);
+    for c in &mut found {
+        c.distance = scorer.distance(query, g.vector_of(c.row));
+    }
+    found.sort_unstable();
+    found.truncate(k);
+    found
 }
 
 /// [`crate::Index::search`] of every graph index: checks the query's dimension, then runs

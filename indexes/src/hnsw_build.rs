@@ -18,7 +18,7 @@ use stratovec_formats::graph::GraphParts;
 use stratovec_formats::segment::{SectionKind, SegmentKind, SegmentWriter};
 
 use crate::flat::write_vectors;
-use crate::graph_search::{greedy_closest, search_graph, search_layer, with_scratch, GraphView};
+use crate::graph_search::{greedy_closest, search_graph, search_layer, with_scratch, Exact, GraphView};
 use crate::index::row_of;
 use crate::{Candidate, Index, IndexError, Metric, RowFilter, Scorer, SearchParams};
 
@@ -240,11 +240,20 @@ impl HnswGraph {
         with_scratch(|s| {
             let mut best = Candidate { distance: scorer.distance(q, self.vector_of(ep)), row: ep };
             for l in (level + 1..=top).rev() {
-                best = greedy_closest(self, &scorer, q, best, l, &mut s.neighbors);
+                best = greedy_closest(self, &Exact { g: self, scorer: &scorer, query: q }, best, l, &mut s.neighbors);
             }
             let mut entries = vec![best];
             for l in (0..=level.min(top)).rev() {
-                let mut found = search_layer(self, &scorer, q, &entries, self.params.ef_construction, l, None, false, s);
+                let mut found = search_layer(
+                    self,
+                    &Exact { g: self, scorer: &scorer, query: q },
+                    &entries,
+                    self.params.ef_construction,
+                    l,
+                    None,
+                    false,
+                    s,
+                );
                 found.retain(|c| c.row != i);
                 let chosen = self.select_neighbors(&scorer, &found, self.params.m);
                 let chosen_rows: Vec<u32> = chosen.iter().map(|c| c.row).collect();

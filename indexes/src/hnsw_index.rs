@@ -4,12 +4,17 @@ use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentKind, Segment
 use stratovec_formats::FormatError;
 
 use crate::flat::{open_vectors, write_vectors};
-use crate::graph_search::{search_graph, GraphView};
+use crate::graph_search::{knn_search_coded, search_graph, GraphView};
 use crate::index::row_of;
 use crate::{Candidate, Index, IndexError, Metric, OpenIndex, PodSlice, RowFilter, SearchParams};
 
 /// An HNSW index read from a segment: vectors and adjacency are zero-copy views of the
 /// segment bytes (e.g. an mmap), so opening costs one validation pass and no rebuild.
+///
+/// A segment that also holds quantized codes (the `quant_params` and `quant_codes`
+/// sections, e.g. SQ8: `dim` bytes per row) is searched through them: the graph is
+/// traversed with code distances, and the `ef` candidates found are rescored with the f32
+/// vectors before the best `k` are returned (HNSW-SQ).
 #[derive(Debug, Clone)]
 pub struct HnswIndex {
     dim: usize,
@@ -23,10 +28,19 @@ pub struct HnswIndex {
     level0: PodSlice<u32>,
     upper_offsets: PodSlice<u32>,
     upper: PodSlice<u32>,
+    /// Codes the traversal scores, when the segment has them.
+    codes: Option<crate::QuantizedCodes>,
 }
 
 fn words(graph: &Bytes, r: std::ops::Range<usize>) -> Result<PodSlice<u32>, IndexError> {
     PodSlice::from_le_bytes(graph.slice(r)).ok_or_else(|| FormatError::Invalid("graph array length".into()).into())
+}
+
+impl HnswIndex {
+    /// The codes its traversal scores, if the segment has them.
+    pub fn codes(&self) -> Option<&crate::QuantizedCodes> {
+        self.codes.as_ref()
+    }
 }
 
 impl OpenIndex for HnswIndex {
@@ -47,6 +61,7 @@ impl OpenIndex for HnswIndex {
             upper_offsets: words(&graph, g.upper_offsets.clone())?,
             upper: words(&graph, g.upper.clone())?,
             graph,
+            codes: crate::QuantizedCodes::open(file, verify)?,
         })
     }
 }
@@ -102,10 +117,19 @@ impl Index for HnswIndex {
         Some(self.vectors.as_slice())
     }
     fn search(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn RowFilter>) -> Result<Vec<Candidate>, IndexError> {
-        search_graph(self, self.metric, query, k, params, filter)
+        match &self.codes {
+            Some(codes) => {
+                crate::index::check_dim(self.dim, query.len())?;
+                Ok(knn_search_coded(self, codes, self.metric, query, k, params, filter))
+            }
+            None => search_graph(self, self.metric, query, k, params, filter),
+        }
     }
     fn write_sections(&self, writer: &mut SegmentWriter) {
         write_vectors(writer, self.vectors.as_slice());
         writer.add_section(SectionKind::HNSW_GRAPH, &self.graph);
+        if let Some(codes) = &self.codes {
+            codes.write_sections(writer);
+        }
     }
 }

@@ -125,7 +125,8 @@ impl Builder<'_> {
     fn insert(&self, p: u32, params: &VamanaParams, alpha: f32) {
         let vp = self.vector(p);
         let start = Candidate { distance: self.search.distance(vp, self.vector(self.entry)), row: self.entry };
-        let found = with_scratch(|s| search_layer(self, &self.search, vp, &[start], params.l, 0, None, false, s));
+        let dist = crate::graph_search::Exact { g: self, scorer: &self.search, query: vp };
+        let found = with_scratch(|s| search_layer(self, &dist, &[start], params.l, 0, None, false, s));
         let current = self.adj[p as usize].read().clone();
         let chosen = self.robust_prune(p, found.iter().map(|c| c.row).chain(current), alpha, params.r);
         *self.adj[p as usize].write() = chosen.clone();

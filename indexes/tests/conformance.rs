@@ -13,7 +13,13 @@ fn flat_is_exact() {
 
 #[test]
 fn hnsw_conforms() {
-    index_factory_suite(&HnswFactory { params: HnswParams::default() }, 0.9);
+    index_factory_suite(&HnswFactory { params: HnswParams::default(), codes: None }, 0.9);
+}
+
+#[test]
+fn hnsw_sq8_conforms() {
+    use stratovec_indexes::CodeKind;
+    index_factory_suite(&HnswFactory { params: HnswParams::default(), codes: Some(CodeKind::Sq8) }, 0.9);
 }
 
 #[test]

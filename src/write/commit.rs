@@ -143,7 +143,8 @@ impl Db {
     /// Writes the segment of a frozen memtable and opens it back from the store (so searches
     /// run over the stored bytes, e.g. an mmap, and a bad write is caught before publishing).
     async fn write_segment(&self, f: &Frozen) -> Result<Segment> {
-        let (kind, bytes) = f.memtable.encode_segment(self.options.flat_threshold);
+        let (kind, bytes) =
+            f.memtable.encode_segment(self.options.flat_threshold, self.options.hnsw_codes).map_err(|e| Error::index("commit", e))?;
         let ids = &f.memtable.ids;
         let meta = SegmentMeta {
             id: f.segment_id,

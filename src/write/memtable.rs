@@ -58,11 +58,28 @@ impl Memtable {
     }
 
     /// Encodes the memtable as a segment: Flat below `flat_threshold` rows, else HNSW with the
-    /// graph already built.
-    pub fn encode_segment(&self, flat_threshold: usize) -> (SegmentKind, Vec<u8>) {
+    /// graph already built, and `codes` trained on its rows when given.
+    ///
+    /// # Errors
+    /// The quantizer's, for codes it cannot train.
+    pub fn encode_segment(
+        &self,
+        flat_threshold: usize,
+        codes: Option<stratovec_indexes::CodeKind>,
+    ) -> Result<(SegmentKind, Vec<u8>), stratovec_indexes::IndexError> {
         let kind = if self.rows() < flat_threshold { SegmentKind::FLAT } else { SegmentKind::HNSW };
         let (dim, metric) = (Index::dim(&self.graph), self.graph.metric());
         let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8);
+        let codes = match codes {
+            Some(c) if kind == SegmentKind::HNSW && self.rows() > 0 => Some(stratovec_indexes::QuantizedCodes::build(
+                c,
+                self.graph.vectors(),
+                dim,
+                metric,
+                &stratovec_indexes::PqParams::default(),
+            )?),
+            _ => None,
+        };
         let bytes = encode_segment(kind, metric, dim, &self.ids, estimate, |w| {
             if kind == SegmentKind::FLAT {
                 FlatIndex::from_vectors(self.graph.vectors().to_vec(), dim, metric)
@@ -70,9 +87,12 @@ impl Memtable {
                     .write_sections(w);
             } else {
                 self.graph.write_sections(w);
+                if let Some(codes) = &codes {
+                    codes.write_sections(w);
+                }
             }
             self.columns.write_sections(w);
         });
-        (kind, bytes)
+        Ok((kind, bytes))
     }
 }

@@ -78,7 +78,8 @@ pub struct BenchArgs {
     /// one (for A/B runs of two builds on the same data); it is kept afterwards.
     #[arg(long)]
     reuse: bool,
-    /// Indexes to measure, comma-separated: hnsw (the engine), flat (exact scan),
+    /// Indexes to measure, comma-separated: hnsw (the engine), hnsw-sq8 (the engine with
+    /// SQ8 codes in its HNSW segments, DbOptions::hnsw_codes), flat (exact scan),
     /// flat-sq8 / flat-int4 / flat-pq / flat-binary (quantized scan + rerank),
     /// diskann-pq / diskann-sq8 / diskann-int4 (one DiskANN segment), tiered-pq / tiered-sq8 /
     /// tiered-int4 (engine ingest with commits and background compaction into DiskANN),
@@ -153,6 +154,9 @@ pub struct BenchArgs {
     /// diskann-* with --cold: the beam widths of the O_DIRECT searches.
     #[arg(long, value_delimiter = ',', default_value = "4,16,32")]
     cold_beams: Vec<usize>,
+    /// hnsw: also search every query in one `search_batch` call on all cores.
+    #[arg(long)]
+    batch: bool,
     /// diskann-* with --cold: also measure QPS from this many threads searching at once.
     #[arg(long, default_value_t = 1)]
     search_threads: usize,
@@ -233,7 +237,8 @@ pub fn run(a: BenchArgs) -> Result<(), Error> {
     }
     for index in &a.index {
         match index.as_str() {
-            "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt)?,
+            "hnsw" => bench_hnsw(&a, &c, &base, &queries, &gt, None)?,
+            "hnsw-sq8" => bench_hnsw(&a, &c, &base, &queries, &gt, Some(CodeKind::Sq8))?,
             "flat" => bench_flat(&a, &c, base.clone(), &queries, &gt, None)?,
             "filtered" => filtered::run(&a, &c, &base, &queries)?,
             "ingest" => ingest::run(&a, &c, &base)?,
@@ -328,14 +333,25 @@ pub(crate) fn open_store(dir: &Path) -> Result<Arc<dyn BlobStore>, Error> {
     Ok(Arc::new(LocalStore::open(dir)?))
 }
 
-fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f32>, gt: &[Vec<u64>]) -> Result<(), Error> {
+fn bench_hnsw(
+    a: &BenchArgs,
+    c: &Common,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    codes: Option<CodeKind>,
+) -> Result<(), Error> {
     let (dir, temporary) = bench_dir(a)?;
-    let options = DbOptions { recall_sample_rate: a.recall_sample_rate, ..DbOptions::default() }.with_hnsw(a.m, a.ef_construction);
+    let label = codes.map_or("hnsw".to_string(), |k| format!("hnsw-{}", k.name()));
+    let label = label.as_str();
+    let options = DbOptions { recall_sample_rate: a.recall_sample_rate, ..DbOptions::default() }
+        .with_hnsw(a.m, a.ef_construction)
+        .with_hnsw_codes(codes);
     if a.reuse && !temporary && holds_database(&dir) {
         let t = Instant::now();
         let db = pollster::block_on(Db::open(open_store(&dir)?, options))?;
         let timings = Timings { build_s: 0.0, commit_s: None, open_s: Some(t.elapsed().as_secs_f64()), bytes_per_vector: None };
-        search_all(a, c, &db, "hnsw", queries, gt, &timings)?;
+        search_all(a, c, &db, label, queries, gt, &timings)?;
         return monitor_agreement(a, db, queries, gt);
     }
     let db = Db::create(open_store(&dir)?, c.dim, a.metric, options.clone());
@@ -354,7 +370,7 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
     if a.reopen {
         // Before commit: the memtable's live graph, to compare with the reopened segment.
         let timings = Timings { build_s, commit_s: None, open_s: None, bytes_per_vector: None };
-        search_all(a, c, &db, "hnsw-memtable", queries, gt, &timings)?;
+        search_all(a, c, &db, &format!("{label}-memtable"), queries, gt, &timings)?;
     }
     let sp = progress::spinner("commit");
     let t = Instant::now();
@@ -371,7 +387,7 @@ fn bench_hnsw(a: &BenchArgs, c: &Common, base: &Matrix<f32>, queries: &Matrix<f3
         (db, None)
     };
     let timings = Timings { build_s, commit_s: Some(commit_s), open_s, bytes_per_vector: Some(bytes as f64 / c.n as f64) };
-    search_all(a, c, &db, "hnsw", queries, gt, &timings)?;
+    search_all(a, c, &db, label, queries, gt, &timings)?;
     monitor_agreement(a, db, queries, gt)?;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
@@ -424,6 +440,46 @@ pub(crate) fn search_all(
         let mut r = measure(queries, gt, a.k, |q| db.search(q, a.k, &params).map(|h| h.iter().map(|x| x.id).collect()))?;
         r.plan = Some(plan_of(db, queries.row(0), a.k, params)?);
         report(a, c, label, ef, &r, t);
+        if a.batch {
+            report_batch(a, db, label, ef, queries, gt, r.qps)?;
+        }
+    }
+    Ok(())
+}
+
+/// `--batch`: every query in one `search_batch` call (all cores), best of three passes,
+/// against the one-thread QPS just measured.
+fn report_batch(
+    a: &BenchArgs,
+    db: &Db,
+    label: &str,
+    ef: usize,
+    queries: &Matrix<f32>,
+    gt: &[Vec<u64>],
+    one_thread_qps: f64,
+) -> Result<(), Error> {
+    let params = SearchParams::with_ef(ef);
+    let mut best = f64::INFINITY;
+    let mut found = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        found = db.search_batch(&queries.data, a.k, &params)?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let hits: usize = found.iter().zip(gt).map(|(f, want)| f.iter().filter(|h| want.contains(&h.id)).count()).sum();
+    let recall = hits as f64 / (found.len() * a.k) as f64;
+    let qps = queries.rows() as f64 / best;
+    let threads = rayon::current_num_threads();
+    let line = json!({"index": format!("{label}-batch"), "ef": ef, "recall": recall, "qps": qps, "threads": threads,
+                      "vs_one_thread": qps / one_thread_qps, "cpu": cpu_name()});
+    if a.json {
+        println!("{line}");
+    } else {
+        println!(
+            "{:<16} {ef:>4} {recall:>8.4} {qps:>9.0}  batch on {threads} threads: {:.2}x one thread",
+            format!("{label}-batch"),
+            qps / one_thread_qps
+        );
     }
     Ok(())
 }

@@ -60,7 +60,7 @@ pub(super) fn run(
     let name = "segments/diskann.seg";
     pollster::block_on(LocalStore::open(&dir)?.put(name, Bytes::from(file))).map_err(|e| invalid(e.to_string()))?;
     let label = format!("diskann-{}", codes.name());
-    if a.io_uring && !cfg!(feature = "io-uring") {
+    if a.io_uring && !cfg!(all(feature = "io-uring", target_os = "linux")) {
         return Err(invalid("--io-uring needs a build with --features io-uring".into()));
     }
     let modes = [(false, false, ""), (false, true, "-uring"), (true, false, "-cold"), (true, true, "-cold-uring")];
@@ -117,12 +117,12 @@ pub(super) fn run(
     Ok(())
 }
 
-#[cfg(feature = "io-uring")]
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
 fn with_io_uring(store: LocalStore, on: bool) -> Result<LocalStore, Error> {
     Ok(store.with_io_uring(on)?)
 }
 
-#[cfg(not(feature = "io-uring"))]
+#[cfg(not(all(feature = "io-uring", target_os = "linux")))]
 fn with_io_uring(store: LocalStore, _on: bool) -> Result<LocalStore, Error> {
     Ok(store)
 }
