@@ -18,6 +18,11 @@ pub struct DbOptions {
     /// a quarter of the bytes read per hop. The memtable's graph always searches in f32.
     /// Default `None`.
     pub hnsw_codes: Option<stratovec_indexes::CodeKind>,
+    /// Codes Flat segments carry (written at commit and compaction, trained on the
+    /// segment's rows): searches scan the codes and rerank `k × rerank_factor` candidates
+    /// with the f32 vectors. Flat segments come from [`DbOptions::flat_threshold`] and from
+    /// compaction outputs too small for a graph. Default `None`: exact scans.
+    pub flat_codes: Option<stratovec_indexes::CodeKind>,
     /// When not 0, a commit or compaction output of fewer rows than this writes a Flat
     /// segment (no graph), and more rows a graph. Default 0: a commit keeps the memtable's HNSW graph whatever its size (the
     /// planner still scans small segments exactly when that is cheaper, see
@@ -114,6 +119,7 @@ impl Default for DbOptions {
         DbOptions {
             hnsw: HnswParams::default(),
             hnsw_codes: None,
+            flat_codes: None,
             flat_threshold: 0,
             cost_model: crate::CostModel::default(),
             diskann_threshold: 1_000_000,
@@ -159,6 +165,12 @@ impl DbOptions {
     /// Sets the codes HNSW segments traverse with ([`DbOptions::hnsw_codes`]).
     pub fn with_hnsw_codes(mut self, codes: Option<stratovec_indexes::CodeKind>) -> Self {
         self.hnsw_codes = codes;
+        self
+    }
+
+    /// Sets the codes Flat segments scan ([`DbOptions::flat_codes`]).
+    pub fn with_flat_codes(mut self, codes: Option<stratovec_indexes::CodeKind>) -> Self {
+        self.flat_codes = codes;
         self
     }
 
@@ -220,8 +232,11 @@ impl DbOptions {
     /// `compaction_index` names a kind that is not registered.
     pub fn index_registry(&self) -> crate::Result<IndexRegistry> {
         let invalid = |e: stratovec_indexes::IndexError| crate::Error::invalid(format!("index registry: {e}"));
-        let hnsw = stratovec_indexes::HnswFactory { params: self.hnsw, codes: self.hnsw_codes };
-        let mut registry = IndexRegistry::builtin(hnsw, self.diskann.clone());
+        let mut registry = IndexRegistry::builtin(
+            stratovec_indexes::FlatFactory { codes: self.flat_codes },
+            stratovec_indexes::HnswFactory { params: self.hnsw, codes: self.hnsw_codes },
+            stratovec_indexes::DiskAnnFactory { params: self.diskann.clone() },
+        );
         for factory in &self.indexes {
             registry.register(factory.clone()).map_err(invalid)?;
         }

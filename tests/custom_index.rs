@@ -29,10 +29,10 @@ impl IndexFactory for UserFlat {
         "user-flat"
     }
     fn open(&self, file: &SegmentBytes, on_demand: Option<Arc<dyn SectorRead>>, verify: bool) -> Result<Box<dyn Index>, IndexError> {
-        FlatFactory.open(file, on_demand, verify)
+        FlatFactory::default().open(file, on_demand, verify)
     }
     fn build(&self, input: BuildInput<'_>) -> Result<BuiltIndex, IndexError> {
-        FlatFactory.build(input)
+        FlatFactory::default().build(input)
     }
 }
 

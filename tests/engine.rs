@@ -330,3 +330,43 @@ fn hnsw_sq8_segments_carry_codes_from_commit_and_compaction() {
     }
     assert!(found as f64 >= 0.9 * total as f64, "recall@10 {found}/{total}");
 }
+
+#[test]
+fn flat_sq8_segments_carry_codes_from_commit_and_compaction() {
+    use stratovec::formats::segment::{SectionKind, SegmentKind};
+    let store: Arc<dyn BlobStore> = Arc::new(MemoryStore::new());
+    let (dim, n) = (24, 2_000);
+    let data = vectors(n, dim, 19);
+    let options = || {
+        let mut o = DbOptions::default().with_flat_codes(Some(indexes::CodeKind::Sq8)).with_flat_threshold(100_000);
+        o.diskann_threshold = usize::MAX;
+        o
+    };
+    let db = block(Db::create(store.clone(), dim, Metric::L2, options())).unwrap();
+    for part in 0..2 {
+        let rows = part * n / 2..(part + 1) * n / 2;
+        db.insert_batch(&(rows.start as u64..rows.end as u64).collect::<Vec<_>>(), &data[rows.start * dim..rows.end * dim]).unwrap();
+        block(db.commit()).unwrap();
+    }
+    block(db.compact_with(&MergeAll)).unwrap();
+    let merged = db.manifest().segments;
+    assert_eq!((merged.len(), merged[0].kind), (1, SegmentKind::FLAT));
+    assert!(sections(&store, &merged[0].file).contains(&SectionKind::QUANT_CODES), "compaction wrote the codes");
+    drop(db);
+
+    let db = block(Db::open(store, options())).unwrap();
+    let exact = SearchOptions { k: 10, exact: true, ..SearchOptions::default() };
+    let (mut found, mut total) = (0, 0);
+    for q in vectors(30, dim, 78).chunks(dim) {
+        let want = db.search_with(q, &exact).unwrap().0;
+        let got = db.search(q, 10, &SearchParams::default()).unwrap();
+        for (h, w) in got.iter().zip(&want) {
+            if h.id == w.record.id {
+                assert!((h.distance - w.distance).abs() <= 1e-4 * w.distance.max(1.0), "reranked with f32");
+            }
+        }
+        found += got.iter().filter(|h| want.iter().any(|w| w.record.id == h.id)).count();
+        total += want.len();
+    }
+    assert!(found as f64 >= 0.95 * total as f64, "recall@10 {found}/{total}");
+}

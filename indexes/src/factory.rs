@@ -123,9 +123,15 @@ pub trait IndexFactory: Send + Sync + std::fmt::Debug {
     fn build(&self, input: BuildInput<'_>) -> Result<BuiltIndex, IndexError>;
 }
 
-/// Exact search over the vectors section ([`FlatIndex`]).
+/// Exact search over the vectors section ([`FlatIndex`]), or a scan of quantized codes
+/// with f32 rerank when built with `codes`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FlatFactory;
+pub struct FlatFactory {
+    /// Codes written beside the vectors (trained on the segment's rows): searches scan the
+    /// codes and rerank `k × rerank_factor` candidates with f32 ([`FlatIndex::with_codes`]).
+    /// Default `None`: exact scans.
+    pub codes: Option<crate::CodeKind>,
+}
 
 impl IndexFactory for FlatFactory {
     fn kind(&self) -> SegmentKind {
@@ -138,8 +144,11 @@ impl IndexFactory for FlatFactory {
         Ok(Box::new(FlatIndex::open(file, verify)?))
     }
     fn build(&self, input: BuildInput<'_>) -> Result<BuiltIndex, IndexError> {
-        let flat = FlatIndex::from_vectors(input.vectors.to_vec(), input.dim, input.metric)?;
-        Ok(BuiltIndex::from_index(flat, input.vectors.len() * 4))
+        let mut flat = FlatIndex::from_vectors(input.vectors.to_vec(), input.dim, input.metric)?;
+        if let Some(kind) = self.codes {
+            flat = flat.with_codes(kind, &crate::PqParams::default())?;
+        }
+        Ok(BuiltIndex::from_index(flat, input.vectors.len() * 4 + input.rows() * input.dim))
     }
 }
 
@@ -224,10 +233,9 @@ pub struct IndexRegistry {
 }
 
 impl IndexRegistry {
-    /// The built-in kinds, building HNSW with `hnsw` (graph parameters and codes) and
-    /// DiskANN with `diskann`.
-    pub fn builtin(hnsw: HnswFactory, diskann: DiskAnnParams) -> Self {
-        let factories: [Arc<dyn IndexFactory>; 3] = [Arc::new(FlatFactory), Arc::new(hnsw), Arc::new(DiskAnnFactory { params: diskann })];
+    /// The built-in kinds, built by these factories (their codes and graph parameters).
+    pub fn builtin(flat: FlatFactory, hnsw: HnswFactory, diskann: DiskAnnFactory) -> Self {
+        let factories: [Arc<dyn IndexFactory>; 3] = [Arc::new(flat), Arc::new(hnsw), Arc::new(diskann)];
         IndexRegistry { factories: factories.into_iter().map(|f| (f.kind(), f)).collect() }
     }
 

@@ -143,8 +143,10 @@ impl Db {
     /// Writes the segment of a frozen memtable and opens it back from the store (so searches
     /// run over the stored bytes, e.g. an mmap, and a bad write is caught before publishing).
     async fn write_segment(&self, f: &Frozen) -> Result<Segment> {
-        let (kind, bytes) =
-            f.memtable.encode_segment(self.options.flat_threshold, self.options.hnsw_codes).map_err(|e| Error::index("commit", e))?;
+        let (kind, bytes) = f
+            .memtable
+            .encode_segment(self.options.flat_threshold, (self.options.flat_codes, self.options.hnsw_codes))
+            .map_err(|e| Error::index("commit", e))?;
         let ids = &f.memtable.ids;
         let meta = SegmentMeta {
             id: f.segment_id,

@@ -58,20 +58,22 @@ impl Memtable {
     }
 
     /// Encodes the memtable as a segment: Flat below `flat_threshold` rows, else HNSW with the
-    /// graph already built, and `codes` trained on its rows when given.
+    /// graph already built; with codes trained on its rows when `codes` (for Flat, for
+    /// HNSW) names them for that kind.
     ///
     /// # Errors
     /// The quantizer's, for codes it cannot train.
     pub fn encode_segment(
         &self,
         flat_threshold: usize,
-        codes: Option<stratovec_indexes::CodeKind>,
+        codes: (Option<stratovec_indexes::CodeKind>, Option<stratovec_indexes::CodeKind>),
     ) -> Result<(SegmentKind, Vec<u8>), stratovec_indexes::IndexError> {
         let kind = if self.rows() < flat_threshold { SegmentKind::FLAT } else { SegmentKind::HNSW };
+        let codes = if kind == SegmentKind::FLAT { codes.0 } else { codes.1 };
         let (dim, metric) = (Index::dim(&self.graph), self.graph.metric());
         let estimate = self.graph.vectors().len() * 4 + self.rows() * (8 + 4 * 2 * self.graph.params().m + 8);
         let codes = match codes {
-            Some(c) if kind == SegmentKind::HNSW && self.rows() > 0 => Some(stratovec_indexes::QuantizedCodes::build(
+            Some(c) if self.rows() > 0 => Some(stratovec_indexes::QuantizedCodes::build(
                 c,
                 self.graph.vectors(),
                 dim,
@@ -87,9 +89,9 @@ impl Memtable {
                     .write_sections(w);
             } else {
                 self.graph.write_sections(w);
-                if let Some(codes) = &codes {
-                    codes.write_sections(w);
-                }
+            }
+            if let Some(codes) = &codes {
+                codes.write_sections(w);
             }
             self.columns.write_sections(w);
         });
