@@ -4,7 +4,7 @@
 use stratovec_formats::segment::{SectionKind, SegmentBytes, SegmentWriter};
 use stratovec_formats::FormatError;
 
-use crate::quantizer::{AffineQuery, BinaryQuery, Int4Query, PqQuery};
+use crate::quantizer::{AffineQuery, BinaryQuery, Int4Query, PqQuery, RaBitQ, RaBitQQuery};
 use crate::{Binary, IndexError, Int4, Metric, PodSlice, Pq, PqParams, Quantizer, Sq8};
 
 /// Which quantizer produced a segment's codes.
@@ -16,8 +16,11 @@ pub enum CodeKind {
     Int4,
     /// [`Pq`]: `m` bytes per row.
     Pq,
-    /// [`Binary`]: `8 × ceil(dim / 64)` bytes per row.
+    /// [`Binary`]: `8 × ceil(dim / 64)` bytes per row (a ranking proxy; prefer RaBitQ).
     Binary,
+    /// [`RaBitQ`]: one bit per dimension of the rotated vector (`dim` rounded up to a power
+    /// of two, at least 64) plus 12 bytes per row, with an error bound.
+    RaBitQ,
 }
 
 impl CodeKind {
@@ -28,21 +31,26 @@ impl CodeKind {
             CodeKind::Int4 => 2,
             CodeKind::Pq => 3,
             CodeKind::Binary => 4,
+            CodeKind::RaBitQ => 5,
         }
     }
 
     /// Decodes [`CodeKind::code`]; `None` for an unknown code.
     pub fn from_code(code: u32) -> Option<Self> {
-        [CodeKind::Sq8, CodeKind::Int4, CodeKind::Pq, CodeKind::Binary].into_iter().find(|k| k.code() == code)
+        CodeKind::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// Lower-case name: `sq8`, `int4`, `pq`, `binary`.
+    /// Every kind.
+    pub const ALL: [CodeKind; 5] = [CodeKind::Sq8, CodeKind::Int4, CodeKind::Pq, CodeKind::Binary, CodeKind::RaBitQ];
+
+    /// Lower-case name: `sq8`, `int4`, `pq`, `binary`, `rabitq`.
     pub fn name(self) -> &'static str {
         match self {
             CodeKind::Sq8 => "sq8",
             CodeKind::Int4 => "int4",
             CodeKind::Pq => "pq",
             CodeKind::Binary => "binary",
+            CodeKind::RaBitQ => "rabitq",
         }
     }
 }
@@ -50,10 +58,7 @@ impl CodeKind {
 impl std::str::FromStr for CodeKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        [CodeKind::Sq8, CodeKind::Int4, CodeKind::Pq, CodeKind::Binary]
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown quantizer {s:?} (sq8, int4, pq, binary)"))
+        CodeKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| format!("unknown quantizer {s:?} (sq8, int4, pq, binary, rabitq)"))
     }
 }
 
@@ -63,6 +68,7 @@ enum AnyQuantizer {
     Int4(Int4),
     Pq(Pq),
     Binary(Binary),
+    RaBitQ(RaBitQ),
 }
 
 /// A query prepared for one [`QuantizedCodes`] (once per search and segment).
@@ -76,6 +82,8 @@ pub enum PreparedQuery {
     Pq(PqQuery),
     /// For binary codes.
     Binary(BinaryQuery),
+    /// For RaBitQ codes.
+    RaBitQ(RaBitQQuery),
 }
 
 /// The codes of `rows` vectors (`rows × code_len` bytes) and the quantizer that scores them.
@@ -127,6 +135,11 @@ impl QuantizedCodes {
                 let c = q.encode_all(vectors);
                 (AnyQuantizer::Binary(q), c)
             }
+            CodeKind::RaBitQ => {
+                let q = RaBitQ::train(&sample, dim, &())?;
+                let c = q.encode_all(vectors);
+                (AnyQuantizer::RaBitQ(q), c)
+            }
         };
         Ok(Self::assemble(quantizer, PodSlice::Owned(codes), metric))
     }
@@ -137,6 +150,7 @@ impl QuantizedCodes {
             AnyQuantizer::Int4(q) => q.code_len(),
             AnyQuantizer::Pq(q) => q.code_len(),
             AnyQuantizer::Binary(q) => q.code_len(),
+            AnyQuantizer::RaBitQ(q) => q.code_len(),
         };
         let norms = match (&quantizer, metric) {
             (AnyQuantizer::Sq8(q), Metric::L2) => codes.as_slice().chunks_exact(code_len).map(|c| q.row_norm(c)).collect(),
@@ -153,6 +167,7 @@ impl QuantizedCodes {
             AnyQuantizer::Int4(_) => CodeKind::Int4,
             AnyQuantizer::Pq(_) => CodeKind::Pq,
             AnyQuantizer::Binary(_) => CodeKind::Binary,
+            AnyQuantizer::RaBitQ(_) => CodeKind::RaBitQ,
         }
     }
 
@@ -179,6 +194,7 @@ impl QuantizedCodes {
             AnyQuantizer::Int4(q) => PreparedQuery::Int4(q.prepare_query(query, metric)),
             AnyQuantizer::Pq(q) => PreparedQuery::Pq(q.prepare_query(query, metric)),
             AnyQuantizer::Binary(q) => PreparedQuery::Binary(q.prepare_query(query, metric)),
+            AnyQuantizer::RaBitQ(q) => PreparedQuery::RaBitQ(q.prepare_query(query, metric)),
         }
     }
 
@@ -192,7 +208,18 @@ impl QuantizedCodes {
             (AnyQuantizer::Int4(s), PreparedQuery::Int4(p)) => s.distance_with_norm(p, code, self.norms.get(row as usize).copied()),
             (AnyQuantizer::Pq(s), PreparedQuery::Pq(p)) => s.distance(p, code),
             (AnyQuantizer::Binary(s), PreparedQuery::Binary(p)) => s.distance(p, code),
+            (AnyQuantizer::RaBitQ(s), PreparedQuery::RaBitQ(p)) => s.distance(p, code),
             _ => f32::INFINITY,
+        }
+    }
+
+    /// For codes with an error bound (RaBitQ): the estimated distance of `row` and a lower
+    /// bound on its true distance (high probability); `None` for other codes.
+    #[inline]
+    pub fn distance_bound(&self, q: &PreparedQuery, row: u32) -> Option<(f32, f32)> {
+        match (&self.quantizer, q) {
+            (AnyQuantizer::RaBitQ(s), PreparedQuery::RaBitQ(p)) => Some(s.distance_bound(p, self.code(row))),
+            _ => None,
         }
     }
 
@@ -228,6 +255,7 @@ impl QuantizedCodes {
             AnyQuantizer::Int4(q) => q.encode_params(),
             AnyQuantizer::Pq(q) => q.encode_params(),
             AnyQuantizer::Binary(q) => q.encode_params(),
+            AnyQuantizer::RaBitQ(q) => q.encode_params(),
         });
         w.add_section(SectionKind::QUANT_PARAMS, &params);
         w.add_section(SectionKind::QUANT_CODES, self.codes.as_slice());
@@ -254,6 +282,7 @@ impl QuantizedCodes {
             CodeKind::Int4 => AnyQuantizer::Int4(Int4::decode_params(p, dim)?),
             CodeKind::Pq => AnyQuantizer::Pq(Pq::decode_params(p, dim)?),
             CodeKind::Binary => AnyQuantizer::Binary(Binary::decode_params(p, dim)?),
+            CodeKind::RaBitQ => AnyQuantizer::RaBitQ(RaBitQ::decode_params(p, dim)?),
         };
         let codes = file.section(SectionKind::QUANT_CODES, verify)?;
         let out = Self::assemble(quantizer, PodSlice::Shared(codes), metric);

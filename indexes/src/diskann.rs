@@ -93,8 +93,8 @@ impl DiskAnnBuild {
         params: &DiskAnnParams,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Self, IndexError> {
-        if params.codes == CodeKind::Binary {
-            return Err(IndexError::InvalidArgument("DiskANN navigates with PQ, SQ8 or INT4 codes, not binary".into()));
+        if matches!(params.codes, CodeKind::Binary | CodeKind::RaBitQ) {
+            return Err(IndexError::InvalidArgument(format!("DiskANN navigates with PQ, SQ8 or INT4 codes, not {}", params.codes.name())));
         }
         let rows = vectors.len() / dim.max(1);
         let total = rows * params.vamana.passes;

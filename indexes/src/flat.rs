@@ -64,7 +64,11 @@ impl FlatIndex {
         rerank: usize,
         filter: Option<&dyn RowFilter>,
     ) -> Vec<Candidate> {
-        let mut found = code_scan(codes, &codes.prepare(query, self.metric), k.saturating_mul(rerank.max(1)), filter);
+        let prepared = codes.prepare(query, self.metric);
+        if rerank > 0 && codes.kind() == CodeKind::RaBitQ {
+            return self.bounded_scan(codes, &prepared, query, k, filter);
+        }
+        let mut found = code_scan(codes, &prepared, k.saturating_mul(rerank.max(1)), filter);
         if rerank > 0 {
             let scorer = Scorer::new(self.metric);
             for c in &mut found {
@@ -76,6 +80,33 @@ impl FlatIndex {
         }
         found.truncate(k);
         found
+    }
+
+    /// Codes with an error bound (RaBitQ): every row's estimate and lower bound, and a row
+    /// is rescored with its f32 vector only while its lower bound is below the `k`-th best
+    /// exact distance so far (Gao & Long 2024, §4.2), so the `rerank_factor` is not needed.
+    fn bounded_scan(
+        &self,
+        codes: &QuantizedCodes,
+        prepared: &crate::codes::PreparedQuery,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> Vec<Candidate> {
+        let scorer = Scorer::new(self.metric);
+        let mut top = crate::candidates::TopK::new(k);
+        for row in 0..codes.rows() as u32 {
+            if filter.is_some_and(|f| !f.accept(row)) {
+                continue;
+            }
+            let Some((_, lower)) = codes.distance_bound(prepared, row) else { continue };
+            if lower < top.threshold() {
+                if let Some(v) = row_of(self.vectors.as_slice(), self.dim, row) {
+                    top.push(Candidate { distance: scorer.distance(query, &v), row });
+                }
+            }
+        }
+        top.into_sorted_vec()
     }
 
     /// The row-major vectors (`rows × dim`).

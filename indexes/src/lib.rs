@@ -2,7 +2,7 @@
 //!
 //! * [`kernel`]: scalar / SSE4.2 / AVX2+FMA / AVX-512 / NEON kernels, and the process-wide
 //!   [`KernelTable`] chosen once at startup ([`kernels`]).
-//! * [`quantizer`]: the [`Quantizer`] trait: [`Sq8`], [`Int4`], [`Pq`] and [`Binary`].
+//! * [`quantizer`]: the [`Quantizer`] trait: [`Sq8`], [`Int4`], [`Pq`], [`Binary`] and [`RaBitQ`].
 //! * [`Index`]: exact [`FlatIndex`] and graph-based [`HnswIndex`] over segment bytes, plus
 //!   [`HnswGraph`], the concurrently-built HNSW graph of the memtable.
 //! * [`IndexFactory`] and [`IndexRegistry`]: how the engine opens and builds each segment
@@ -40,6 +40,6 @@ pub use hnsw_index::HnswIndex;
 pub use index::{Index, OnDemand, OpenIndex, RowFilter, SearchParams};
 pub use kernel::{kernels, KernelTable, Scorer};
 pub use pod::PodSlice;
-pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, Sq8};
+pub use quantizer::{Binary, Int4, Pq, PqParams, Quantizer, RaBitQ, Sq8};
 pub use stratovec_formats::{segment::SegmentKind, Metric};
 pub use vamana::VamanaParams;

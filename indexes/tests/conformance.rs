@@ -18,6 +18,12 @@ fn flat_sq8_conforms() {
 }
 
 #[test]
+fn flat_rabitq_conforms() {
+    use stratovec_indexes::CodeKind;
+    index_factory_suite(&FlatFactory { codes: Some(CodeKind::RaBitQ) }, 0.95);
+}
+
+#[test]
 fn hnsw_conforms() {
     index_factory_suite(&HnswFactory { params: HnswParams::default(), codes: None }, 0.9);
 }

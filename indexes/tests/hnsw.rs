@@ -107,7 +107,8 @@ fn empty_and_single_node_graphs() {
 }
 
 /// Quantized Flat: every code kind survives a segment round trip, and with rerank the
-/// scan finds the exact neighbours (SQ8 and INT4 on random data; PQ and binary looser).
+/// scan finds the exact neighbours (SQ8 and INT4 on random data; PQ and binary looser;
+/// RaBitQ reranks by its error bound, whatever the factor).
 #[test]
 fn quantized_flat_round_trip_and_rerank_recall() {
     let (n, dim, k) = (3000, 32, 10);
@@ -115,9 +116,13 @@ fn quantized_flat_round_trip_and_rerank_recall() {
     let queries = random_unit_vectors(50, dim, 6);
     for metric in [Metric::Cosine, Metric::L2] {
         let exact = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap();
-        for (kind, rerank, floor) in
-            [(CodeKind::Sq8, 4, 0.99), (CodeKind::Int4, 8, 0.95), (CodeKind::Pq, 10, 0.8), (CodeKind::Binary, 20, 0.5)]
-        {
+        for (kind, rerank, floor) in [
+            (CodeKind::Sq8, 4, 0.99),
+            (CodeKind::Int4, 8, 0.95),
+            (CodeKind::Pq, 10, 0.8),
+            (CodeKind::Binary, 20, 0.5),
+            (CodeKind::RaBitQ, 1, 0.95),
+        ] {
             let flat = FlatIndex::from_vectors(data.clone(), dim, metric).unwrap().with_codes(kind, &PqParams::default()).unwrap();
             let bytes = segment_bytes(&flat);
             let opened = FlatIndex::open(&SegmentBytes::whole(bytes.clone()).unwrap(), true).unwrap();

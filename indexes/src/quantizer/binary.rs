@@ -48,15 +48,12 @@ impl Quantizer for Binary {
     fn train(sample: &[f32], dim: usize, _: &()) -> Result<Self, IndexError> {
         check_sample(sample, dim, "binary")?;
         let n = (sample.len() / dim) as f64;
-        let mut mean = vec![0f64; dim];
-        for v in sample.chunks_exact(dim) {
-            mean.iter_mut().zip(v).for_each(|(m, x)| *m += *x as f64 / n);
-        }
+        let center = super::mean(sample, dim);
         let mut spread = vec![0f64; dim];
         for v in sample.chunks_exact(dim) {
-            spread.iter_mut().zip(v).zip(&mean).for_each(|((s, x), m)| *s += (*x as f64 - m).abs() / n);
+            spread.iter_mut().zip(v).zip(&center).for_each(|((s, x), m)| *s += (*x as f64 - *m as f64).abs() / n);
         }
-        Ok(Binary { center: mean.iter().map(|m| *m as f32).collect(), spread: spread.iter().map(|s| *s as f32).collect() })
+        Ok(Binary { center, spread: spread.iter().map(|s| *s as f32).collect() })
     }
 
     fn dim(&self) -> usize {

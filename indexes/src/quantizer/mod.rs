@@ -7,6 +7,7 @@
 //! | [`Int4`] | `ceil(dim / 2)` | INT4 × i8 dot (VNNI) | ≤ half a step per dimension |
 //! | [`Pq`] | `m` | lookup-table ADC | k-means quantization error |
 //! | [`Binary`] | `8 × ceil(dim / 64)` | Hamming (VPOPCNTDQ) | a ranking proxy only |
+//! | [`RaBitQ`] | `D' / 8 + 12` (`D'`: `dim` to a power of two, ≥ 64) | AND + popcount over 4 query bit planes | unbiased, bounded (Gao & Long 2024) |
 //!
 //! Approximate distances are meant for oversampling: search `k × rerank_factor`
 //! candidates by code, then rerank them with the full-precision vectors.
@@ -19,12 +20,14 @@ mod affine;
 mod binary;
 mod int4;
 mod pq;
+mod rabitq;
 mod sq8;
 
 pub use affine::AffineQuery;
 pub use binary::{Binary, BinaryQuery};
 pub use int4::{Int4, Int4Query};
 pub use pq::{Pq, PqParams, PqQuery};
+pub use rabitq::{RaBitQ, RaBitQQuery};
 pub use sq8::Sq8;
 
 /// A vector quantizer: trained on a sample, it encodes `dim`-dimensional vectors into
@@ -111,6 +114,16 @@ pub(crate) fn bytes_to_f32s(bytes: &[u8], count: usize, what: &str) -> Result<Ve
         return Err(stratovec_formats::FormatError::Invalid(format!("{what} parameters hold NaN or infinity")).into());
     }
     Ok(v)
+}
+
+/// Per-dimension mean of a sample (`n × dim` values), accumulated in f64.
+pub(crate) fn mean(sample: &[f32], dim: usize) -> Vec<f32> {
+    let n = (sample.len() / dim.max(1)).max(1) as f64;
+    let mut mean = vec![0f64; dim];
+    for v in sample.chunks_exact(dim) {
+        mean.iter_mut().zip(v).for_each(|(m, x)| *m += *x as f64 / n);
+    }
+    mean.iter().map(|m| *m as f32).collect()
 }
 
 /// Per-dimension minimum and maximum of a sample.
