@@ -11,7 +11,7 @@
 //! |---|---|---|---|
 //! | `stratovec_operations_total` | counter | `op` | calls of `insert`, `upsert`, `write`, `delete`, `search`, `get`, `scan`, `count`, `commit`, `compact` |
 //! | `stratovec_operation_errors_total` | counter | `op`, `kind` | those that returned an error, by [`crate::ErrorKind`] |
-//! | `stratovec_search_duration_seconds` | histogram | `strategy` | search latency, by the plan of its slowest source (`graph`, `exact`, `brute_force`, `filtered_graph`, `pruned`, `empty`) |
+//! | `stratovec_search_duration_seconds` | histogram | `strategy` | search latency, by the plan of its slowest source (`graph`, `exact`, `brute_force`, `filtered_graph`, `pruned`, `code_scan`, `empty`) |
 //! | `stratovec_commit_duration_seconds` | histogram | | successful commits |
 //! | `stratovec_compaction_duration_seconds` | histogram | | successful compaction runs that merged something |
 //! | `stratovec_commit_rows_total`, `stratovec_commit_bytes_total` | counter | | rows and segment bytes written by commits |
