@@ -55,8 +55,7 @@ impl Admission {
 impl Db {
     /// Bytes of uncommitted rows: the active memtable and those being committed.
     pub(crate) fn uncommitted_bytes(&self) -> usize {
-        let s = self.state.read();
-        s.memtable.memory_bytes() + s.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>()
+        self.state.read().uncommitted_bytes()
     }
 
     /// Waits while uncommitted rows are over the hard memory limit.

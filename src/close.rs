@@ -61,8 +61,7 @@ impl Db {
 
     /// Rows and deletions held in memory, not yet in a segment.
     fn uncommitted(&self) -> usize {
-        let s = self.state.read();
-        s.memtable.rows() + s.frozen.iter().map(|f| f.memtable.rows()).sum::<usize>() + s.pending_tombstones.len()
+        self.state.read().uncommitted_changes()
     }
 }
 

@@ -148,6 +148,17 @@ fn live_or_dead(d: &Option<Arc<RoaringBitmap>>) -> Option<&RoaringBitmap> {
 }
 
 impl State {
+    /// Uncommitted changes: rows in the active memtable and those being committed, plus
+    /// deletes not yet committed.
+    pub fn uncommitted_changes(&self) -> usize {
+        self.memtable.rows() + self.frozen.iter().map(|f| f.memtable.rows()).sum::<usize>() + self.pending_tombstones.len()
+    }
+
+    /// Bytes of the active memtable and of those being committed.
+    pub fn uncommitted_bytes(&self) -> usize {
+        self.memtable.memory_bytes() + self.frozen.iter().map(|f| f.memtable.memory_bytes()).sum::<usize>()
+    }
+
     /// Every searchable source: segments (oldest first), frozen memtables, the memtable.
     pub fn sources(&self) -> Vec<Source<'_>> {
         let dead = |id: u64| self.tombstones.get(&id).map(|b| b.as_ref()).filter(|b| !b.is_empty());
