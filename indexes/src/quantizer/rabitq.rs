@@ -1,26 +1,4 @@
-//! RaBitQ: one bit per dimension of a randomly rotated, centred unit vector, with an
-//! unbiased estimate of the inner product and a bound on its error (Gao & Long, "RaBitQ:
-//! Quantizing High-Dimensional Vectors with a Theoretical Error Bound for Approximate
-//! Nearest Neighbor Search", SIGMOD 2024, arXiv:2405.12497).
-//!
-//! Encoding `o` (centroid `c` of the training sample, `D'` = `dim` rounded up to a power of
-//! two, at least 64):
-//! * `r = o − c`, `u = r / ‖r‖` (zero-padded to `D'`), `z = P u` with `P` a random
-//!   orthogonal rotation: three rounds of random sign flips, each followed by a normalised
-//!   fast Walsh–Hadamard transform (signs from SplitMix64 seeded by the stored seed);
-//! * bits `b_i = [z_i > 0]`, i.e. the quantized unit vector `ō = (2b − 1) / √D'`;
-//! * per row, besides the `D' / 8` bytes of bits: `‖r‖`, `⟨ō, z⟩ = Σ|z_i| / √D'` and
-//!   `⟨r, c⟩` (f32 each): `code_len = D' / 8 + 12` bytes.
-//!
-//! A query `q` is centred, normalised and rotated the same way (`z_q`), then quantized to
-//! 4 bits per dimension (uniform over its range) so that `⟨ō, z_q⟩` is a few AND +
-//! popcount operations per 64 dimensions. The estimate of `⟨u, u_q⟩` is
-//! `⟨ō, z_q⟩ / ⟨ō, z⟩` (unbiased, Theorem 3.2), and with high probability its error is at
-//! about `ε0 · sqrt((1 − ⟨ō,z⟩²) / ⟨ō,z⟩²) / sqrt(D' − 1)` with `ε0 = 1.9` (about 1.9 standard
-//! deviations of the estimator: one estimate in 30 or so exceeds it on one side). Distances follow from
-//! `‖o − q‖² = ‖r‖² + ‖r_q‖² − 2‖r‖‖r_q‖⟨u, u_q⟩` and `⟨o, q⟩ = ‖r‖‖r_q‖⟨u, u_q⟩ + ⟨r, c⟩ +
-//! ⟨c, q⟩`; [`RaBitQ::distance_bound`] gives the estimate and its lower bound, which a
-//! scan uses to decide which rows to rescore exactly.
+//! The RaBitQ quantizer ([`RaBitQ`]).
 
 use crate::{IndexError, Metric};
 
@@ -35,7 +13,30 @@ const QUERY_BITS: usize = 4;
 /// Rounds of sign flips and Hadamard transforms in the rotation.
 const ROUNDS: usize = 3;
 
-/// The RaBitQ quantizer (see the [module docs](self)).
+/// RaBitQ: one bit per dimension of a randomly rotated, centred unit vector, with an
+/// unbiased estimate of the inner product and a bound on its error (Gao & Long, "RaBitQ:
+/// Quantizing High-Dimensional Vectors with a Theoretical Error Bound for Approximate
+/// Nearest Neighbor Search", SIGMOD 2024, arXiv:2405.12497).
+///
+/// Encoding `o` (centroid `c` of the training sample, `D'` = `dim` rounded up to a power of
+/// two, at least 64):
+/// * `r = o − c`, `u = r / ‖r‖` (zero-padded to `D'`), `z = P u` with `P` a random
+///   orthogonal rotation: three rounds of random sign flips, each followed by a normalised
+///   fast Walsh–Hadamard transform (signs from SplitMix64 seeded by the stored seed);
+/// * bits `b_i = [z_i > 0]`, i.e. the quantized unit vector `ō = (2b − 1) / √D'`;
+/// * per row, besides the `D' / 8` bytes of bits: `‖r‖`, `⟨ō, z⟩ = Σ|z_i| / √D'` and
+///   `⟨r, c⟩` (f32 each): `code_len = D' / 8 + 12` bytes.
+///
+/// A query `q` is centred, normalised and rotated the same way (`z_q`), then quantized to
+/// 4 bits per dimension (uniform over its range) so that `⟨ō, z_q⟩` is a few AND +
+/// popcount operations per 64 dimensions. The estimate of `⟨u, u_q⟩` is
+/// `⟨ō, z_q⟩ / ⟨ō, z⟩` (unbiased, Theorem 3.2), and its error is rarely above
+/// `ε0 · sqrt((1 − ⟨ō,z⟩²) / ⟨ō,z⟩²) / sqrt(D' − 1)` with `ε0 = 1.9` (about 1.9 standard
+/// deviations of the estimator: one estimate in 30 or so exceeds it on one side). Distances
+/// follow from
+/// `‖o − q‖² = ‖r‖² + ‖r_q‖² − 2‖r‖‖r_q‖⟨u, u_q⟩` and `⟨o, q⟩ = ‖r‖‖r_q‖⟨u, u_q⟩ + ⟨r, c⟩ +
+/// ⟨c, q⟩`; [`RaBitQ::distance_bound`] gives the estimate and its lower bound, which a
+/// scan uses to decide which rows to rescore exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RaBitQ {
     center: Vec<f32>,
