@@ -39,6 +39,13 @@ impl Server {
         Server { child, addr }
     }
 
+    /// A writer over the database at `db` (3 dimensions, L2), with `extra` arguments.
+    fn writer(db: &std::path::Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--db", db.to_str().unwrap(), "--dim", "3", "--metric", "l2"];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Sends one request; returns the status and the JSON body (`Null` when empty or not JSON).
     fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> (u16, Value) {
         let (status, text) = self.raw(method, path, key, body.map(|b| b.to_string()).as_deref());
@@ -105,7 +112,7 @@ fn records(ids: std::ops::Range<u64>) -> Value {
 fn every_endpoint_with_keys_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let s = Server::start(&["--db", db.to_str().unwrap(), "--dim", "3", "--metric", "l2", "--max-body-bytes", "100000"]);
+    let s = Server::writer(&db, &["--max-body-bytes", "100000"]);
     // Health endpoints are open; everything else needs a key.
     assert_eq!(s.raw("GET", "/healthz", None, None).0, 200);
     assert_eq!(s.call("GET", "/readyz", None, None), (200, json!({"status": "healthy", "reasons": []})));
@@ -172,8 +179,7 @@ fn every_endpoint_with_keys_and_errors() {
 fn sigterm_under_load_keeps_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let args = ["--db", db.to_str().unwrap(), "--dim", "3", "--metric", "l2"];
-    let s = Server::start(&args);
+    let s = Server::writer(&db, &[]);
     let addr = s.addr.clone();
     // Four clients upsert one record per request until the server stops answering.
     let clients: Vec<_> = (0..4u64)
@@ -199,7 +205,7 @@ fn sigterm_under_load_keeps_every_acknowledged_write() {
     assert!(status.success(), "{status:?}");
     let acknowledged: Vec<u64> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
     assert!(acknowledged.len() > 100, "the load was too light: {}", acknowledged.len());
-    let s = Server::start(&args);
+    let s = Server::writer(&db, &[]);
     let (_, stats) = s.call("GET", "/v1/stats", Some(RO), None);
     assert!(stats["rows_live"].as_u64().unwrap() >= acknowledged.len() as u64, "{stats}");
     for id in &acknowledged {
@@ -212,7 +218,7 @@ fn a_read_only_replica_follows_the_writer() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let path = db.to_str().unwrap();
-    let writer = Server::start(&["--db", path, "--dim", "3", "--metric", "l2"]);
+    let writer = Server::writer(&db, &[]);
     assert_eq!(writer.call("PUT", "/v1/records", Some(RW), Some(&records(0..20))).0, 200);
     assert_eq!(writer.call("POST", "/v1/commit", Some(RW), None).0, 200);
     let replica = Server::start(&["--db", path, "--read-only", "--refresh-secs", "1"]);
@@ -238,18 +244,7 @@ fn a_read_only_replica_follows_the_writer() {
 fn continuous_backup_copies_each_committed_version() {
     let dir = tempfile::tempdir().unwrap();
     let (db, backup) = (dir.path().join("db"), dir.path().join("backup"));
-    let s = Server::start(&[
-        "--db",
-        db.to_str().unwrap(),
-        "--dim",
-        "3",
-        "--metric",
-        "l2",
-        "--backup-to",
-        backup.to_str().unwrap(),
-        "--backup-interval-secs",
-        "1",
-    ]);
+    let s = Server::writer(&db, &["--backup-to", backup.to_str().unwrap(), "--backup-interval-secs", "1"]);
     assert_eq!(s.call("PUT", "/v1/records", Some(RW), Some(&records(0..40))).0, 200);
     let (_, commit) = s.call("POST", "/v1/commit", Some(RW), None);
     let version = commit["version"].as_u64().unwrap();
@@ -303,18 +298,7 @@ fn tls_with_a_self_signed_certificate() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
     let db = dir.path().join("db");
-    let s = Server::start(&[
-        "--db",
-        db.to_str().unwrap(),
-        "--dim",
-        "3",
-        "--metric",
-        "l2",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    let s = Server::writer(&db, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     // A client that trusts only this certificate, reaching the server as `localhost`.
     let root = reqwest::Certificate::from_der(certified.cert.der()).unwrap();
     let tls = reqwest::blocking::Client::builder().tls_built_in_root_certs(false).add_root_certificate(root).build().unwrap();

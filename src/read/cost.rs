@@ -5,6 +5,10 @@
 use stratovec_backends::ReadCost;
 use stratovec_indexes::OnDemand;
 
+/// Rows read per batch (one round of reads) when scanning rows whose vectors are not in
+/// memory (brute force over a DiskANN segment's matches).
+pub(crate) const SCAN_BATCH: usize = 4096;
+
 /// Estimated costs of search strategies, in nanoseconds per query on one core.
 ///
 /// * Exact scan of `rows` vectors of `dim` values:
@@ -225,7 +229,7 @@ impl CostModel {
     /// Estimated ns of reading and scoring `matched` nodes (brute force over a filter's
     /// matches in a DiskANN segment: rounds of up to 4,096 reads).
     pub fn nodes_read_ns(&self, matched: u64, dim: usize, read: &ReadCost) -> f64 {
-        let rounds = matched.div_ceil(4096).max(1) as f64;
+        let rounds = matched.div_ceil(SCAN_BATCH as u64).max(1) as f64;
         self.reads_ns(rounds, matched as f64 / rounds, read) + self.nodes_cpu_ns(matched as f64, dim, 0, 0.0)
     }
 

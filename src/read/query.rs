@@ -92,10 +92,6 @@ fn cheapest(estimates: &[(Strategy, f64)]) -> Strategy {
     estimates.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(Strategy::Unfiltered, |e| e.0)
 }
 
-/// Rows read per batch (one round of reads) when scanning rows whose vectors are not in
-/// memory.
-const SCAN_BATCH: usize = 4096;
-
 /// Brute force limit, in matches, of sources the cost model does not price.
 const BRUTE_FORCE_BELOW_UNPRICED: u64 = 20_000;
 
@@ -386,7 +382,7 @@ impl Db {
     }
 
     /// The `k` rows of `rows` closest to `q`, reading each row's vector.
-    /// Vectors not in memory (DiskANN nodes) are read in batches of [`SCAN_BATCH`] rows, one
+    /// Vectors not in memory (DiskANN nodes) are read in batches of [`crate::read::cost::SCAN_BATCH`] rows, one
     /// round each.
     fn scan_rows(&self, src: &Source<'_>, q: &[f32], k: usize, rows: &roaring::RoaringBitmap) -> Result<Vec<Candidate>> {
         let scorer = Scorer::new(self.metric);
@@ -400,7 +396,7 @@ impl Db {
             return Ok(top.into_sorted_vec());
         }
         let rows: Vec<u32> = rows.iter().collect();
-        for batch in rows.chunks(SCAN_BATCH) {
+        for batch in rows.chunks(crate::read::cost::SCAN_BATCH) {
             src.index
                 .vectors_of(batch, &mut |i, v| top.push(Candidate { distance: scorer.distance(q, v), row: batch[i] }))
                 .map_err(|e| Error::index("search", e))?;
@@ -418,7 +414,8 @@ impl Db {
         if opts.exact {
             return (FilterPlan::BruteForce, Vec::new());
         }
-        if let Some(plan) = self.forced_code_scan(src, opts) {
+        let (shape, forced) = Self::on_demand(src, opts);
+        if let Some(plan) = forced {
             return (
                 if plan {
                     FilterPlan::CodeScan
@@ -430,7 +427,7 @@ impl Db {
         }
         let (rows, model) = (src.index.rows() as u64, &self.options.cost_model.effective());
         let ef = opts.params.ef_search.max(opts.k);
-        if let (None, Some((shape, read))) = (opts.brute_force_below, self.on_demand(src, opts)) {
+        if let (None, Some((shape, read))) = (opts.brute_force_below, Self::priced(src, shape)) {
             let s = matched.max(1) as f64 / rows.max(1) as f64;
             let estimates = vec![
                 (Strategy::BruteForce, model.nodes_read_ns(matched, self.dim, &read) / 1e3),
@@ -466,8 +463,8 @@ impl Db {
             return (index.vectors_in_memory().map_or(Plan::Index, Plan::Exact), Vec::new());
         }
         let model = &self.options.cost_model.effective();
-        let forced = self.forced_code_scan(src, opts);
-        if let Some((shape, read)) = self.on_demand(src, opts) {
+        let (shape, forced) = Self::on_demand(src, opts);
+        if let Some((shape, read)) = Self::priced(src, shape) {
             let beam = model.beam_ns(&shape, self.dim, opts.params.beam_width, &read) / 1e3;
             let scan = model.code_then_rerank_ns(&shape, index.rows() as u64, self.dim, &read) / 1e3;
             let plan = if forced.unwrap_or(scan < beam) { Plan::CodeScan } else { Plan::Index };
@@ -486,23 +483,26 @@ impl Db {
         (if exact < graph { Plan::Exact(vectors) } else { Plan::Index }, estimates)
     }
 
-    /// For a source reading on demand: whether the caller decided for or against the code
-    /// scan ([`SearchOptions::code_scan`], [`SearchParams::scan_codes`]); `None` when the
-    /// planner decides, or the source reads nothing on demand (then `None` too).
-    fn forced_code_scan(&self, src: &Source<'_>, opts: &SearchOptions) -> Option<bool> {
-        src.index.on_demand(opts.k, &opts.params)?;
-        match (opts.params.scan_codes, opts.code_scan) {
+    /// The search shape of a source reading on demand (`None` for other sources), and
+    /// whether the caller decided for or against its code scan
+    /// ([`SearchOptions::code_scan`], [`SearchParams::scan_codes`]; `None`: the planner
+    /// decides).
+    fn on_demand(src: &Source<'_>, opts: &SearchOptions) -> (Option<stratovec_indexes::OnDemand>, Option<bool>) {
+        let shape = src.index.on_demand(opts.k, &opts.params);
+        let forced = match (opts.params.scan_codes, opts.code_scan) {
             (true, _) => Some(true),
-            (false, Some(forced)) => Some(forced),
-            (false, None) => None,
-        }
+            (false, forced) => forced,
+        };
+        (shape, forced.filter(|_| shape.is_some()))
     }
 
-    /// The search shape of a source reading on demand and its reader's measured cost;
-    /// `None` for other sources and readers that measure nothing (local files).
-    fn on_demand(&self, src: &Source<'_>, opts: &SearchOptions) -> Option<(stratovec_indexes::OnDemand, stratovec_backends::ReadCost)> {
-        let shape = src.index.on_demand(opts.k, &opts.params)?;
-        Some((shape, src.reads?.read_cost()?))
+    /// `shape` with its reader's measured cost; `None` without a shape or for readers that
+    /// measure nothing (local files).
+    fn priced(
+        src: &Source<'_>,
+        shape: Option<stratovec_indexes::OnDemand>,
+    ) -> Option<(stratovec_indexes::OnDemand, stratovec_backends::ReadCost)> {
+        Some((shape?, src.reads?.read_cost()?))
     }
 
     /// Live records matching `filter`.

@@ -585,6 +585,26 @@ pub(crate) fn measure_indexed(
     Ok(Measured { recall: hits as f64 / (nq * k) as f64, qps: nq as f64 / secs, p50_us: pct(0.5), p99_us: pct(0.99), plan: None })
 }
 
+/// Runs `job(i)` for every `i` in `0..jobs` from `threads` threads, each taking the next
+/// index; the first error stops the thread that met it and is returned.
+pub(crate) fn for_each_parallel(threads: usize, jobs: usize, job: impl Fn(usize) -> Result<(), Error> + Sync) -> Result<(), Error> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= jobs {
+                        return Ok(());
+                    }
+                    job(i)?;
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err(invalid("bench thread panicked".into()))))
+    })
+}
+
 pub(crate) fn rss_bytes() -> Option<u64> {
     status_bytes("VmRSS:")
 }

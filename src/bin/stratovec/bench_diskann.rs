@@ -134,23 +134,7 @@ fn concurrent_qps<E: std::fmt::Display>(
     queries: &Matrix<f32>,
     search: impl Fn(&[f32]) -> Result<(), E> + Sync,
 ) -> Result<f64, Error> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let t = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<(), Error> {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= queries.rows() {
-                            return Ok(());
-                        }
-                        search(queries.row(i)).map_err(|e| invalid(e.to_string()))?;
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err(invalid("search thread panicked".into()))))
-    })?;
+    super::for_each_parallel(threads, queries.rows(), |i| search(queries.row(i)).map_err(|e| invalid(e.to_string())))?;
     Ok(queries.rows() as f64 / t.elapsed().as_secs_f64())
 }

@@ -211,21 +211,11 @@ fn open_replica(a: &BenchArgs, slow: &LatencyStore, options: &DbOptions) -> Resu
 /// the timed pass measures a warm cache.
 fn warm_up(a: &BenchArgs, replica: &ReadOnlyDb, queries: &Matrix<f32>) -> Result<(), Error> {
     let sp = progress::spinner("warming the cache");
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let jobs: Vec<(usize, usize)> = a.ef.iter().flat_map(|&ef| (0..queries.rows()).map(move |q| (ef, q))).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..16)
-            .map(|_| {
-                scope.spawn(|| -> Result<(), Error> {
-                    while let Some(&(ef, q)) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                        let params = SearchParams { beam_width: a.beam, ..SearchParams::with_ef(ef) };
-                        replica.search(queries.row(q), a.k, &params)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err(invalid("warm-up thread panicked".into()))))
+    super::for_each_parallel(16, jobs.len(), |i| {
+        let (ef, q) = jobs[i];
+        let params = SearchParams { beam_width: a.beam, ..SearchParams::with_ef(ef) };
+        replica.search(queries.row(q), a.k, &params).map(drop)
     })?;
     sp.finish_and_clear();
     Ok(())
