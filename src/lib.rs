@@ -31,6 +31,8 @@ macro_rules! crash_point {
 }
 
 mod admission;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod builder;
 mod close;
 mod db;

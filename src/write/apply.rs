@@ -270,9 +270,19 @@ impl Db {
     /// # Errors
     /// As [`Db::insert`], except that an existing key is replaced.
     pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.upsert_batch(&[id], vector)
+    }
+
+    /// Inserts or replaces `ids.len()` vectors (`vectors` holds `ids.len() × dim` values,
+    /// row-major; old rows of the keys are tombstoned), linking them into the memtable graph
+    /// in parallel. All or nothing: on error nothing is applied.
+    ///
+    /// # Errors
+    /// As [`Db::insert_batch`], except that existing keys are replaced.
+    pub fn upsert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         self.observed(crate::metrics::Operation::Upsert, || {
             self.ready_to_write()?;
-            let changes = Changes::puts(vec![id], self.prepare_batch(&[id], vector)?);
+            let changes = Changes::puts(ids.to_vec(), self.prepare_batch(ids, vectors)?);
             let record = self.log_record(&changes)?;
             self.apply_changes(self.state.write(), record, changes)
         })
