@@ -69,14 +69,6 @@ pub fn records_from_arrow(batch: &RecordBatch, columns: &ArrowColumns, dim: usiz
         Some((name, c)) => Some(payloads(c, name)?),
         None => None,
     };
-    let schema = batch.schema();
-    let meta: Vec<(&str, &ArrayRef)> = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| (f.name().as_str(), c))
-        .filter(|(name, _)| *name != columns.id && *name != columns.vector && Some(*name) != payload.map(|p| p.0))
-        .collect();
     let mut records: Vec<Record> =
         ids.into_iter().zip(vectors.chunks_exact(dim.max(1))).map(|(id, v)| Record::new(id, v.to_vec())).collect();
     if let Some(payloads) = payloads {
@@ -84,14 +76,34 @@ pub fn records_from_arrow(batch: &RecordBatch, columns: &ArrowColumns, dim: usiz
             r.payload = p;
         }
     }
-    for (name, c) in meta {
-        for (row, r) in records.iter_mut().enumerate() {
+    let skip = [columns.id.as_str(), columns.vector.as_str(), payload.map_or("", |p| p.0)];
+    for (r, m) in records.iter_mut().zip(metadata_from_arrow(batch, &skip)?) {
+        r.metadata = m;
+    }
+    Ok(records)
+}
+
+/// The metadata of each row of `batch`: every column but those named in `skip`, typed as
+/// in the module docs (a null leaves the field out of the row).
+///
+/// # Errors
+/// `InvalidArgument` naming the column and row for a type the engine cannot store or a
+/// NaN float.
+pub fn metadata_from_arrow(batch: &RecordBatch, skip: &[&str]) -> Result<Vec<Metadata>> {
+    let mut rows = vec![Metadata::new(); batch.num_rows()];
+    let schema = batch.schema();
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        let name = f.name().as_str();
+        if skip.contains(&name) {
+            continue;
+        }
+        for (row, m) in rows.iter_mut().enumerate() {
             if let Some(v) = value_at(c.as_ref(), row).map_err(|why| Error::invalid(format!("arrow: column {name:?}, row {row}: {why}")))? {
-                r.metadata.insert(name.to_string(), v);
+                m.insert(name.to_string(), v);
             }
         }
     }
-    Ok(records)
+    Ok(rows)
 }
 
 fn column_names(batch: &RecordBatch) -> Vec<String> {
