@@ -55,6 +55,67 @@ fn export_import_and_vacuum_from_the_command_line() {
     assert!(!ok && err.contains("--filter"), "a bad filter is a clear error: {err}");
 }
 
+/// `export --format parquet|arrow` then `import` of that file gives the same records
+/// (keys, vectors, payloads, metadata of one type per field), and a Parquet file with a
+/// wrong vector length is refused naming the column, leaving the database as it was.
+#[test]
+fn parquet_and_arrow_files_round_trip_through_export_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let db = block(Db::create(local(&src), 4, Metric::L2, DbOptions::default())).unwrap();
+    let data = vectors(50, 4, 5);
+    let mut batch = WriteBatch::new();
+    for (i, v) in data.chunks(4).enumerate() {
+        let tags = Value::List(vec![Scalar::Str(format!("t{}", i % 3)), Scalar::Str(format!("u{i}"))]);
+        let mut r = Record::new(i as u64 * 7, v.to_vec())
+            .with("n", i as i64)
+            .with("score", i as f64 / 4.0)
+            .with("odd", i % 2 == 1)
+            .with("tags", tags);
+        if i % 5 == 0 {
+            r = r.with("rare", format!("r{i}")).with_payload(vec![i as u8; 4]);
+        }
+        batch.upsert(r);
+    }
+    db.write(&batch).unwrap();
+    block(db.commit()).unwrap();
+    drop(db);
+    let original = block(Db::open_read_only(local(&src), DbOptions::default())).unwrap();
+    for ext in ["parquet", "arrow"] {
+        let (file, dst) = (dir.path().join(format!("out.{ext}")), dir.path().join(format!("dst-{ext}")));
+        let (ok, _, err) = stratovec(&["export", "--db", src.to_str().unwrap(), "--output", file.to_str().unwrap()]);
+        assert!(ok && err.contains("exported 50 records"), "{err}");
+        let (ok, out, err) = stratovec(&["import", "--db", dst.to_str().unwrap(), "--input", file.to_str().unwrap(), "--metric", "l2"]);
+        assert!(ok && out.contains("imported 50 records"), "{ext}: {out} {err}");
+        let copy = block(Db::open_read_only(local(&dst), DbOptions::default())).unwrap();
+        assert_eq!(copy.stats().live_rows, 50);
+        for i in 0..50u64 {
+            assert_eq!(
+                copy.get_record(i * 7, Include::ALL).unwrap(),
+                original.get_record(i * 7, Include::ALL).unwrap(),
+                "{ext}: key {}",
+                i * 7
+            );
+        }
+    }
+    // A file for another dimension: refused, nothing written.
+    let other = dir.path().join("dst-parquet");
+    let wrong = dir.path().join("wrong.parquet");
+    let five = dir.path().join("five");
+    let db5 = block(Db::create(local(&five), 5, Metric::L2, DbOptions::default())).unwrap();
+    db5.upsert(1, &[1.0; 5]).unwrap();
+    block(db5.close()).unwrap();
+    drop(db5);
+    let (ok, _, err) = stratovec(&["export", "--db", five.to_str().unwrap(), "--output", wrong.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = stratovec(&["import", "--db", other.to_str().unwrap(), "--input", wrong.to_str().unwrap()]);
+    assert!(!ok && err.contains("\"vector\"") && err.contains("dimension is 4"), "{err}");
+    let copy = block(Db::open_read_only(local(&other), DbOptions::default())).unwrap();
+    assert_eq!(copy.stats().live_rows, 50);
+    let (ok, _, err) = stratovec(&["export", "--db", src.to_str().unwrap(), "--format", "parquet"]);
+    assert!(!ok && err.contains("--output"), "{err}");
+}
+
 /// `verify` runs open's semantic checks too: a tombstone file with valid checksums that
 /// deletes a row past its segment's end is reported, naming the version and the file.
 #[test]

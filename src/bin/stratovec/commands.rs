@@ -28,10 +28,19 @@ pub struct ImportArgs {
     /// Database: a directory or a store URI (created with --metric if it holds none).
     #[arg(short, long, env = "STRATOVEC_DB")]
     db: String,
-    /// Vectors to import: .fvecs, a 2-D float32 .npy, or a JSON-lines export (.jsonl, as
-    /// written by `stratovec export`: keys, vectors, metadata and payloads).
+    /// Vectors to import: .fvecs, a 2-D float32 .npy, a JSON-lines export (.jsonl, as
+    /// written by `stratovec export`: keys, vectors, metadata and payloads), or records in
+    /// a Parquet file (.parquet, read row group by row group) or an Arrow IPC file or
+    /// stream (.arrow, .arrows, .ipc, .feather): a key column, a vector column (a list of
+    /// floats), optionally a binary `payload` column, and every other column metadata.
     #[arg(long)]
     input: PathBuf,
+    /// Parquet/Arrow input: the key column (unsigned or non-negative integers).
+    #[arg(long, default_value = "id")]
+    id_column: String,
+    /// Parquet/Arrow input: the vector column (fixed-size list or list of floats).
+    #[arg(long, default_value = "vector")]
+    vector_column: String,
     /// Metric of a new database: cosine, l2 or ip.
     #[arg(long, default_value = "cosine")]
     metric: Metric,
@@ -55,9 +64,14 @@ pub struct ExportArgs {
     /// Database: a directory or a store URI (file:///path, s3://bucket/prefix?endpoint=URL).
     #[arg(short, long, env = "STRATOVEC_DB")]
     db: String,
-    /// Output file (JSON lines); default: standard output.
+    /// Output file; default: standard output (JSON lines only).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Output format; default: from the output file's extension (.parquet, .arrow/.ipc/
+    /// .feather), else JSON lines. Parquet and Arrow files hold the columns `id`,
+    /// `vector`, `payload`, then one column per metadata field.
+    #[arg(long, value_enum)]
+    format: Option<crate::arrow_io::Format>,
     /// Export only records matching this filter, e.g. `genre = "rock" and year >= 1990`.
     #[arg(long)]
     filter: Option<String>,
@@ -129,6 +143,15 @@ fn load_input(path: &std::path::Path, limit: Option<usize>) -> Result<Matrix<f32
 pub fn import(a: ImportArgs) -> Result<(), Error> {
     if a.input.extension().is_some_and(|e| e == "jsonl") {
         return import_jsonl(a);
+    }
+    if crate::arrow_io::is_arrow_file(&a.input) {
+        let t = std::time::Instant::now();
+        let columns = stratovec::arrow::ArrowColumns { id: a.id_column.clone(), vector: a.vector_column.clone(), ..Default::default() };
+        let options = DbOptions::default().with_hnsw(a.m, a.ef_construction);
+        let imp = crate::arrow_io::Import { db: &a.db, input: &a.input, metric: a.metric, options, columns, limit: a.limit };
+        let n = crate::arrow_io::import(imp)?;
+        println!("imported {n} records into {} in {:.1} s", a.db, t.elapsed().as_secs_f64());
+        return Ok(());
     }
     let input = load_input(&a.input, a.limit)?;
     let store: Arc<dyn BlobStore> = stratovec::store_from_uri(&a.db, false)?;
@@ -376,15 +399,28 @@ pub fn export(a: ExportArgs) -> Result<(), Error> {
         Some(f) => Some(stratovec::Filter::parse(f).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("--filter: {e}")))?),
         None => None,
     };
-    let (n, to) = match &a.output {
-        Some(path) => {
+    use crate::arrow_io::Format;
+    let ext = a.output.as_ref().and_then(|p| p.extension()).and_then(|e| e.to_str()).unwrap_or("");
+    let format = a.format.unwrap_or(match ext {
+        "parquet" => Format::Parquet,
+        "arrow" | "arrows" | "ipc" | "feather" => Format::Arrow,
+        _ => Format::Jsonl,
+    });
+    let (n, to) = match (&a.output, format) {
+        (Some(path), Format::Parquet | Format::Arrow) => {
+            (crate::arrow_io::export(&db, filter.as_ref(), format, path)?, path.display().to_string())
+        }
+        (None, Format::Parquet | Format::Arrow) => {
+            return Err(Error::new(ErrorKind::InvalidArgument, "--format parquet and arrow need --output"))
+        }
+        (Some(path), Format::Jsonl) => {
             let f = std::fs::File::create(path).map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(f);
             let n = db.export_jsonl(filter.as_ref(), &mut out)?;
             std::io::Write::flush(&mut out).map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: {e}", path.display())))?;
             (n, path.display().to_string())
         }
-        None => (db.export_jsonl(filter.as_ref(), &mut std::io::stdout().lock())?, "standard output".to_string()),
+        (None, Format::Jsonl) => (db.export_jsonl(filter.as_ref(), &mut std::io::stdout().lock())?, "standard output".to_string()),
     };
     eprintln!("exported {n} records to {to}");
     Ok(())

@@ -4,6 +4,7 @@
 //! `verify`, `vacuum`, `kernels`. Log level: `-v`/`-q` or `RUST_LOG`; `--log-format json`.
 //! Run `stratovec help <command>` for the options of each.
 
+mod arrow_io;
 mod backup;
 mod bench;
 mod commands;
@@ -65,10 +66,10 @@ fn init_logging(cli: &Cli) {
 enum Command {
     /// Build, commit, optionally reopen, and measure recall@k / QPS / latency on fvecs data.
     Bench(Box<bench::BenchArgs>),
-    /// Import vectors from .fvecs or .npy, or records from a JSON-lines export, into a
+    /// Import vectors from .fvecs or .npy, or records from a JSON-lines export, Parquet or Arrow file, into a
     /// database directory (created if needed).
     Import(commands::ImportArgs),
-    /// Write every live record (or those matching --filter) as JSON lines: a logical backup.
+    /// Write every live record (or those matching --filter) as JSON lines, Parquet or an Arrow file: a logical backup.
     Export(commands::ExportArgs),
     /// Search a database with query vectors from a file or the command line.
     Search(commands::SearchArgs),
