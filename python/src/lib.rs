@@ -597,7 +597,7 @@ impl Db {
                 if filter.is_none() && !exact {
                     let found = if nq == 1 {
                         vec![handle
-                            .search_with(values, &SearchOptions { k, params: params.clone(), ..SearchOptions::default() })?
+                            .search_with(values, &SearchOptions { k, params, ..SearchOptions::default() })?
                             .into_iter()
                             .map(|h| stratovec::Hit { id: h.record.id, distance: h.distance })
                             .collect()]
@@ -606,7 +606,7 @@ impl Db {
                     };
                     return Ok(found.into_iter().map(|hs| hs.into_iter().map(|h| (h.id, h.distance)).collect()).collect());
                 }
-                let opts = SearchOptions { k, params: params.clone(), filter: filter.clone(), exact, ..SearchOptions::default() };
+                let opts = SearchOptions { k, params, filter: filter.clone(), exact, ..SearchOptions::default() };
                 use rayon::prelude::*;
                 values
                     .par_chunks(dim)
@@ -626,6 +626,35 @@ impl Db {
             return Ok((PyArray1::from_vec(py, ids).into_any(), PyArray1::from_vec(py, dist).into_any()));
         }
         Ok((PyArray1::from_vec(py, ids).reshape([nq, k])?.into_any(), PyArray1::from_vec(py, dist).reshape([nq, k])?.into_any()))
+    }
+
+    /// Benchmark helper: searches each row of `q` in turn on this thread, inside the
+    /// engine (no Python between queries); returns `(ids (nq, k), seconds per query (nq,))`.
+    /// Compares the engine's own single-query speed with `search` called from Python.
+    #[pyo3(signature = (q, k=10, *, ef=None, filter=None))]
+    fn _search_loop<'py>(&self, py: Python<'py>, q: &Bound<'py, PyAny>, k: usize, ef: Option<usize>, filter: Option<&str>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let handle = self.handle()?;
+        let opts = SearchOptions { k, params: search_params(ef, k), filter: filter_of(filter)?, ..SearchOptions::default() };
+        let (queries, _) = self.queries(q, handle.dim())?;
+        let values = queries.as_slice().map_err(|e| invalid(e.to_string()))?;
+        let dim = handle.dim();
+        let nq = values.len() / dim.max(1);
+        let (ids, secs) = py
+            .detach(|| -> stratovec::Result<(Vec<u64>, Vec<f64>)> {
+                let mut ids = vec![NO_ID; nq * k];
+                let mut secs = Vec::with_capacity(nq);
+                for (i, q) in values.chunks_exact(dim).enumerate() {
+                    let t = std::time::Instant::now();
+                    let hits = handle.search_with(q, &opts)?;
+                    secs.push(t.elapsed().as_secs_f64());
+                    for (j, h) in hits.iter().enumerate().take(k) {
+                        ids[i * k + j] = h.record.id;
+                    }
+                }
+                Ok((ids, secs))
+            })
+            .py()?;
+        Ok((PyArray1::from_vec(py, ids).reshape([nq, k])?.into_any(), PyArray1::from_vec(py, secs).into_any()))
     }
 
     #[pyo3(signature = (q, k=10, *, ef=None, filter=None, include=None))]

@@ -138,6 +138,11 @@ class Db:
         memory (they outlive the ``Db``). Raises ``InvalidArgument`` (dimension, NaN, k,
         filter).
         """
+    def _search_loop(
+        self, q: npt.ArrayLike, k: int = 10, *, ef: Optional[int] = None, filter: Optional[str] = None
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64]]:
+        """Benchmark helper: each row of ``q`` searched in turn inside the engine on one
+        thread; ``(ids (nq, k), seconds per query (nq,))``."""
     def search_arrow(
         self, q: npt.ArrayLike, k: int = 10, *, ef: Optional[int] = None, filter: Optional[str] = None, include: Optional[Include] = None
     ) -> Any:
