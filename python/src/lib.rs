@@ -127,7 +127,7 @@ impl Handle {
 
 /// Opens (or creates) a database; see `stratovec.connect`.
 #[pyfunction]
-#[pyo3(signature = (uri, *, dim=None, metric="cosine", read_only=false, m=16, ef_construction=200, hnsw_codes=None, wal_dir=None, memtable_limit_bytes=None, memory_limit_bytes=None, name=None))]
+#[pyo3(signature = (uri, *, dim=None, metric="cosine", read_only=false, mode="auto", m=16, ef_construction=200, hnsw_codes=None, wal_dir=None, memtable_limit_bytes=None, memory_limit_bytes=None, name=None))]
 #[allow(clippy::too_many_arguments)]
 fn connect(
     py: Python<'_>,
@@ -135,6 +135,7 @@ fn connect(
     dim: Option<usize>,
     metric: &str,
     read_only: bool,
+    mode: &str,
     m: usize,
     ef_construction: usize,
     hnsw_codes: Option<&str>,
@@ -165,9 +166,17 @@ fn connect(
                 if read_only {
                     return builder.open_read_only().await.map(|db| Handle::Reader(Arc::new(db)));
                 }
-                let db = match dim {
-                    Some(dim) => builder.open_or_create(dim, metric).await?,
-                    None => builder.open().await?,
+                let db = match (mode, dim) {
+                    ("create", Some(dim)) => builder.create(dim, metric).await?,
+                    ("create", None) => return Err(Error::new(ErrorKind::InvalidArgument, "create needs dim")),
+                    ("open", _) | ("auto", None) => builder.open().await?,
+                    ("auto", Some(dim)) => builder.open_or_create(dim, metric).await?,
+                    (other, _) => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidArgument,
+                            format!("mode {other:?} (use \"auto\", \"create\" or \"open\")"),
+                        ))
+                    }
                 };
                 if dim.is_some_and(|d| d != db.dim()) || (dim.is_some() && db.metric() != metric) {
                     return Err(Error::new(
@@ -632,7 +641,14 @@ impl Db {
     /// engine (no Python between queries); returns `(ids (nq, k), seconds per query (nq,))`.
     /// Compares the engine's own single-query speed with `search` called from Python.
     #[pyo3(signature = (q, k=10, *, ef=None, filter=None))]
-    fn _search_loop<'py>(&self, py: Python<'py>, q: &Bound<'py, PyAny>, k: usize, ef: Option<usize>, filter: Option<&str>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    fn _search_loop<'py>(
+        &self,
+        py: Python<'py>,
+        q: &Bound<'py, PyAny>,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let handle = self.handle()?;
         let opts = SearchOptions { k, params: search_params(ef, k), filter: filter_of(filter)?, ..SearchOptions::default() };
         let (queries, _) = self.queries(q, handle.dim())?;

@@ -36,11 +36,27 @@ from .errors import (
 
 __version__ = version()
 
+
+def create(uri: str, dim: int, *, metric: str = "cosine", **options) -> Db:
+    """Creates a new database at ``uri``; ``AlreadyExists`` if one is there.
+
+    Takes the options of :func:`connect`."""
+    return connect(uri, dim=dim, metric=metric, mode="create", **options)
+
+
+def open(uri: str, *, read_only: bool = False, **options) -> Db:  # noqa: A001 (the module's verb, as in the engine)
+    """Opens the existing database at ``uri``; ``NotFound`` if there is none.
+
+    Takes the options of :func:`connect`."""
+    return connect(uri, read_only=read_only, mode="open", **options)
+
 __all__ = [
     "NO_ID",
     "Db",
     "Scanner",
     "connect",
+    "create",
+    "open",
     "errors",
     "version",
     "Error",

@@ -23,6 +23,7 @@ def connect(
     dim: Optional[int] = None,
     metric: Literal["cosine", "l2", "ip"] = "cosine",
     read_only: bool = False,
+    mode: Literal["auto", "create", "open"] = "auto",
     m: int = 16,
     ef_construction: int = 200,
     hnsw_codes: Optional[Literal["sq8"]] = None,
@@ -40,6 +41,8 @@ def connect(
     ``metric``: ``"cosine"`` (vectors are normalised on write), ``"l2"`` (squared L2
     distances) or ``"ip"`` (distance ``1 - dot``); checked against an existing database.
     ``read_only``: a read replica: never writes, follows the writer with :meth:`Db.refresh`.
+    ``mode``: ``"auto"`` opens, or creates when ``dim`` is given and there is no database;
+    ``"create"`` only creates (``AlreadyExists`` if one is there); ``"open"`` only opens.
     ``m``, ``ef_construction``: HNSW parameters of the memtable graph and HNSW segments.
     ``hnsw_codes``: ``"sq8"`` walks HNSW segments on SQ8 codes and rescores with float32.
     ``wal_dir``: a local directory for a write-ahead log (every write durable when it

@@ -140,6 +140,13 @@ def test_errors_have_kinds_and_python_bases(tmp_path, db):
     assert isinstance(e.value, stratovec.AlreadyExists)
     with pytest.raises(stratovec.NotFound):
         stratovec.connect(str(tmp_path / "missing"))
+    with pytest.raises(stratovec.NotFound):
+        stratovec.open(str(tmp_path / "missing"))
+    stratovec.create(str(tmp_path / "made"), 4, metric="ip").close()
+    with pytest.raises(stratovec.AlreadyExists):
+        stratovec.create(str(tmp_path / "made"), 4)
+    with stratovec.open(str(tmp_path / "made"), read_only=True) as made:
+        assert (made.dim, made.metric) == (4, "ip")
     with pytest.raises(stratovec.InvalidArgument, match="metric"):
         stratovec.connect("memory://", dim=4, metric="hamming")
     with stratovec.connect(str(tmp_path / "locked"), dim=4) as first:
