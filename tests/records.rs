@@ -224,3 +224,27 @@ fn manifest_field_statistics_prune_whole_segments() {
     }
     assert_eq!(db.count(&Filter::eq("genre", "blues")).unwrap(), 0);
 }
+
+/// `upsert_batch` replaces live keys (their old rows tombstoned, also in committed
+/// segments) and adds new ones; a key twice in one batch is refused and nothing is applied.
+#[test]
+fn upsert_batch_replaces_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = block(Db::create(local(dir.path()), DIM, Metric::L2, DbOptions::default())).unwrap();
+    let first = vectors(10, DIM, 1);
+    db.insert_batch(&(0..10).collect::<Vec<u64>>(), &first).unwrap();
+    block(db.commit()).unwrap();
+    let second = vectors(10, DIM, 2);
+    db.upsert_batch(&(5..15).collect::<Vec<u64>>(), &second).unwrap();
+    assert_eq!(db.stats().live_rows, 15);
+    assert_eq!(db.get(3).unwrap().unwrap(), first[3 * DIM..4 * DIM]);
+    assert_eq!(db.get(7).unwrap().unwrap(), second[2 * DIM..3 * DIM], "key 7 replaced");
+    let e = db.upsert_batch(&[20, 21, 20], &vectors(3, DIM, 3)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(!db.contains(21), "nothing of a refused batch is applied");
+    block(db.commit()).unwrap();
+    drop(db);
+    let db = block(Db::open(local(dir.path()), DbOptions::default())).unwrap();
+    assert_eq!(db.stats().live_rows, 15);
+    assert_eq!(db.get(14).unwrap().unwrap(), second[9 * DIM..10 * DIM]);
+}

@@ -221,7 +221,7 @@ def test_python_threads_search_in_parallel():
             for i in range(n):
                 db.search(queries[i % 64], k=10, exact=True)
 
-        def qps(threads: int, per_thread: int = 40) -> float:
+        def qps(threads: int, per_thread: int = 150) -> float:
             ts = [threading.Thread(target=work, args=(per_thread,)) for _ in range(threads)]
             t = time.perf_counter()
             for th in ts:
@@ -232,10 +232,11 @@ def test_python_threads_search_in_parallel():
 
         work(10)
         ratios = []
-        for _ in range(3):  # a shared machine: the best of three alternating rounds
+        for _ in range(5):  # a shared machine: the best of five alternating rounds
             one = qps(1)
             two = qps(2)
             ratios.append(two / one)
+        print(f"2 threads / 1 thread QPS: {ratios}")
         assert max(ratios) >= 1.6, f"2 threads / 1 thread QPS: {ratios}"
 
 
