@@ -483,6 +483,10 @@ impl Db {
         &self.uri
     }
 
+    /// Inserts or replaces `len(ids)` records, all or nothing; returns the count. `ids`:
+    /// (n,) uint64 keys; `vectors`: (n, dim) float32, read in place when C-contiguous;
+    /// `metadata`: n dicts or a pyarrow Table; `payloads`: n bytes. Raises InvalidArgument,
+    /// ReadOnly, ResourceExhausted.
     #[pyo3(signature = (ids, vectors, metadata=None, payloads=None))]
     fn upsert(
         &self,
@@ -495,6 +499,7 @@ impl Db {
         self.put(py, ids, vectors, metadata, payloads, false)
     }
 
+    /// As `upsert`, but raises AlreadyExists (nothing applied) if a key is live.
     #[pyo3(signature = (ids, vectors, metadata=None, payloads=None))]
     fn insert(
         &self,
@@ -507,6 +512,9 @@ impl Db {
         self.put(py, ids, vectors, metadata, payloads, true)
     }
 
+    /// Upserts the rows of a pyarrow Table, RecordBatch or RecordBatchReader (columns `id`,
+    /// `vector` fixed_size_list<float32>[dim], optional `payload`, the rest metadata);
+    /// returns the count. Raises InvalidArgument naming the column and row.
     #[pyo3(signature = (data, *, id_column="id", vector_column="vector", payload_column="payload"))]
     fn upsert_arrow(
         &self,
@@ -530,6 +538,7 @@ impl Db {
         .py()
     }
 
+    /// Deletes keys `ids` or the records matching `filter`; returns how many were live.
     #[pyo3(signature = (ids=None, *, filter=None))]
     fn delete(&self, py: Python<'_>, ids: Option<&Bound<'_, PyAny>>, filter: Option<&str>) -> PyResult<u64> {
         let handle = self.handle()?;
@@ -556,6 +565,8 @@ impl Db {
         .py()
     }
 
+    /// The record of `id` as a dict (`id`, `vector` float32 (dim,), `metadata`, `payload`:
+    /// the parts `include` names, default all), or None if not live.
     #[pyo3(signature = (id, *, include=None))]
     fn get<'py>(&self, py: Python<'py>, id: u64, include: Option<Vec<String>>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let handle = self.handle()?;
@@ -571,6 +582,7 @@ impl Db {
         })
     }
 
+    /// Live records, or those matching `filter`.
     #[pyo3(signature = (filter=None))]
     fn count(&self, py: Python<'_>, filter: Option<&str>) -> PyResult<u64> {
         let handle = self.handle()?;
@@ -584,6 +596,9 @@ impl Db {
         Ok(self.handle()?.stats().live_rows as usize)
     }
 
+    /// The k nearest records: `(ids uint64, distances float32)`, shapes (k,) for a (dim,)
+    /// query and (nq, k) for (nq, dim) queries (searched in parallel). Missing hits: id
+    /// NO_ID, distance inf. Raises InvalidArgument (dimension, NaN, k, filter).
     #[pyo3(signature = (q, k=10, *, ef=None, filter=None, exact=false))]
     fn search<'py>(
         &self,
@@ -673,6 +688,8 @@ impl Db {
         Ok((PyArray1::from_vec(py, ids).reshape([nq, k])?.into_any(), PyArray1::from_vec(py, secs).into_any()))
     }
 
+    /// As `search`, as a pyarrow.Table: `query` (uint32), `distance`, `id`, and the parts
+    /// `include` names (default metadata: one column per field).
     #[pyo3(signature = (q, k=10, *, ef=None, filter=None, include=None))]
     fn search_arrow<'py>(
         &self,
@@ -713,6 +730,8 @@ impl Db {
         pa.getattr("Table")?.call_method1("from_batches", (vec![batch.to_pyarrow(py)?],))
     }
 
+    /// The live records (matching `filter`) as an iterator of pyarrow.RecordBatch of at most
+    /// `batch_size` rows, over one snapshot.
     #[pyo3(signature = (filter=None, *, batch_size=1024, include=None))]
     fn scan(&self, py: Python<'_>, filter: Option<&str>, batch_size: usize, include: Option<Vec<String>>) -> PyResult<Scanner> {
         let handle = self.handle()?;
@@ -722,6 +741,7 @@ impl Db {
         Ok(Scanner { scan: Mutex::new(Some(scan)) })
     }
 
+    /// `scan` read into one pyarrow.Table.
     #[pyo3(signature = (filter=None, *, batch_size=8192, include=None))]
     fn to_arrow<'py>(
         &self,
@@ -740,12 +760,14 @@ impl Db {
         reader.into_pyarrow(py)?.call_method0("read_all")
     }
 
+    /// Writes uncommitted records as a segment and publishes a new version; returns it.
     fn commit(&self, py: Python<'_>) -> PyResult<u64> {
         let handle = self.handle()?;
         let db = handle.writer()?;
         py.detach(|| pollster::block_on(db.commit())).py()
     }
 
+    /// Merges segments as the compaction policy says; returns what it did.
     fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let handle = self.handle()?;
         let db = handle.writer()?;
@@ -760,6 +782,7 @@ impl Db {
         Ok(d)
     }
 
+    /// A replica loads the writer's newest version; returns the version served.
     fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
         match self.handle()? {
             Handle::Reader(db) => py.detach(|| pollster::block_on(db.refresh())).py(),
@@ -767,6 +790,7 @@ impl Db {
         }
     }
 
+    /// Version, rows, live and deleted rows, segments, memtable, log and memory (bytes).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.handle()?.stats();
         let d = PyDict::new(py);
@@ -786,6 +810,7 @@ impl Db {
         Ok(d)
     }
 
+    /// `{"status": "healthy"|"degraded"|"unhealthy", "reasons": [...]}`.
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = self.handle()?.health();
         let d = PyDict::new(py);
@@ -802,6 +827,7 @@ impl Db {
         Ok(d)
     }
 
+    /// Commits what is uncommitted (a writer), stops background work, releases the handle.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let Some(handle) = self.handle.lock().clone() else { return Ok(()) };
         if let Handle::Writer(db) = &handle {
