@@ -23,6 +23,7 @@ import sys
 import time
 
 import numpy as np
+from prepare_glove import write_vecs  # same directory: one texmex writer for both data sets
 
 
 def package_texts():
@@ -65,15 +66,6 @@ def package_texts():
     return unique
 
 
-def write_vecs(path, a, dtype):
-    a = np.ascontiguousarray(a, dtype=dtype)
-    n, d = a.shape
-    rec = np.empty((n, d + 1), dtype=np.int32)
-    rec[:, 0] = d
-    rec[:, 1:] = a.view(np.int32)
-    rec.tofile(path)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -102,15 +94,15 @@ def main():
     print(f"embedded {len(texts)} texts in {time.time() - t:.0f} s", flush=True)
     emb = emb.astype(np.float32)
     queries, base = emb[:1000], emb[1000:]
-    write_vecs(f"{args.out}/text384_base.fvecs", base, np.float32)
-    write_vecs(f"{args.out}/text384_query.fvecs", queries, np.float32)
+    write_vecs(f"{args.out}/text384_base.fvecs", base)
+    write_vecs(f"{args.out}/text384_query.fvecs", np.ascontiguousarray(queries))
     gt = np.empty((len(queries), 100), dtype=np.int32)
     for s in range(0, len(queries), 100):
         scores = queries[s : s + 100] @ base.T
         top = np.argpartition(-scores, 100, axis=1)[:, :100]
         for i, row in enumerate(top):
             gt[s + i] = row[np.argsort(-scores[i, row], kind="stable")]
-    write_vecs(f"{args.out}/text384_gt100.ivecs", gt, np.int32)
+    write_vecs(f"{args.out}/text384_gt100.ivecs", gt)
     with open(f"{args.out}/text384_texts.jsonl", "w") as f:
         for name, text in texts[1000:]:
             f.write(json.dumps({"package": name, "text": text}) + "\n")

@@ -437,6 +437,12 @@ impl Db {
         self.state.read().pk.contains_key(&id)
     }
 
+    /// Live records (keys in the PK index); what [`Stats::live_rows`] reports, without
+    /// computing the rest of [`Db::stats`].
+    pub fn live_rows(&self) -> u64 {
+        self.state.read().pk.len() as u64
+    }
+
     /// Counts, sizes, memory by component, operation counters and search latency (see
     /// [`Stats`]). Cheap: no I/O except listing the write-ahead log directory.
     pub fn stats(&self) -> Stats {

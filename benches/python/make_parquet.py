@@ -10,17 +10,12 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-
-def read_fvecs(path):
-    raw = np.fromfile(path, dtype=np.int32)
-    dim = int(raw[0])
-    return raw.reshape(-1, dim + 1)[:, 1:].view(np.float32).copy()
+from bench import read_vecs  # same directory
 
 
 def main():
     src, out = sys.argv[1], sys.argv[2]
-    base = read_fvecs(src)
+    base = read_vecs(src, np.float32)
     n, dim = base.shape
     table = pa.table(
         {

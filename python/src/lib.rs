@@ -105,6 +105,12 @@ impl Handle {
             Handle::Reader(db) => db.count(filter),
         }
     }
+    fn live_rows(&self) -> u64 {
+        match self {
+            Handle::Writer(db) => db.live_rows(),
+            Handle::Reader(db) => db.live_rows(),
+        }
+    }
     fn stats(&self) -> stratovec::Stats {
         match self {
             Handle::Writer(db) => db.stats(),
@@ -178,7 +184,8 @@ fn connect(
                         ))
                     }
                 };
-                if dim.is_some_and(|d| d != db.dim()) || (dim.is_some() && db.metric() != metric) {
+                // open_or_create checks these itself; a plain open with `dim` is checked here
+                if mode == "open" && dim.is_some_and(|d| d != db.dim() || db.metric() != metric) {
                     return Err(Error::new(
                         ErrorKind::InvalidArgument,
                         format!(
@@ -588,12 +595,12 @@ impl Db {
         let handle = self.handle()?;
         match filter_of(filter)? {
             Some(f) => py.detach(|| handle.count(&f)).py(),
-            None => Ok(handle.stats().live_rows),
+            None => Ok(handle.live_rows()),
         }
     }
 
     fn __len__(&self) -> PyResult<usize> {
-        Ok(self.handle()?.stats().live_rows as usize)
+        Ok(self.handle()?.live_rows() as usize)
     }
 
     /// The k nearest records: `(ids uint64, distances float32)`, shapes (k,) for a (dim,)
@@ -618,24 +625,20 @@ impl Db {
         let params = search_params(ef, k);
         let hits: Vec<Vec<(u64, f32)>> = py
             .detach(|| {
+                let opts = SearchOptions { k, params, filter: filter.clone(), exact, ..SearchOptions::default() };
+                let one = |q: &[f32]| {
+                    handle.search_with(q, &opts).map(|hs| hs.into_iter().map(|h| (h.record.id, h.distance)).collect::<Vec<_>>())
+                };
+                if nq == 1 {
+                    // on this thread: a rayon call from outside its pool would hop threads
+                    return Ok(vec![one(values)?]);
+                }
                 if filter.is_none() && !exact {
-                    let found = if nq == 1 {
-                        vec![handle
-                            .search_with(values, &SearchOptions { k, params, ..SearchOptions::default() })?
-                            .into_iter()
-                            .map(|h| stratovec::Hit { id: h.record.id, distance: h.distance })
-                            .collect()]
-                    } else {
-                        handle.search_batch(values, k, &params)?
-                    };
+                    let found = handle.search_batch(values, k, &params)?;
                     return Ok(found.into_iter().map(|hs| hs.into_iter().map(|h| (h.id, h.distance)).collect()).collect());
                 }
-                let opts = SearchOptions { k, params, filter: filter.clone(), exact, ..SearchOptions::default() };
                 use rayon::prelude::*;
-                values
-                    .par_chunks(dim)
-                    .map(|q| handle.search_with(q, &opts).map(|hs| hs.into_iter().map(|h| (h.record.id, h.distance)).collect()))
-                    .collect()
+                values.par_chunks(dim).map(one).collect()
             })
             .py()?;
         let mut ids = vec![NO_ID; nq * k];

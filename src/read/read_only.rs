@@ -128,6 +128,11 @@ impl ReadOnlyDb {
         self.db.scan(filter, batch_size, include)
     }
 
+    /// As [`Db::live_rows`].
+    pub fn live_rows(&self) -> u64 {
+        self.db.live_rows()
+    }
+
     /// Counts and sizes of the version this handle reads.
     pub fn stats(&self) -> Stats {
         self.db.stats()

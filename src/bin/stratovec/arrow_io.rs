@@ -114,8 +114,7 @@ pub fn import(imp: Import<'_>) -> Result<u64, Error> {
     }
     pb.finish_and_clear();
     let sp = progress::spinner("commit");
-    pollster::block_on(db.commit())?;
-    pollster::block_on(db.close())?;
+    pollster::block_on(db.close())?; // commits what the memtable holds
     sp.finish_and_clear();
     Ok(done)
 }
