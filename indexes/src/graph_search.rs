@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::index::check_dim;
-use crate::kernel::prefetch_all;
+use crate::kernel::{prefetch, prefetch_all};
 use crate::{Candidate, IndexError, Metric, RowFilter, Scorer, SearchParams};
 
 /// Read access to a layered proximity graph and its vectors.
@@ -21,6 +21,10 @@ pub trait GraphView: Sync {
     /// Replaces `out` with the neighbours of `node` on `level` (empty if the node does not
     /// reach that level).
     fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>);
+    /// Hints the CPU to load the level-0 neighbour list of `node` (a search about to expand
+    /// it). The default does nothing.
+    #[inline(always)]
+    fn prefetch_neighbors(&self, _node: u32) {}
 
     /// The vector of `node`.
     #[inline(always)]
@@ -61,6 +65,14 @@ impl Visited {
         } else {
             *m = self.epoch;
             true
+        }
+    }
+
+    /// Hints the CPU to load the mark of `node` (a search about to test it).
+    #[inline(always)]
+    pub fn prefetch(&self, node: u32) {
+        if let Some(m) = self.marks.get(node as usize) {
+            prefetch(std::slice::from_ref(m));
         }
     }
 }
@@ -111,6 +123,8 @@ pub(crate) struct Scratch {
     /// Neighbours of a rejected neighbour, and the expanded list, for two-hop expansion.
     pub hop: Vec<u32>,
     pub expanded: Vec<u32>,
+    /// Distances of `neighbors`, in their order.
+    pub distances: Vec<f32>,
     pub candidates: BinaryHeap<Reverse<Candidate>>,
     pub results: BinaryHeap<Candidate>,
 }
@@ -165,7 +179,7 @@ pub(crate) fn search_layer<G: GraphView + ?Sized, D: NodeDistance>(
     two_hop: bool,
     s: &mut Scratch,
 ) -> Vec<Candidate> {
-    let Scratch { visited, neighbors, hop, expanded, candidates, results, .. } = s;
+    let Scratch { visited, neighbors, hop, expanded, distances, candidates, results, .. } = s;
     visited.reset(g.vectors().len() / g.dim().max(1));
     candidates.clear();
     results.clear();
@@ -186,17 +200,23 @@ pub(crate) fn search_layer<G: GraphView + ?Sized, D: NodeDistance>(
             break;
         }
         g.neighbors_into(c.row, level, neighbors);
+        // The next candidate is usually the one expanded next: its list loads while this
+        // node's neighbours are scored.
+        if let (0, Some(Reverse(next))) = (level, candidates.peek()) {
+            g.prefetch_neighbors(next.row);
+        }
+        for &n in neighbors.iter() {
+            visited.prefetch(n);
+        }
         if let (true, Some(f)) = (two_hop, filter) {
             expand_rejected(g, level, f, neighbors, (hop, expanded), visited);
         }
         // Unvisited neighbours only, marked now: their vectors are fetched together, and
         // none is fetched twice.
         neighbors.retain(|&n| visited.insert(n));
-        for &n in neighbors.iter() {
-            dist.prefetch(n);
-        }
-        for &n in neighbors.iter() {
-            let d = dist.distance(n);
+        distances.resize(neighbors.len(), 0.0);
+        dist.distances(neighbors, distances);
+        for (&n, &d) in neighbors.iter().zip(distances.iter()) {
             if d < bound || results.len() < ef {
                 let cand = Candidate { distance: d, row: n };
                 candidates.push(Reverse(cand));
@@ -255,6 +275,17 @@ pub(crate) trait NodeDistance {
     fn distance(&self, node: u32) -> f32;
     /// Hints the CPU to load what [`NodeDistance::distance`] of `node` will read.
     fn prefetch(&self, node: u32);
+    /// `out[i]` = distance of `nodes[i]` (equal lengths). The default prefetches every
+    /// node's data, then scores them one by one.
+    #[inline(always)]
+    fn distances(&self, nodes: &[u32], out: &mut [f32]) {
+        for &n in nodes {
+            self.prefetch(n);
+        }
+        for (o, &n) in out.iter_mut().zip(nodes) {
+            *o = self.distance(n);
+        }
+    }
 }
 
 /// Exact distances over the graph's f32 vectors.
@@ -272,6 +303,23 @@ impl<G: GraphView + ?Sized> NodeDistance for Exact<'_, G> {
     #[inline(always)]
     fn prefetch(&self, node: u32) {
         prefetch_all(self.g.vector_of(node));
+    }
+    /// Every node's vector prefetched, then four nodes at a time ([`Scorer::distance4`]),
+    /// the rest one by one (one 4-row call with the last node repeated instead of 2 or 3
+    /// single calls was measured 1.12× slower to build at 384 dimensions). (Prefetching only the next 4 while scoring the current 4 was
+    /// measured: within noise for the build, 5% fewer queries per second at 384-d.)
+    #[inline(always)]
+    fn distances(&self, nodes: &[u32], out: &mut [f32]) {
+        nodes.iter().for_each(|&n| self.prefetch(n));
+        let mut quads = nodes.chunks_exact(4);
+        let mut outs = out.chunks_exact_mut(4);
+        for (q, o) in (&mut quads).zip(&mut outs) {
+            let rows = [q[0], q[1], q[2], q[3]].map(|n| self.g.vector_of(n));
+            o.copy_from_slice(&self.scorer.distance4(self.query, rows));
+        }
+        for (o, &n) in outs.into_remainder().iter_mut().zip(quads.remainder()) {
+            *o = self.distance(n);
+        }
     }
 }
 

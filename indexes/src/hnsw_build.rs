@@ -347,6 +347,10 @@ impl GraphView for HnswGraph {
     fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>) {
         self.read_list(node, level, out);
     }
+    #[inline(always)]
+    fn prefetch_neighbors(&self, node: u32) {
+        crate::kernel::prefetch_all(self.list(node, 0));
+    }
 }
 
 impl Index for HnswGraph {

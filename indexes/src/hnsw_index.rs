@@ -95,6 +95,13 @@ impl GraphView for HnswIndex {
         let count = list[0] as usize;
         out.extend_from_slice(&list[1..1 + count]);
     }
+    #[inline(always)]
+    fn prefetch_neighbors(&self, node: u32) {
+        let s = self.m0 + 1;
+        if let Some(list) = self.level0.as_slice().get(node as usize * s..(node as usize + 1) * s) {
+            crate::kernel::prefetch_all(list);
+        }
+    }
 }
 
 impl Index for HnswIndex {

@@ -54,6 +54,11 @@ pub struct KernelTable {
     pub dot_batch: fn(&[f32], &[f32], &mut [f32]),
     /// Like `dot_batch` with the squared L2 distance.
     pub l2_batch: fn(&[f32], &[f32], &mut [f32]),
+    /// `dot_x4(q, rows)`: `[dot(q, rows[0]), .., dot(q, rows[3])]` for 4 rows anywhere in
+    /// memory (a graph node's neighbours), or `None` where the table scores them one by one.
+    pub dot_x4: Option<X4>,
+    /// Like `dot_x4` with the squared L2 distance.
+    pub l2_x4: Option<X4>,
     /// `dot_u8_i8(codes, q)`: exact `sum(codes[i] * q[i])`.
     pub dot_u8_i8: fn(&[u8], &[i8]) -> i32,
     /// `dot_u8_i8_batch(q, rows, out)`: `out[i] = dot_u8_i8(row i, q)` for the `out.len()`
@@ -73,6 +78,9 @@ pub struct KernelTable {
     pub pq_adc: fn(&[f32], &[u8]) -> f32,
 }
 
+/// `f(q, rows)`: one query against 4 rows, see [`KernelTable::dot_x4`].
+pub type X4 = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
+
 /// `dot_u4_i8_batch(q_even, q_odd, rows, out)`, see [`KernelTable::dot_u4_i8_batch`].
 pub type U4Batch = fn(&[i8], &[i8], &[u8], &mut [i32]);
 
@@ -88,6 +96,8 @@ impl KernelTable {
             l2_sq: scalar::l2_sq,
             dot_batch: scalar::dot_batch,
             l2_batch: scalar::l2_batch,
+            dot_x4: None,
+            l2_x4: None,
             dot_u8_i8: scalar::dot_u8_i8,
             dot_u8_i8_batch: scalar::dot_u8_i8_batch,
             dot_u4_i8: scalar::dot_u4_i8,
@@ -127,6 +137,8 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         l2_sq: x86::l2_sse_checked,
         dot_batch: x86::dot_batch_sse,
         l2_batch: x86::l2_batch_sse,
+        dot_x4: None,
+        l2_x4: None,
         dot_u8_i8: x86::dot_u8_i8_sse_checked,
         dot_u8_i8_batch: x86::dot_u8_i8_batch_sse,
         dot_u4_i8: scalar::dot_u4_i8,
@@ -143,6 +155,8 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         l2_sq: x86::l2_avx2_checked,
         dot_batch: x86::dot_batch_avx2,
         l2_batch: x86::l2_batch_avx2,
+        dot_x4: Some(x86::dot_x4_avx2_checked),
+        l2_x4: Some(x86::l2_x4_avx2_checked),
         dot_u8_i8: x86::dot_u8_i8_avx2_checked,
         dot_u8_i8_batch: x86::dot_u8_i8_batch_avx2,
         dot_u4_i8: x86::dot_u4_i8_avx2_checked,
@@ -161,6 +175,8 @@ fn x86_table(name: &str) -> Option<KernelTable> {
         l2_sq: x86::l2_avx512_checked,
         dot_batch: x86::dot_batch_avx512_checked,
         l2_batch: x86::l2_batch_avx512_checked,
+        dot_x4: Some(x86::dot_x4_avx512_checked),
+        l2_x4: Some(x86::l2_x4_avx512_checked),
         dot_u8_i8: x86::dot_u8_i8_avx512bw_checked,
         dot_u8_i8_batch: x86::dot_u8_i8_batch_avx512bw,
         pq_adc: x86::pq_adc_avx512_checked,
@@ -264,6 +280,7 @@ pub fn prefetch_all<T>(v: &[T]) {
 pub struct Scorer {
     f: fn(&[f32], &[f32]) -> f32,
     batch: fn(&[f32], &[f32], &mut [f32]),
+    x4: Option<X4>,
     one_minus: bool,
 }
 
@@ -276,8 +293,8 @@ impl Scorer {
     /// The scorer of `metric` with a given table.
     pub fn with_table(metric: Metric, table: &KernelTable) -> Self {
         match metric {
-            Metric::L2 => Scorer { f: table.l2_sq, batch: table.l2_batch, one_minus: false },
-            Metric::InnerProduct | Metric::Cosine => Scorer { f: table.dot, batch: table.dot_batch, one_minus: true },
+            Metric::L2 => Scorer { f: table.l2_sq, batch: table.l2_batch, x4: table.l2_x4, one_minus: false },
+            Metric::InnerProduct | Metric::Cosine => Scorer { f: table.dot, batch: table.dot_batch, x4: table.dot_x4, one_minus: true },
         }
     }
 
@@ -287,6 +304,21 @@ impl Scorer {
         let v = (self.f)(a, b);
         if self.one_minus {
             1.0 - v
+        } else {
+            v
+        }
+    }
+
+    /// Distances between `query` and each of 4 vectors (each as long as `query`), scored
+    /// together where the kernel table has a 4-row kernel.
+    #[inline(always)]
+    pub fn distance4(&self, query: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+        let v = match self.x4 {
+            Some(x4) => x4(query, rows),
+            None => rows.map(|r| (self.f)(query, r)),
+        };
+        if self.one_minus {
+            v.map(|x| 1.0 - x)
         } else {
             v
         }
@@ -346,6 +378,27 @@ mod tests {
                     let (dot, l2, mag) = reference(q, &rows[i * dim..(i + 1) * dim]);
                     prop_assert!((dots[i] as f64 - dot).abs() <= 1e-5 * mag + 1e-4, "{} row {}", t.name, i);
                     prop_assert!((l2s[i] as f64 - l2).abs() <= 1e-5 * l2 + 1e-4, "{} row {}", t.name, i);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn four_row_kernels_match_single((dim, v) in (1usize..=400).prop_flat_map(|d| (Just(d), proptest::collection::vec(-10f32..10f32, 5 * d)))) {
+            let q = &v[..dim];
+            // Rows in reverse memory order, as a neighbour list has them in no order.
+            let rows = [4, 3, 2, 1].map(|i| &v[i * dim..(i + 1) * dim]);
+            for t in KernelTable::available() {
+                for metric in [Metric::L2, Metric::InnerProduct] {
+                    let scorer = Scorer::with_table(metric, &t);
+                    let four = scorer.distance4(q, rows);
+                    for (r, got) in rows.iter().zip(four) {
+                        let (dot, l2, mag) = reference(q, r);
+                        let want = if metric == Metric::L2 { l2 } else { 1.0 - dot };
+                        prop_assert!((got as f64 - want).abs() <= 1e-5 * (mag + l2) + 1e-4, "{} {:?} dim {}", t.name, metric, dim);
+                    }
                 }
             }
         }

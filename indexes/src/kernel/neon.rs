@@ -18,6 +18,8 @@ pub(super) fn table() -> KernelTable {
         l2_sq,
         dot_batch,
         l2_batch,
+        dot_x4: None,
+        l2_x4: None,
         dot_u8_i8,
         dot_u8_i8_batch,
         dot_u4_i8: scalar::dot_u4_i8,

@@ -245,6 +245,101 @@ avx512_batch!(l2_batch_avx512, l2_avx512, |acc, x, y| {
     _mm512_fmadd_ps(d, d, acc)
 });
 
+/// Scores 4 rows scattered in memory (a graph node's neighbours) against one query: each
+/// query chunk is loaded once for the 4 rows, and the 8 accumulator chains (2 per row) are
+/// independent, so the rows' cache misses overlap. Lengths: the shortest of `q` and the rows.
+macro_rules! avx512_x4 {
+    ($name:ident, $combine:expr) => {
+        #[target_feature(enable = "avx512f")]
+        fn $name(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+            let n = rows.iter().fold(q.len(), |n, r| n.min(r.len()));
+            let (qp, p) = (q.as_ptr(), rows.map(|r| r.as_ptr()));
+            let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+            let mut i = 0;
+            // SAFETY: full loads read 16 floats at i..i+16 <= n of the query and of every row
+            // (n <= each length); the masked tail loads read only lanes i..n.
+            unsafe {
+                while i + 32 <= n {
+                    let (x0, x1) = (_mm512_loadu_ps(qp.add(i)), _mm512_loadu_ps(qp.add(i + 16)));
+                    for (a, r) in acc.iter_mut().zip(p) {
+                        a[0] = $combine(a[0], x0, _mm512_loadu_ps(r.add(i)));
+                        a[1] = $combine(a[1], x1, _mm512_loadu_ps(r.add(i + 16)));
+                    }
+                    i += 32;
+                }
+                if i + 16 <= n {
+                    let x = _mm512_loadu_ps(qp.add(i));
+                    for (a, r) in acc.iter_mut().zip(p) {
+                        a[0] = $combine(a[0], x, _mm512_loadu_ps(r.add(i)));
+                    }
+                    i += 16;
+                }
+                if i < n {
+                    let mask = mask16(n - i);
+                    let x = _mm512_maskz_loadu_ps(mask, qp.add(i));
+                    for (a, r) in acc.iter_mut().zip(p) {
+                        a[1] = $combine(a[1], x, _mm512_maskz_loadu_ps(mask, r.add(i)));
+                    }
+                }
+            }
+            acc.map(|a| _mm512_reduce_add_ps(_mm512_add_ps(a[0], a[1])))
+        }
+    };
+}
+
+avx512_x4!(dot_x4_avx512, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
+avx512_x4!(l2_x4_avx512, |acc, x, y| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_fmadd_ps(d, d, acc)
+});
+
+/// The AVX2 form of `avx512_x4`: 8 lanes, 2 chains per row, a scalar tail.
+macro_rules! avx2_x4 {
+    ($name:ident, $combine:expr, $tail:expr) => {
+        #[target_feature(enable = "avx2,fma")]
+        fn $name(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+            let n = rows.iter().fold(q.len(), |n, r| n.min(r.len()));
+            let (qp, p) = (q.as_ptr(), rows.map(|r| r.as_ptr()));
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+            let mut i = 0;
+            // SAFETY: every load reads 8 floats at i..i+8 <= n of the query and of every row
+            // (n <= each length).
+            unsafe {
+                while i + 16 <= n {
+                    let (x0, x1) = (_mm256_loadu_ps(qp.add(i)), _mm256_loadu_ps(qp.add(i + 8)));
+                    for (a, r) in acc.iter_mut().zip(p) {
+                        a[0] = $combine(a[0], x0, _mm256_loadu_ps(r.add(i)));
+                        a[1] = $combine(a[1], x1, _mm256_loadu_ps(r.add(i + 8)));
+                    }
+                    i += 16;
+                }
+                if i + 8 <= n {
+                    let x = _mm256_loadu_ps(qp.add(i));
+                    for (a, r) in acc.iter_mut().zip(p) {
+                        a[0] = $combine(a[0], x, _mm256_loadu_ps(r.add(i)));
+                    }
+                    i += 8;
+                }
+            }
+            let mut out = acc.map(|a| hsum256(_mm256_add_ps(a[0], a[1])));
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o += q[i..n].iter().zip(&r[i..n]).map(|(x, y)| $tail(*x, *y)).sum::<f32>();
+            }
+            out
+        }
+    };
+}
+
+avx2_x4!(dot_x4_avx2, |acc, x, y| _mm256_fmadd_ps(x, y, acc), |x: f32, y: f32| x * y);
+avx2_x4!(
+    l2_x4_avx2,
+    |acc, x, y| {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, acc)
+    },
+    |x: f32, y: f32| (x - y) * (x - y)
+);
+
 // ------------------------------------------------------------------- u8 codes × i8 query
 
 #[target_feature(enable = "sse4.2")]
@@ -547,6 +642,10 @@ checked! {
     l2_avx512_checked => l2_avx512(a: &[f32], b: &[f32]) -> f32;
     dot_batch_avx512_checked => dot_batch_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) -> ();
     l2_batch_avx512_checked => l2_batch_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) -> ();
+    dot_x4_avx2_checked => dot_x4_avx2(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4];
+    l2_x4_avx2_checked => l2_x4_avx2(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4];
+    dot_x4_avx512_checked => dot_x4_avx512(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4];
+    l2_x4_avx512_checked => l2_x4_avx512(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4];
     dot_u8_i8_sse_checked => dot_u8_i8_sse(c: &[u8], q: &[i8]) -> i32;
     dot_u8_i8_avx2_checked => dot_u8_i8_avx2(c: &[u8], q: &[i8]) -> i32;
     dot_u8_i8_avx512bw_checked => dot_u8_i8_avx512bw(c: &[u8], q: &[i8]) -> i32;
