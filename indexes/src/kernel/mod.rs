@@ -5,14 +5,14 @@
 //! the process's table, chosen by CPU features (and `STRATOVEC_SIMD`); a new instruction
 //! set is a new table here, not a user type.
 //!
-//! | table | f32 dot / L2 | u8 × i8 (SQ8) | INT4 | Hamming | PQ ADC |
-//! |---|---|---|---|---|---|
-//! | `scalar` | 4 accumulators | scalar | scalar | `count_ones` | scalar |
-//! | `sse4.2` | 4 lanes | `pmaddwd`, 8 per step | scalar | `popcnt` | scalar |
-//! | `avx2` | 8 lanes + FMA | `vpmaddwd`, 16 per step | 32 per step | `popcnt` | scalar |
-//! | `avx512bw` | 16 lanes, masked tail | `vpmaddwd`, 32 per step | as `avx2` | `popcnt` | gather |
-//! | `avx512` | as `avx512bw` | VNNI `vpdpbusd`, 64 per step | VNNI, 128 per step | VPOPCNTDQ | gather |
-//! | `neon` (aarch64) | 4 lanes + FMA | `smlal`, 8 per step | scalar | `cnt` | scalar |
+//! | table | f32 dot / L2 | f32, 4 rows | u8 × i8 (SQ8) | INT4 | Hamming | PQ ADC |
+//! |---|---|---|---|---|---|---|
+//! | `scalar` | 4 accumulators | one by one | scalar | scalar | `count_ones` | scalar |
+//! | `sse4.2` | 4 lanes | one by one | `pmaddwd`, 8 per step | scalar | `popcnt` | scalar |
+//! | `avx2` | 8 lanes + FMA | 8 chains | `vpmaddwd`, 16 per step | 32 per step | `popcnt` | scalar |
+//! | `avx512bw` | 16 lanes, masked tail | 8 chains, masked tail | `vpmaddwd`, 32 per step | as `avx2` | `popcnt` | gather |
+//! | `avx512` | as `avx512bw` | as `avx512bw` | VNNI `vpdpbusd`, 64 per step | VNNI, 128 per step | VPOPCNTDQ | gather |
+//! | `neon` (aarch64) | 4 lanes + FMA | one by one | `smlal`, 8 per step | scalar | `cnt` | scalar |
 //!
 //! `avx512` uses VNNI and VPOPCNTDQ only when the CPU has them (falling back to the
 //! `avx512bw` kernels otherwise). The best table by CPU features is then calibrated: its
@@ -213,10 +213,15 @@ pub fn kernels() -> &'static KernelTable {
 
 /// `base` with its batch f32 kernels (`dot_batch`, `l2_batch`: exact scans) replaced by
 /// another supported table's when that one scored cached rows at least 10% faster in a
-/// short measurement (about 2 ms, once per process; [`throughput::batch_gbps`] at 64 and
+/// short measurement (about 50 ms, once per process; [`throughput::batch_gbps`] at 64 and
 /// 384 dimensions). CPU features alone do not tell: on AMD EPYC (Zen 4) the AVX2 batch
 /// kernels beat the AVX-512 ones, on cached rows and streamed ones (docs/MEASUREMENTS.md,
 /// "Kernels"). The table's name then says which kernels it took, e.g. `avx512+avx2-f32`.
+///
+/// The 4-row kernels are not calibrated: on cached rows the AVX2 and AVX-512 ones measure
+/// within this machine's noise of each other (`stratovec kernels`), so a calibration would
+/// pick by chance, while the HNSW build on the AVX-512 table ran 1.2× faster than on the
+/// AVX2 one (docs/MEASUREMENTS.md, "HNSW build").
 fn calibrated(base: KernelTable) -> KernelTable {
     let time = |t: &KernelTable| -> f64 {
         [64, 384]

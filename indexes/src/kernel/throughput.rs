@@ -1,5 +1,6 @@
-//! Measured speed of the batch kernels, for `stratovec kernels` and the CI check that the
-//! chosen table is never slower than the scalar one.
+//! Measured speed of the batch and 4-row kernels, for the calibration of the kernel table,
+//! `stratovec kernels` and the CI check that the chosen table is never slower than the
+//! scalar one.
 
 use std::time::Instant;
 
@@ -25,6 +26,33 @@ pub fn batch_gbps(batch: BatchKernel, dim: usize, bytes: usize, repeats: usize) 
                 let out = &mut out[..block.len() / dim];
                 batch(&query, block, out);
                 std::hint::black_box(&*out);
+            }
+            passes += 1;
+        }
+        best = best.min(started.elapsed().as_secs_f64() / f64::from(passes));
+    }
+    (rows * dim * 4) as f64 / best / 1e9
+}
+
+/// GB/s of row data that the 4-row kernel `x4` ([`super::KernelTable::dot_x4`]) scores
+/// over `bytes` of synthetic rows of `dim` values (at least 64 rows), taken 4 at a time in
+/// a scattered order as a graph search takes a node's neighbours: the best of `repeats`
+/// passes, each repeating the rows for at least 2 ms.
+pub fn x4_gbps(x4: super::X4, dim: usize, bytes: usize, repeats: usize) -> f64 {
+    let dim = dim.max(1);
+    let rows = (bytes / (dim * 4)).max(64) / 4 * 4;
+    let data: Vec<f32> = (0..rows * dim).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
+    let query: Vec<f32> = (0..dim).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    // Row k * 7,919 mod rows: a fixed, scattered order.
+    let order: Vec<usize> = (0..rows).map(|k| k * 7_919 % rows).collect();
+    let row = |r: usize| &data[r * dim..(r + 1) * dim];
+    let mut best = f64::MAX;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let mut passes = 0u32;
+        while passes == 0 || started.elapsed().as_micros() < 2_000 {
+            for quad in order.chunks_exact(4) {
+                std::hint::black_box(x4(&query, [row(quad[0]), row(quad[1]), row(quad[2]), row(quad[3])]));
             }
             passes += 1;
         }

@@ -1,9 +1,10 @@
 //! `stratovec kernels`: the CPU, and the measured speed of every kernel table's batch f32
-//! kernels (what exact scans use) at 50 to 1,536 dimensions, on cached rows and on rows
-//! streamed from memory, with the table this process chose marked.
+//! kernels (what exact scans use) and 4-row f32 kernels (what graph searches use) at 50 to
+//! 1,536 dimensions, on cached rows and on rows streamed from memory, with the kernels this
+//! process chose marked.
 
 use clap::Args;
-use stratovec::indexes::kernel::throughput::batch_gbps;
+use stratovec::indexes::kernel::throughput::{batch_gbps, x4_gbps};
 use stratovec::indexes::{kernels, KernelTable};
 use stratovec::Error;
 
@@ -33,21 +34,27 @@ pub fn run(a: KernelsArgs) -> Result<(), Error> {
     println!("cpu: {} ({})", crate::bench::cpu_name(), field("vendor_id").unwrap_or_else(|| std::env::consts::ARCH.into()));
     println!("flags: {}", present.join(" "));
     let chosen = kernels();
-    println!("chosen table: {} (by CPU features, then calibrated; STRATOVEC_SIMD overrides); * = its batch kernels", chosen.name);
+    println!("chosen table: {} (by CPU features, then calibrated; STRATOVEC_SIMD overrides); * = the kernel chosen", chosen.name);
     println!("GB/s of rows scored; cached = 256 KiB of rows, memory = {} MiB", a.memory_mib);
     let mut header = format!("{:<10} {:<9} {:<7}", "table", "kernel", "rows");
     for d in &a.dims {
         header += &format!(" {:>8}", format!("d={d}"));
     }
     println!("{header}");
+    let place = |bytes: usize| [("cached", 256 << 10), ("memory", bytes)];
     for table in KernelTable::available() {
-        let mark = if std::ptr::fn_addr_eq(table.dot_batch, chosen.dot_batch) { "*" } else { "" };
+        let chosen_batch = std::ptr::fn_addr_eq(table.dot_batch, chosen.dot_batch);
         for (op, f) in [("dot_batch", table.dot_batch), ("l2_batch", table.l2_batch)] {
-            for (place, bytes) in [("cached", 256 << 10), ("memory", a.memory_mib << 20)] {
-                let mut line = format!("{:<10} {op:<9} {place:<7}", format!("{}{mark}", table.name));
-                for &dim in &a.dims {
-                    line += &format!(" {:>8.1}", batch_gbps(f, dim, bytes, a.repeats));
-                }
+            for (place, bytes) in place(a.memory_mib << 20) {
+                let line = measured(&table, chosen_batch, op, place, &a.dims, |dim| batch_gbps(f, dim, bytes, a.repeats));
+                println!("{line}");
+            }
+        }
+        let chosen_x4 = matches!((table.dot_x4, chosen.dot_x4), (Some(t), Some(c)) if std::ptr::fn_addr_eq(t, c));
+        for (op, f) in [("dot_x4", table.dot_x4), ("l2_x4", table.l2_x4)] {
+            let Some(f) = f else { continue };
+            for (place, bytes) in place(a.memory_mib << 20) {
+                let line = measured(&table, chosen_x4, op, place, &a.dims, |dim| x4_gbps(f, dim, bytes, a.repeats));
                 println!("{line}");
             }
         }
@@ -59,4 +66,15 @@ pub fn run(a: KernelsArgs) -> Result<(), Error> {
         speed.cached_gbps, speed.memory_gbps, reference.cached_gbps, reference.memory_gbps, model.scan_dim_ns, model.scan_dim_ns_uncached
     );
     Ok(())
+}
+
+/// One line of the table: the table's name (marked `*` when `chosen`), the kernel, where the
+/// rows were, and the GB/s `gbps` measures at each dimension.
+fn measured(table: &KernelTable, chosen: bool, op: &str, place: &str, dims: &[usize], gbps: impl Fn(usize) -> f64) -> String {
+    let mark = if chosen { "*" } else { "" };
+    let mut line = format!("{:<10} {op:<9} {place:<7}", format!("{}{mark}", table.name));
+    for &dim in dims {
+        line += &format!(" {:>8.1}", gbps(dim));
+    }
+    line
 }
