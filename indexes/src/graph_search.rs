@@ -305,9 +305,11 @@ impl<G: GraphView + ?Sized> NodeDistance for Exact<'_, G> {
         prefetch_all(self.g.vector_of(node));
     }
     /// Every node's vector prefetched, then four nodes at a time ([`Scorer::distance4`]),
-    /// the rest one by one (one 4-row call with the last node repeated instead of 2 or 3
-    /// single calls was measured 1.12× slower to build at 384 dimensions). (Prefetching only the next 4 while scoring the current 4 was
-    /// measured: within noise for the build, 5% fewer queries per second at 384-d.)
+    /// the rest one by one. Measured and not kept (docs/MEASUREMENTS.md, "HNSW build and
+    /// 4-row kernels"): one 4-row call with the last node repeated instead of 2 or 3 single
+    /// calls (1.12× slower to build at 384 dimensions), and prefetching only the next 4
+    /// vectors while scoring the current 4 (within noise for the build, 5% fewer queries per
+    /// second at 384 dimensions).
     #[inline(always)]
     fn distances(&self, nodes: &[u32], out: &mut [f32]) {
         nodes.iter().for_each(|&n| self.prefetch(n));
