@@ -221,7 +221,7 @@ pub fn kernels() -> &'static KernelTable {
 /// The 4-row kernels are not calibrated: on cached rows the AVX2 and AVX-512 ones measure
 /// within this machine's noise of each other (`stratovec kernels`), so a calibration would
 /// pick by chance, while the HNSW build on the AVX-512 table ran 1.2× faster than on the
-/// AVX2 one (docs/MEASUREMENTS.md, "HNSW build").
+/// AVX2 one (docs/MEASUREMENTS.md, "HNSW build and 4-row kernels").
 fn calibrated(base: KernelTable) -> KernelTable {
     let time = |t: &KernelTable| -> f64 {
         [64, 384]
