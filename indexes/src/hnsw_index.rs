@@ -66,6 +66,15 @@ impl OpenIndex for HnswIndex {
     }
 }
 
+impl HnswIndex {
+    /// The level-0 list of `node` as stored: its count, then `m0` slots.
+    #[inline(always)]
+    fn level0_list(&self, node: u32) -> &[u32] {
+        let (n, s) = (node as usize, self.m0 + 1);
+        &self.level0.as_slice()[n * s..(n + 1) * s]
+    }
+}
+
 impl GraphView for HnswIndex {
     fn dim(&self) -> usize {
         self.dim
@@ -81,8 +90,7 @@ impl GraphView for HnswIndex {
         out.clear();
         let n = node as usize;
         let list = if level == 0 {
-            let s = self.m0 + 1;
-            &self.level0.as_slice()[n * s..(n + 1) * s]
+            self.level0_list(node)
         } else {
             if (self.levels[n] as usize) < level {
                 return;
@@ -97,10 +105,7 @@ impl GraphView for HnswIndex {
     }
     #[inline(always)]
     fn prefetch_neighbors(&self, node: u32) {
-        let s = self.m0 + 1;
-        if let Some(list) = self.level0.as_slice().get(node as usize * s..(node as usize + 1) * s) {
-            crate::kernel::prefetch_all(list);
-        }
+        crate::kernel::prefetch_all(self.level0_list(node));
     }
 }
 

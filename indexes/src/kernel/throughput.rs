@@ -13,25 +13,15 @@ pub type BatchKernel = fn(&[f32], &[f32], &mut [f32]);
 /// the kernel on cached rows; tens of MiB, rows streamed from memory.
 pub fn batch_gbps(batch: BatchKernel, dim: usize, bytes: usize, repeats: usize) -> f64 {
     let dim = dim.max(1);
-    let rows = (bytes / (dim * 4)).max(64);
-    let data: Vec<f32> = (0..rows * dim).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
-    let query: Vec<f32> = (0..dim).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    let (data, query) = synthetic((bytes / (dim * 4)).max(64), dim);
     let mut out = [0f32; 256];
-    let mut best = f64::MAX;
-    for _ in 0..repeats.max(1) {
-        let started = Instant::now();
-        let mut passes = 0u32;
-        while passes == 0 || started.elapsed().as_micros() < 2_000 {
-            for block in data.chunks(256 * dim) {
-                let out = &mut out[..block.len() / dim];
-                batch(&query, block, out);
-                std::hint::black_box(&*out);
-            }
-            passes += 1;
+    best_gbps(data.len() * 4, repeats, || {
+        for block in data.chunks(256 * dim) {
+            let out = &mut out[..block.len() / dim];
+            batch(&query, block, out);
+            std::hint::black_box(&*out);
         }
-        best = best.min(started.elapsed().as_secs_f64() / f64::from(passes));
-    }
-    (rows * dim * 4) as f64 / best / 1e9
+    })
 }
 
 /// GB/s of row data that the 4-row kernel `x4` ([`super::KernelTable::dot_x4`]) scores
@@ -41,24 +31,38 @@ pub fn batch_gbps(batch: BatchKernel, dim: usize, bytes: usize, repeats: usize) 
 pub fn x4_gbps(x4: super::X4, dim: usize, bytes: usize, repeats: usize) -> f64 {
     let dim = dim.max(1);
     let rows = (bytes / (dim * 4)).max(64) / 4 * 4;
-    let data: Vec<f32> = (0..rows * dim).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
-    let query: Vec<f32> = (0..dim).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    let (data, query) = synthetic(rows, dim);
     // Row k * 7,919 mod rows: a fixed, scattered order.
     let order: Vec<usize> = (0..rows).map(|k| k * 7_919 % rows).collect();
     let row = |r: usize| &data[r * dim..(r + 1) * dim];
+    best_gbps(data.len() * 4, repeats, || {
+        for quad in order.chunks_exact(4) {
+            std::hint::black_box(x4(&query, [row(quad[0]), row(quad[1]), row(quad[2]), row(quad[3])]));
+        }
+    })
+}
+
+/// `rows × dim` synthetic values, row-major, and a query of `dim` values.
+fn synthetic(rows: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let data = (0..rows * dim).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
+    let query = (0..dim).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    (data, query)
+}
+
+/// GB/s when one call of `pass` scores `bytes` of rows: the best of `repeats` measurements,
+/// each repeating `pass` for at least 2 ms.
+fn best_gbps(bytes: usize, repeats: usize, mut pass: impl FnMut()) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..repeats.max(1) {
         let started = Instant::now();
         let mut passes = 0u32;
         while passes == 0 || started.elapsed().as_micros() < 2_000 {
-            for quad in order.chunks_exact(4) {
-                std::hint::black_box(x4(&query, [row(quad[0]), row(quad[1]), row(quad[2]), row(quad[3])]));
-            }
+            pass();
             passes += 1;
         }
         best = best.min(started.elapsed().as_secs_f64() / f64::from(passes));
     }
-    (rows * dim * 4) as f64 / best / 1e9
+    bytes as f64 / best / 1e9
 }
 
 /// How fast this process's exact scans read rows ([`scan_speed`]), in GB/s.

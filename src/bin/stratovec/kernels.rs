@@ -41,11 +41,11 @@ pub fn run(a: KernelsArgs) -> Result<(), Error> {
         header += &format!(" {:>8}", format!("d={d}"));
     }
     println!("{header}");
-    let place = |bytes: usize| [("cached", 256 << 10), ("memory", bytes)];
+    let places = [("cached", 256 << 10), ("memory", a.memory_mib << 20)];
     for table in KernelTable::available() {
         let chosen_batch = std::ptr::fn_addr_eq(table.dot_batch, chosen.dot_batch);
         for (op, f) in [("dot_batch", table.dot_batch), ("l2_batch", table.l2_batch)] {
-            for (place, bytes) in place(a.memory_mib << 20) {
+            for (place, bytes) in places {
                 let line = measured(&table, chosen_batch, op, place, &a.dims, |dim| batch_gbps(f, dim, bytes, a.repeats));
                 println!("{line}");
             }
@@ -53,7 +53,7 @@ pub fn run(a: KernelsArgs) -> Result<(), Error> {
         let chosen_x4 = matches!((table.dot_x4, chosen.dot_x4), (Some(t), Some(c)) if std::ptr::fn_addr_eq(t, c));
         for (op, f) in [("dot_x4", table.dot_x4), ("l2_x4", table.l2_x4)] {
             let Some(f) = f else { continue };
-            for (place, bytes) in place(a.memory_mib << 20) {
+            for (place, bytes) in places {
                 let line = measured(&table, chosen_x4, op, place, &a.dims, |dim| x4_gbps(f, dim, bytes, a.repeats));
                 println!("{line}");
             }
